@@ -1,0 +1,68 @@
+//! The service children an account supervisor runs: an IMAP session that keeps the connection
+//! and listens with IDLE or NOOP, and a DAV poller per DAV service.
+
+mod dav;
+mod imap;
+
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+
+use crate::account::{AccountSpec, Secret, SharedSecretSource};
+use crate::error::ServiceError;
+use crate::settings::Settings;
+use crate::status::ServiceKind;
+use crate::supervise::ChildFactory;
+
+/// What every child of one account shares.
+#[derive(Clone)]
+pub struct AccountEnv {
+    pub spec: Arc<AccountSpec>,
+    pub settings: Settings,
+    pub secrets: SharedSecretSource,
+    /// Built once per account; a bad `tls_ca` makes every child fail with the same clear error.
+    pub tls: Result<Arc<ClientConfig>, ServiceError>,
+}
+
+impl AccountEnv {
+    pub fn new(spec: AccountSpec, settings: Settings, secrets: SharedSecretSource) -> Self {
+        let tls = crate::net::tls::client_config(spec.tls_ca.as_deref());
+        AccountEnv {
+            spec: Arc::new(spec),
+            settings,
+            secrets,
+            tls,
+        }
+    }
+
+    /// The password, asked for on each connection attempt, off the async thread (a password
+    /// command or the OS credential store may block).
+    pub async fn password(&self) -> Result<Secret, ServiceError> {
+        let secrets = self.secrets.clone();
+        tokio::task::spawn_blocking(move || secrets.password())
+            .await
+            .map_err(|e| ServiceError::Config(format!("password lookup failed: {e}")))?
+            .map_err(|e| ServiceError::Config(format!("password: {e}")))
+    }
+}
+
+/// The children for every service the account configures.
+pub fn for_account(env: &AccountEnv) -> Vec<(ServiceKind, ChildFactory)> {
+    let mut children = Vec::new();
+    if let Some(endpoint) = &env.spec.imap {
+        children.push((ServiceKind::Imap, imap::factory(env.clone(), endpoint.clone())));
+    }
+    if let Some(endpoint) = &env.spec.caldav {
+        children.push((
+            ServiceKind::Caldav,
+            dav::factory(env.clone(), endpoint.clone(), ServiceKind::Caldav),
+        ));
+    }
+    if let Some(endpoint) = &env.spec.carddav {
+        children.push((
+            ServiceKind::Carddav,
+            dav::factory(env.clone(), endpoint.clone(), ServiceKind::Carddav),
+        ));
+    }
+    children
+}

@@ -1,0 +1,240 @@
+//! The DAV HTTP client: OPTIONS, PROPFIND and principal discovery over reqwest, with the account's
+//! TLS trust, Basic authentication, and redirects followed by hand so that each hop is checked
+//! against the plaintext-to-loopback rule (invariant 8).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use rustls::ClientConfig;
+use url::Url;
+
+use crate::account::Secret;
+use crate::dav::xml::{self, Multistatus, NS_DAV};
+use crate::error::ServiceError;
+use crate::net::endpoint::{self, Endpoint, Protocol};
+
+/// RFC 9110 §15.4: clients should detect redirect loops; five hops is plenty for discovery.
+const MAX_REDIRECTS: usize = 5;
+/// Retry-After beyond this is clamped (DESIGN.md: "Clamp Retry-After").
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// An authenticated client for one DAV server.
+#[derive(Clone)]
+pub struct DavClient {
+    http: reqwest::Client,
+    base: Url,
+    username: String,
+    password: Secret,
+}
+
+/// What `OPTIONS` says about the server (RFC 4918 §10.1, RFC 4791 §5.1, RFC 6352 §6.1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compliance {
+    pub classes: Vec<String>,
+}
+
+impl Compliance {
+    pub fn has(&self, class: &str) -> bool {
+        self.classes.iter().any(|c| c.eq_ignore_ascii_case(class))
+    }
+}
+
+impl DavClient {
+    pub fn new(
+        endpoint: &Endpoint,
+        username: &str,
+        password: Secret,
+        tls: Arc<ClientConfig>,
+        timeout: Duration,
+    ) -> Result<Self, ServiceError> {
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured((*tls).clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(timeout)
+            .timeout(timeout.max(Duration::from_secs(60)))
+            .user_agent(concat!("opconnect/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ServiceError::Config(format!("HTTP client: {e}")))?;
+        Ok(DavClient {
+            http,
+            base: endpoint.url.clone(),
+            username: username.to_owned(),
+            password,
+        })
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// Sends one request, following redirects (method and body kept, RFC 9110 §15.4.8/§15.4.9).
+    pub async fn request(
+        &self,
+        method: Method,
+        url: &Url,
+        headers: &[(&'static str, &str)],
+        body: Option<&str>,
+    ) -> Result<(Url, reqwest::Response), ServiceError> {
+        let mut url = url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .basic_auth(&self.username, Some(self.password.expose()));
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            if let Some(body) = body {
+                req = req
+                    .header("Content-Type", "application/xml; charset=utf-8")
+                    .body(body.to_owned());
+            }
+            let resp = req.send().await.map_err(|e| classify_reqwest(&url, e))?;
+            if resp.status().is_redirection()
+                && let Some(location) = resp.headers().get(LOCATION)
+            {
+                let next = location
+                    .to_str()
+                    .ok()
+                    .and_then(|l| url.join(l).ok())
+                    .ok_or_else(|| ServiceError::Protocol(format!("{url}: unusable redirect")))?;
+                // Each hop obeys the same rule as the configured URL.
+                endpoint::parse(Protocol::Dav, next.as_str())
+                    .map_err(|e| ServiceError::Config(format!("{url} redirects to {next}: {e}")))?;
+                url = next;
+                continue;
+            }
+            return Ok((url, resp));
+        }
+        Err(ServiceError::Protocol(format!(
+            "{url}: more than {MAX_REDIRECTS} redirects"
+        )))
+    }
+
+    /// `OPTIONS`: the DAV compliance classes (`1`, `calendar-access`, `addressbook`, …).
+    pub async fn options(&self, url: &Url) -> Result<Compliance, ServiceError> {
+        let (url, resp) = self.request(Method::OPTIONS, url, &[], None).await?;
+        check_status(&url, resp.status(), resp.headers())?;
+        let classes = resp
+            .headers()
+            .get_all("DAV")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect();
+        Ok(Compliance { classes })
+    }
+
+    /// `PROPFIND` with `depth` and `body`; returns the URL answered (after redirects) and the parsed body.
+    pub async fn propfind(
+        &self,
+        url: &Url,
+        depth: &str,
+        body: &str,
+    ) -> Result<(Url, Multistatus), ServiceError> {
+        let method = Method::from_bytes(b"PROPFIND").expect("valid method");
+        let (url, resp) = self.request(method, url, &[("Depth", depth)], Some(body)).await?;
+        check_status(&url, resp.status(), resp.headers())?;
+        if resp.status() != StatusCode::MULTI_STATUS {
+            return Err(ServiceError::Protocol(format!(
+                "{url}: PROPFIND answered {} instead of 207 Multi-Status",
+                resp.status()
+            )));
+        }
+        let bytes = resp.bytes().await.map_err(|e| classify_reqwest(&url, e))?;
+        let ms = xml::parse_multistatus(&bytes).map_err(|e| ServiceError::Protocol(format!("{url}: {e}")))?;
+        Ok((url, ms))
+    }
+
+    /// RFC 5397 §3: the authenticated user's principal URL.
+    pub async fn current_user_principal(&self, start: &Url) -> Result<Url, ServiceError> {
+        let (answered, ms) = self
+            .propfind(start, "0", xml::PROPFIND_CURRENT_USER_PRINCIPAL)
+            .await?;
+        let href = ms
+            .responses
+            .iter()
+            .find_map(|r| r.prop(NS_DAV, "current-user-principal"))
+            .and_then(|p| p.hrefs.first())
+            .ok_or_else(|| {
+                ServiceError::Unsupported(format!("{answered}: no current-user-principal (RFC 5397)"))
+            })?;
+        answered
+            .join(href)
+            .map_err(|e| ServiceError::Protocol(format!("{answered}: bad principal href `{href}`: {e}")))
+    }
+}
+
+/// Maps an HTTP status to what happens next: 401/403 → authentication, 5xx/429 → try later.
+pub fn check_status(url: &Url, status: StatusCode, headers: &HeaderMap) -> Result<(), ServiceError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let what = format!("{url}: {status}");
+    Err(match status.as_u16() {
+        401 => ServiceError::Auth(format!("{url} answered 401 Unauthorized")),
+        403 => ServiceError::Auth(format!("{url} answered 403 Forbidden")),
+        429 | 500..=599 => ServiceError::Transient {
+            message: what,
+            retry_after: headers.get(RETRY_AFTER).and_then(retry_after),
+        },
+        _ => ServiceError::Protocol(what),
+    })
+}
+
+/// RFC 9110 §10.2.3: Retry-After in seconds (an HTTP date is treated as a minute), clamped.
+fn retry_after(value: &HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    let secs = text.parse::<u64>().unwrap_or(60);
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+}
+
+fn classify_reqwest(url: &Url, err: reqwest::Error) -> ServiceError {
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    // The URL never carries the password (Basic auth travels in a header).
+    if chain.contains("certificate") || chain.contains("UnknownIssuer") {
+        ServiceError::Tls(format!(
+            "{url}: {chain} (the server's certificate is not trusted; for a self-hosted server set tls_ca)"
+        ))
+    } else {
+        ServiceError::transient(format!("{url}: {chain}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_next_steps() {
+        let url = Url::parse("https://dav.example.org/").unwrap();
+        let h = HeaderMap::new();
+        assert!(check_status(&url, StatusCode::OK, &h).is_ok());
+        assert!(matches!(
+            check_status(&url, StatusCode::UNAUTHORIZED, &h),
+            Err(ServiceError::Auth(_))
+        ));
+        assert!(matches!(
+            check_status(&url, StatusCode::NOT_FOUND, &h),
+            Err(ServiceError::Protocol(_))
+        ));
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("999999"));
+        match check_status(&url, StatusCode::SERVICE_UNAVAILABLE, &h) {
+            Err(ServiceError::Transient { retry_after, .. }) => {
+                assert_eq!(retry_after, Some(MAX_RETRY_AFTER))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! WebDAV XML: request bodies and a namespace-aware `207 Multi-Status` parser (RFC 4918 §13, §14.16).
+//!
+//! The parser keeps, per response and propstat, each property's namespace, local name, text,
+//! the hrefs inside it and the names of its child elements: enough for principals, home sets,
+//! resource types, component sets, privileges, etags and sync tokens.
+
+use quick_xml::NsReader;
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+
+pub const NS_DAV: &str = "DAV:";
+pub const NS_CALDAV: &str = "urn:ietf:params:xml:ns:caldav";
+pub const NS_CARDDAV: &str = "urn:ietf:params:xml:ns:carddav";
+
+/// PROPFIND for the authenticated user's principal (RFC 5397 §3).
+pub const PROPFIND_CURRENT_USER_PRINCIPAL: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:"><d:prop><d:current-user-principal/></d:prop></d:propfind>"#;
+
+/// One property inside a propstat.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Prop {
+    pub ns: String,
+    pub name: String,
+    /// Concatenated text directly or deeper inside the property, trimmed.
+    pub text: String,
+    /// Every `DAV:href` inside the property, in order.
+    pub hrefs: Vec<String>,
+    /// `(namespace, local name)` of each direct child element.
+    pub children: Vec<(String, String)>,
+    /// The status of the propstat that carried it (200, 404, …).
+    pub status: u16,
+}
+
+/// One `DAV:response`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DavResponse {
+    pub href: String,
+    /// A response-level status (RFC 4918 §14.24), as sync-collection uses for removed members.
+    pub status: Option<u16>,
+    pub props: Vec<Prop>,
+}
+
+impl DavResponse {
+    /// The property `ns:name` if the server returned it with 200.
+    pub fn prop(&self, ns: &str, name: &str) -> Option<&Prop> {
+        self.props
+            .iter()
+            .find(|p| p.status == 200 && p.ns == ns && p.name == name)
+    }
+}
+
+/// A parsed multistatus body.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Multistatus {
+    pub responses: Vec<DavResponse>,
+    /// RFC 6578 §6.2: the new sync token of a sync-collection report.
+    pub sync_token: Option<String>,
+}
+
+/// Why a body could not be read; the caller records it as a protocol error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("malformed multistatus: {0}")]
+pub struct XmlError(pub String);
+
+/// Parses `207 Multi-Status` bodies. Unknown elements are skipped; a body that is not XML, or
+/// whose root is not `DAV:multistatus`, is an error.
+pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus, XmlError> {
+    let mut reader = NsReader::from_reader(body);
+    reader.config_mut().trim_text(true);
+    let mut out = Multistatus::default();
+    // The element path as (namespace, local name).
+    let mut path: Vec<(String, String)> = Vec::new();
+    let mut response = DavResponse::default();
+    let mut propstat_props: Vec<Prop> = Vec::new();
+    let mut propstat_status: u16 = 200;
+    let mut current: Option<Prop> = None;
+    let mut saw_root = false;
+    let mut buf = Vec::new();
+    loop {
+        let position = reader.buffer_position();
+        let event = reader
+            .read_resolved_event_into(&mut buf)
+            .map_err(|e| XmlError(format!("after byte {position}: {e}")))?;
+        match event {
+            (ns, Event::Start(start)) => {
+                let name = (namespace(&ns), start.local_name().as_ref().to_owned());
+                if path.is_empty() {
+                    if name != (NS_DAV.to_owned(), "multistatus".to_owned()) {
+                        return Err(XmlError(format!("root element is {{{}}}{}", name.0, name.1)));
+                    }
+                    saw_root = true;
+                }
+                open(&mut path, &mut current, name);
+            }
+            (ns, Event::Empty(start)) => {
+                let name = (namespace(&ns), start.local_name().as_ref().to_owned());
+                open(&mut path, &mut current, name.clone());
+                close(&mut path, &mut current, &mut propstat_props, name);
+            }
+            (_, Event::Text(text)) => {
+                let text = text.xml10_content().into_owned();
+                on_text(
+                    &path,
+                    &mut current,
+                    &mut response,
+                    &mut propstat_status,
+                    &mut out,
+                    &text,
+                );
+            }
+            (_, Event::CData(data)) => {
+                let text = data.xml10_content().into_owned();
+                on_text(
+                    &path,
+                    &mut current,
+                    &mut response,
+                    &mut propstat_status,
+                    &mut out,
+                    &text,
+                );
+            }
+            (_, Event::GeneralRef(entity)) => {
+                // quick-xml reports `&amp;` and `&#38;` as separate events (XML 1.0 §4.1, §4.6).
+                let text = match entity.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    Ok(None) => {
+                        let name = entity.xml10_content();
+                        quick_xml::escape::resolve_predefined_entity(&name)
+                            .ok_or_else(|| XmlError(format!("unknown entity &{name};")))?
+                            .to_owned()
+                    }
+                    Err(e) => return Err(XmlError(format!("bad character reference: {e}"))),
+                };
+                on_text(
+                    &path,
+                    &mut current,
+                    &mut response,
+                    &mut propstat_status,
+                    &mut out,
+                    &text,
+                );
+            }
+            (ns, Event::End(end)) => {
+                let name = (namespace(&ns), end.local_name().as_ref().to_owned());
+                let is = |n: &str| name.0 == NS_DAV && name.1 == n;
+                if is("propstat") {
+                    for mut p in propstat_props.drain(..) {
+                        p.status = propstat_status;
+                        response.props.push(p);
+                    }
+                    propstat_status = 200;
+                } else if is("response") && path.len() == 2 {
+                    out.responses.push(std::mem::take(&mut response));
+                }
+                close(&mut path, &mut current, &mut propstat_props, name);
+            }
+            (_, Event::Eof) => {
+                if !path.is_empty() {
+                    return Err(XmlError(format!("truncated inside <{}>", path[path.len() - 1].1)));
+                }
+                break;
+            }
+            _ => {}
+        }
+        buf.clear();
+    }
+    if !saw_root {
+        return Err(XmlError("no DAV:multistatus element".into()));
+    }
+    Ok(out)
+}
+
+fn namespace(ns: &ResolveResult<'_>) -> String {
+    match ns {
+        ResolveResult::Bound(n) => n.as_ref().to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// Depth of a property element: multistatus / response / propstat / prop / <property>.
+const PROP_DEPTH: usize = 5;
+
+fn open(path: &mut Vec<(String, String)>, current: &mut Option<Prop>, name: (String, String)) {
+    let in_prop =
+        path.len() == PROP_DEPTH - 1 && path.last().is_some_and(|(ns, n)| ns == NS_DAV && n == "prop");
+    if in_prop {
+        *current = Some(Prop {
+            ns: name.0.clone(),
+            name: name.1.clone(),
+            ..Prop::default()
+        });
+    } else if path.len() == PROP_DEPTH
+        && let Some(prop) = current.as_mut()
+    {
+        prop.children.push(name.clone());
+    }
+    path.push(name);
+}
+
+fn close(
+    path: &mut Vec<(String, String)>,
+    current: &mut Option<Prop>,
+    props: &mut Vec<Prop>,
+    _name: (String, String),
+) {
+    if path.len() == PROP_DEPTH
+        && let Some(mut prop) = current.take()
+    {
+        prop.text = prop.text.trim().to_owned();
+        props.push(prop);
+    }
+    path.pop();
+}
+
+fn on_text(
+    path: &[(String, String)],
+    current: &mut Option<Prop>,
+    response: &mut DavResponse,
+    propstat_status: &mut u16,
+    out: &mut Multistatus,
+    text: &str,
+) {
+    let Some((ns, local)) = path.last() else { return };
+    let dav = ns == NS_DAV;
+    match path.len() {
+        2 if dav && local == "sync-token" => out.sync_token = Some(text.trim().to_owned()),
+        3 if dav && local == "href" => response.href = text.trim().to_owned(),
+        3 if dav && local == "status" => response.status = parse_status(text),
+        4 if dav && local == "status" => *propstat_status = parse_status(text).unwrap_or(0),
+        n if n > PROP_DEPTH - 1 => {
+            if let Some(prop) = current.as_mut() {
+                if dav && local == "href" {
+                    prop.hrefs.push(text.trim().to_owned());
+                } else {
+                    if !prop.text.is_empty() {
+                        prop.text.push(' ');
+                    }
+                    prop.text.push_str(text);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `HTTP/1.1 200 OK` → 200 (RFC 4918 §14.28).
+pub fn parse_status(line: &str) -> Option<u16> {
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RADICALE_PRINCIPAL: &str = r#"<?xml version='1.0' encoding='utf-8'?>
+<multistatus xmlns="DAV:"><response><href>/</href><propstat><prop><current-user-principal><href>/alice/</href></current-user-principal></prop><status>HTTP/1.1 200 OK</status></propstat></response></multistatus>"#;
+
+    #[test]
+    fn reads_a_principal() {
+        let ms = parse_multistatus(RADICALE_PRINCIPAL.as_bytes()).unwrap();
+        assert_eq!(ms.responses.len(), 1);
+        let r = &ms.responses[0];
+        assert_eq!(r.href, "/");
+        let p = r.prop(NS_DAV, "current-user-principal").unwrap();
+        assert_eq!(p.hrefs, vec!["/alice/"]);
+    }
+
+    #[test]
+    fn keeps_status_children_and_prefixes_apart() {
+        let body = r#"<D:multistatus xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+          <D:response><D:href>/cal/</D:href>
+            <D:propstat><D:prop>
+              <D:resourcetype><D:collection/><C:calendar/></D:resourcetype>
+              <D:displayname>Work &amp; more</D:displayname>
+              <C:supported-calendar-component-set><C:comp name="VEVENT"/></C:supported-calendar-component-set>
+            </D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>
+            <D:propstat><D:prop><D:getctag/></D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>
+          </D:response>
+          <D:response><D:href>/cal/gone.ics</D:href><D:status>HTTP/1.1 404 Not Found</D:status></D:response>
+          <D:sync-token>http://example.org/sync/42</D:sync-token>
+        </D:multistatus>"#;
+        let ms = parse_multistatus(body.as_bytes()).unwrap();
+        assert_eq!(ms.responses.len(), 2);
+        let cal = &ms.responses[0];
+        let rt = cal.prop(NS_DAV, "resourcetype").unwrap();
+        assert!(
+            rt.children
+                .contains(&(NS_CALDAV.to_owned(), "calendar".to_owned()))
+        );
+        assert_eq!(cal.prop(NS_DAV, "displayname").unwrap().text, "Work & more");
+        assert!(
+            cal.prop(NS_DAV, "getctag").is_none(),
+            "404 props are not returned as found"
+        );
+        assert_eq!(ms.responses[1].status, Some(404));
+        assert_eq!(ms.sync_token.as_deref(), Some("http://example.org/sync/42"));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_multistatus() {
+        assert!(parse_multistatus(b"<html><body>Login</body></html>").is_err());
+        assert!(parse_multistatus(b"").is_err());
+        assert!(parse_multistatus(b"<multistatus xmlns='DAV:'><response>").is_err());
+        assert!(parse_multistatus(&[0xff, 0xfe, 0x00]).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse_multistatus(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_text_inside_a_valid_shell_never_panics(inner in ".{0,200}") {
+            let body = format!("<multistatus xmlns='DAV:'><response><href>{inner}</href></response></multistatus>");
+            let _ = parse_multistatus(body.as_bytes());
+        }
+    }
+}

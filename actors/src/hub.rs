@@ -1,0 +1,188 @@
+//! The `Hub`: knows every account's supervisor and latest status, routes pause/resume/sync, and
+//! turns status changes into `state` events.
+//!
+//! ```text
+//!  IPC / tray ── Control, GetStatus ──► Hub ── Pause/Resume/SyncNow ──► AccountSupervisor ×N
+//!                                        ▲                                   │
+//!         event bus ◄── "state" ─────────┴──────── AccountChanged ◄──────────┘
+//! ```
+
+use std::collections::BTreeMap;
+
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Message};
+use serde_json::json;
+
+use crate::events::{AgentEvent, EventBus};
+use crate::status::{AccountStatus, StatusReport};
+use crate::store::Store;
+use crate::supervisor::{AccountChanged, AccountSupervisor, Pause, Resume, SyncNow};
+
+/// Builds the supervisor of one account, given the hub's address (so it can report).
+pub type SupervisorFactory = Box<dyn FnOnce(Addr<Hub>, bool) -> AccountSupervisor>;
+
+/// What the caller does next: `UnknownAccount` is the user's mistake (IPC code 1).
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum HubError {
+    #[error("unknown account `{0}`")]
+    UnknownAccount(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Pause,
+    Resume,
+    Sync,
+}
+
+/// Pause, resume or sync one account, or all of them.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), HubError>")]
+pub struct Control {
+    pub action: Action,
+    pub account: Option<String>,
+}
+
+#[derive(Debug, Message)]
+#[rtype(result = "StatusReport")]
+pub struct GetStatus;
+
+struct Account {
+    supervisor: Addr<AccountSupervisor>,
+    status: Option<AccountStatus>,
+}
+
+pub struct Hub {
+    accounts: BTreeMap<String, Account>,
+    events: EventBus,
+    store: Option<Store>,
+    paused_all: bool,
+}
+
+impl Hub {
+    /// Starts the hub and one supervisor per account, all on the current arbiter.
+    pub fn launch(
+        accounts: Vec<(String, SupervisorFactory)>,
+        events: EventBus,
+        store: Option<Store>,
+        paused: bool,
+    ) -> Addr<Hub> {
+        Hub::create(move |ctx| {
+            let hub = ctx.address();
+            let accounts = accounts
+                .into_iter()
+                .map(|(name, make)| {
+                    let supervisor = make(hub.clone(), paused).start();
+                    (
+                        name,
+                        Account {
+                            supervisor,
+                            status: None,
+                        },
+                    )
+                })
+                .collect();
+            Hub {
+                accounts,
+                events,
+                store,
+                paused_all: paused,
+            }
+        })
+    }
+
+    fn counts(&self, status: &mut AccountStatus) {
+        if let Some(store) = &self.store {
+            match (
+                store.pending_ops(&status.name),
+                store.conflict_count(&status.name),
+            ) {
+                (Ok(ops), Ok(conflicts)) => {
+                    status.pending_ops = ops;
+                    status.conflicts = conflicts;
+                }
+                (Err(e), _) | (_, Err(e)) => tracing::error!(account = %status.name, "store: {e}"),
+            }
+        }
+    }
+}
+
+impl Actor for Hub {
+    type Context = Context<Self>;
+}
+
+impl Handler<AccountChanged> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, AccountChanged(status): AccountChanged, _: &mut Context<Self>) {
+        let Some(account) = self.accounts.get_mut(&status.name) else {
+            return;
+        };
+        let changed = account
+            .status
+            .as_ref()
+            .is_none_or(|old| old.state != status.state || old.error != status.error);
+        if changed {
+            let mut event = json!({"account": status.name, "state": status.state});
+            if let Some(error) = &status.error {
+                event["error"] = json!(error);
+            }
+            let _ = self.events.send(AgentEvent::new("state", event));
+        }
+        account.status = Some(status);
+    }
+}
+
+impl Handler<GetStatus> for Hub {
+    type Result = actix::MessageResult<GetStatus>;
+
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        let mut accounts = Vec::with_capacity(self.accounts.len());
+        for (name, account) in &self.accounts {
+            let mut status = account.status.clone().unwrap_or_else(|| AccountStatus {
+                name: name.clone(),
+                state: crate::status::State::Connecting,
+                error: None,
+                last_sync: None,
+                pending_ops: 0,
+                conflicts: 0,
+                services: BTreeMap::new(),
+            });
+            self.counts(&mut status);
+            accounts.push(status);
+        }
+        actix::MessageResult(StatusReport {
+            paused: self.paused_all,
+            accounts,
+        })
+    }
+}
+
+impl Handler<Control> for Hub {
+    type Result = Result<(), HubError>;
+
+    fn handle(&mut self, control: Control, _: &mut Context<Self>) -> Self::Result {
+        let targets: Vec<&Account> = match &control.account {
+            Some(name) => vec![
+                self.accounts
+                    .get(name)
+                    .ok_or_else(|| HubError::UnknownAccount(name.clone()))?,
+            ],
+            None => self.accounts.values().collect(),
+        };
+        for account in targets {
+            match control.action {
+                Action::Pause => account.supervisor.do_send(Pause),
+                Action::Resume => account.supervisor.do_send(Resume),
+                Action::Sync => account.supervisor.do_send(SyncNow),
+            }
+        }
+        if control.account.is_none() {
+            match control.action {
+                Action::Pause => self.paused_all = true,
+                Action::Resume => self.paused_all = false,
+                Action::Sync => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,250 @@
+//! Opening an authenticated IMAP session: TCP, TLS or STARTTLS, greeting, LOGIN, CAPABILITY.
+//!
+//! ```text
+//!  imaps://  TCP ─ TLS ─ greeting ───────────────────────── LOGIN ─ CAPABILITY
+//!  imap://   TCP ─ greeting ─ STARTTLS ─ TLS ────────────── LOGIN ─ CAPABILITY
+//!            (loopback only, server offers no STARTTLS: plaintext LOGIN)
+//! ```
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_imap::imap_proto::{Capability, Response, ResponseCode};
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::account::Secret;
+use crate::error::ServiceError;
+use crate::net::endpoint::{Endpoint, Security};
+use crate::net::tls::describe_tls_error;
+
+/// The byte stream under an IMAP session: plaintext (loopback only) or TLS.
+pub enum ImapConnection {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl fmt::Debug for ImapConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImapConnection::Plain(_) => f.write_str("ImapConnection::Plain"),
+            ImapConnection::Tls(_) => f.write_str("ImapConnection::Tls"),
+        }
+    }
+}
+
+impl AsyncRead for ImapConnection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ImapConnection::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ImapConnection::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ImapConnection {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            ImapConnection::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ImapConnection::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ImapConnection::Plain(s) => Pin::new(s).poll_flush(cx),
+            ImapConnection::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ImapConnection::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ImapConnection::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A logged-in session and what the server said it can do.
+pub struct ImapSession {
+    pub session: async_imap::Session<ImapConnection>,
+    /// Capabilities after login (RFC 3501 §6.1.1), upper-cased.
+    pub capabilities: Vec<String>,
+    pub encrypted: bool,
+}
+
+impl ImapSession {
+    pub fn has(&self, capability: &str) -> bool {
+        self.capabilities
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(capability))
+    }
+}
+
+/// Connects, secures and logs in, all within `timeout`.
+pub async fn connect_and_login(
+    endpoint: &Endpoint,
+    tls: Arc<ClientConfig>,
+    username: &str,
+    password: &Secret,
+    timeout: Duration,
+) -> Result<ImapSession, ServiceError> {
+    match tokio::time::timeout(timeout, connect_inner(endpoint, tls, username, password)).await {
+        Ok(result) => result,
+        Err(_) => Err(ServiceError::transient(format!(
+            "{}: no answer within {}s",
+            endpoint.authority(),
+            timeout.as_secs()
+        ))),
+    }
+}
+
+async fn connect_inner(
+    endpoint: &Endpoint,
+    tls: Arc<ClientConfig>,
+    username: &str,
+    password: &Secret,
+) -> Result<ImapSession, ServiceError> {
+    let tcp = TcpStream::connect(endpoint.authority())
+        .await
+        .map_err(|e| ServiceError::transient(format!("{}: {e}", endpoint.authority())))?;
+    let _ = tcp.set_nodelay(true);
+    let (stream, encrypted) = match endpoint.security {
+        Security::Tls => {
+            let tls_stream = handshake(endpoint, tls, tcp).await?;
+            let mut client = async_imap::Client::new(ImapConnection::Tls(Box::new(tls_stream)));
+            read_greeting(&mut client, endpoint).await?;
+            (client, true)
+        }
+        Security::StartTls | Security::Plain => {
+            let mut client = async_imap::Client::new(ImapConnection::Plain(tcp));
+            let greeting_caps = read_greeting(&mut client, endpoint).await?;
+            let offers_starttls = greeting_caps.iter().any(|c| c == "STARTTLS");
+            if offers_starttls || !endpoint.loopback {
+                // RFC 3501 §6.2.1; a non-loopback server that refuses STARTTLS is an error, never plaintext.
+                client
+                    .run_command_and_check_ok("STARTTLS", None)
+                    .await
+                    .map_err(|e| {
+                        ServiceError::Tls(format!("{}: STARTTLS refused: {e}", endpoint.authority()))
+                    })?;
+                let ImapConnection::Plain(tcp) = client.into_inner() else {
+                    unreachable!("a fresh client holds a plain stream")
+                };
+                let tls_stream = handshake(endpoint, tls, tcp).await?;
+                (
+                    async_imap::Client::new(ImapConnection::Tls(Box::new(tls_stream))),
+                    true,
+                )
+            } else {
+                (client, false)
+            }
+        }
+    };
+    let mut session = stream
+        .login(username, password.expose())
+        .await
+        .map_err(|(e, _)| classify_login_error(e))?;
+    let caps = session.capabilities().await.map_err(classify_error)?;
+    let mut capabilities: Vec<String> = caps
+        .iter()
+        .map(|c| match c {
+            async_imap::types::Capability::Imap4rev1 => "IMAP4REV1".to_owned(),
+            async_imap::types::Capability::Auth(a) => format!("AUTH={}", a.to_ascii_uppercase()),
+            async_imap::types::Capability::Atom(a) => a.to_ascii_uppercase(),
+        })
+        .collect();
+    capabilities.sort();
+    Ok(ImapSession {
+        session,
+        capabilities,
+        encrypted,
+    })
+}
+
+async fn handshake(
+    endpoint: &Endpoint,
+    tls: Arc<ClientConfig>,
+    tcp: TcpStream,
+) -> Result<TlsStream<TcpStream>, ServiceError> {
+    let name = ServerName::try_from(endpoint.host.clone())
+        .map_err(|e| ServiceError::Config(format!("{}: not a valid TLS server name: {e}", endpoint.host)))?;
+    TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| ServiceError::Tls(format!("{}: {}", endpoint.authority(), describe_tls_error(&e))))
+}
+
+/// Reads the server greeting (RFC 3501 §7.1.1) and returns any capabilities it carries.
+async fn read_greeting(
+    client: &mut async_imap::Client<ImapConnection>,
+    endpoint: &Endpoint,
+) -> Result<Vec<String>, ServiceError> {
+    let greeting = client
+        .read_response()
+        .await
+        .map_err(|e| ServiceError::transient(format!("{}: {e}", endpoint.authority())))?
+        .ok_or_else(|| {
+            ServiceError::transient(format!("{}: closed before the greeting", endpoint.authority()))
+        })?;
+    match greeting.parsed() {
+        Response::Data { status, outcome } => {
+            use async_imap::imap_proto::Status;
+            if matches!(status, Status::Bye) {
+                return Err(ServiceError::transient(format!(
+                    "{}: server said BYE: {}",
+                    endpoint.authority(),
+                    outcome.information.as_deref().unwrap_or("")
+                )));
+            }
+            Ok(match &outcome.code {
+                Some(ResponseCode::Capabilities(caps)) => caps
+                    .iter()
+                    .map(|c| match c {
+                        Capability::Imap4rev1 => "IMAP4REV1".to_owned(),
+                        Capability::Auth(a) => format!("AUTH={}", a.to_ascii_uppercase()),
+                        Capability::Atom(a) => a.to_ascii_uppercase(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            })
+        }
+        other => Err(ServiceError::Protocol(format!(
+            "{}: unexpected greeting {other:?}",
+            endpoint.authority()
+        ))),
+    }
+}
+
+/// LOGIN's NO is an authentication failure (RFC 3501 §6.2.3); anything else is not.
+fn classify_login_error(err: async_imap::error::Error) -> ServiceError {
+    match err {
+        async_imap::error::Error::No(text) => ServiceError::Auth(text.trim().to_owned()),
+        async_imap::error::Error::Validate(_) => {
+            ServiceError::Config("the user name or password holds characters IMAP LOGIN cannot carry".into())
+        }
+        other => classify_error(other),
+    }
+}
+
+/// Maps an IMAP error to what the supervisor does next.
+pub fn classify_error(err: async_imap::error::Error) -> ServiceError {
+    use async_imap::error::Error;
+    match err {
+        Error::Io(e) => ServiceError::transient(format!("connection: {e}")),
+        Error::ConnectionLost => ServiceError::transient("connection lost"),
+        Error::Bad(text) => ServiceError::Protocol(format!("BAD: {text}")),
+        Error::No(text) => ServiceError::Protocol(format!("NO: {text}")),
+        Error::Parse(e) => ServiceError::Protocol(format!("unparsable answer: {e}")),
+        other => ServiceError::Protocol(other.to_string()),
+    }
+}

@@ -1,0 +1,7 @@
+//! IMAP: connecting and logging in (`connect`), and the per-account session that keeps the
+//! connection alive and notices new data with IDLE or NOOP (`watch`).
+
+pub mod connect;
+pub mod watch;
+
+pub use connect::{ImapConnection, ImapSession, connect_and_login};

@@ -1,0 +1,4 @@
+//! Network rules shared by every protocol client: endpoints, the loopback rule, TLS trust.
+
+pub mod endpoint;
+pub mod tls;

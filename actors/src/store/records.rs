@@ -1,0 +1,99 @@
+//! The records kept in the store. Later fields are optional so older records still read.
+
+use serde::{Deserialize, Serialize};
+
+/// A mail folder (RFC 3501 LIST, RFC 6154 SPECIAL-USE, RFC 2342 NAMESPACE) and its sync state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FolderRecord {
+    pub path: String,
+    pub delimiter: Option<String>,
+    /// `personal`, `other` or `shared`.
+    pub namespace: String,
+    pub special_use: Option<String>,
+    pub subscribed: bool,
+    pub uidvalidity: Option<u32>,
+    pub uidnext: Option<u32>,
+    pub highestmodseq: Option<u64>,
+    pub total: u32,
+    pub unseen: u32,
+    pub rights: Option<String>,
+}
+
+/// A message's envelope and flags; the body lives in `mail_bodies` once fetched.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MessageRecord {
+    pub uid: u32,
+    pub flags: Vec<String>,
+    pub subject: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub date: Option<String>,
+    pub internal_date: Option<String>,
+    pub size: u32,
+    pub message_id: Option<String>,
+    pub modseq: Option<u64>,
+}
+
+/// A CalDAV calendar or CardDAV address book (RFC 4791 §5.2, RFC 6352 §6.2).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CollectionRecord {
+    pub href: String,
+    pub name: Option<String>,
+    pub color: Option<String>,
+    pub components: Vec<String>,
+    /// `calendar`, `tasks` or `addressbook`.
+    pub kind: String,
+    pub read_only: bool,
+    pub directory: bool,
+    pub owner: Option<String>,
+    pub ctag: Option<String>,
+    pub sync_token: Option<String>,
+}
+
+/// One calendar object or vCard: the server's bytes, kept verbatim (invariant 3), and its etag.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ItemRecord {
+    pub href: String,
+    pub collection: String,
+    pub etag: Option<String>,
+    pub body: String,
+    /// Set when the item could not be parsed; it is kept and the rest of the collection syncs (invariant 4).
+    pub error: Option<String>,
+}
+
+/// One journaled write (invariant 1): durable before the caller hears `{op}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JournalEntry {
+    pub id: u64,
+    pub account: String,
+    pub created: String,
+    /// Counted before each request is sent (invariant 6).
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub op: serde_json::Value,
+}
+
+impl JournalEntry {
+    pub fn new(id: u64, account: &str, op: serde_json::Value) -> Self {
+        JournalEntry {
+            id,
+            account: account.to_owned(),
+            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            attempts: 0,
+            last_error: None,
+            op,
+        }
+    }
+}
+
+/// Both sides of a conflict, kept until the user resolves it (invariant 2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConflictRecord {
+    pub id: u64,
+    pub account: String,
+    pub kind: String,
+    pub summary: String,
+    pub local: serde_json::Value,
+    pub server: serde_json::Value,
+    pub detected: String,
+}

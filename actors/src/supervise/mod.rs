@@ -1,0 +1,7 @@
+//! Supervision building blocks: reconnect backoff and children that may fail or panic.
+
+pub mod backoff;
+pub mod child;
+
+pub use backoff::Backoff;
+pub use child::{ChildContext, ChildExit, ChildFactory, ChildReport};

@@ -1,0 +1,356 @@
+//! The configuration file (INTERFACE §3): read, checked key by key, and turned into account specs.
+//!
+//! Every refusal names the file, the account and the key, so the user can fix it in one go:
+//! `config.toml: account "work": key "imap": scheme `https` is not one of imaps, imap`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use opconnect_actors::AccountSpec;
+use opconnect_actors::net::endpoint::{self, Endpoint, Protocol};
+use opconnect_actors::settings::Settings;
+use serde::Deserialize;
+
+/// What to do with the losing side of a conflict; it is always kept until resolved (invariant 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictPolicy {
+    ServerWins,
+    LocalWins,
+    KeepBoth,
+}
+
+/// One account as configured: the engine's spec plus where its password comes from.
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    pub spec: AccountSpec,
+    pub password_command: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub conflict_policy: ConflictPolicy,
+    pub accounts: Vec<AccountConfig>,
+}
+
+/// A refused configuration; the message says where and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    noop_interval: Option<String>,
+    idle_renew: Option<String>,
+    dav_poll_interval: Option<String>,
+    backoff_max: Option<String>,
+    connect_timeout: Option<String>,
+    conflict_policy: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    name: String,
+    email: String,
+    username: Option<String>,
+    password_command: Option<String>,
+    imap: Option<String>,
+    smtp: Option<String>,
+    caldav: Option<String>,
+    carddav: Option<String>,
+    sieve: Option<String>,
+    tls_ca: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads and checks `path`. A missing file is an error that says how to create one.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                ConfigError(format!(
+                    "{}: no configuration file; create it (see README, \"Configuration\") or pass --config",
+                    path.display()
+                ))
+            } else {
+                ConfigError(format!("{}: {e}", path.display()))
+            }
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Checks `text` as the contents of `path` (the path is only used in messages).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError(format!("{file}: {}", e.to_string().trim_end())))?;
+        for key in table.keys() {
+            if key != "agent" && key != "account" {
+                return Err(ConfigError(format!(
+                    "{file}: unknown key `{key}` (expected [agent] and [[account]] only)"
+                )));
+            }
+        }
+        let raw_agent: RawAgent = match table.get("agent") {
+            Some(value) => value
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError(format!("{file}: [agent]: {}", e.message())))?,
+            None => RawAgent::default(),
+        };
+        let (settings, conflict_policy) = agent_settings(&file, raw_agent)?;
+        let raw_accounts = match table.get("account") {
+            None => Vec::new(),
+            Some(toml::Value::Array(items)) => items.clone(),
+            Some(_) => {
+                return Err(ConfigError(format!(
+                    "{file}: `account` must be written as [[account]] tables"
+                )));
+            }
+        };
+        let mut accounts = Vec::new();
+        let mut names = BTreeSet::new();
+        for (index, value) in raw_accounts.into_iter().enumerate() {
+            let label = match value.get("name").and_then(|n| n.as_str()) {
+                Some(name) => format!("account \"{name}\""),
+                None => format!("account #{}", index + 1),
+            };
+            let raw: RawAccount = value
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError(format!("{file}: {label}: {}", e.message())))?;
+            let account = account_config(&file, &label, raw)?;
+            if !names.insert(account.spec.name.clone()) {
+                return Err(ConfigError(format!(
+                    "{file}: {label}: key \"name\": another account already uses this name"
+                )));
+            }
+            accounts.push(account);
+        }
+        Ok(Config {
+            settings,
+            conflict_policy,
+            accounts,
+        })
+    }
+}
+
+fn agent_settings(file: &str, raw: RawAgent) -> Result<(Settings, ConflictPolicy), ConfigError> {
+    let mut settings = Settings::default();
+    let duration = |key: &str, value: &Option<String>, default: Duration| -> Result<Duration, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(text) => {
+                let d = humantime::parse_duration(text).map_err(|e| {
+                    ConfigError(format!("{file}: [agent]: key \"{key}\": `{text}` is not a duration like \"20s\" or \"5m\" ({e})"))
+                })?;
+                if d.is_zero() {
+                    return Err(ConfigError(format!(
+                        "{file}: [agent]: key \"{key}\": must be more than zero"
+                    )));
+                }
+                Ok(d)
+            }
+        }
+    };
+    settings.noop_interval = duration("noop_interval", &raw.noop_interval, settings.noop_interval)?;
+    settings.idle_renew = duration("idle_renew", &raw.idle_renew, settings.idle_renew)?;
+    settings.dav_poll_interval = duration(
+        "dav_poll_interval",
+        &raw.dav_poll_interval,
+        settings.dav_poll_interval,
+    )?;
+    settings.backoff_max = duration("backoff_max", &raw.backoff_max, settings.backoff_max)?;
+    settings.connect_timeout = duration("connect_timeout", &raw.connect_timeout, settings.connect_timeout)?;
+    // RFC 2177 §3: the server may end IDLE after 30 minutes of inactivity.
+    if settings.idle_renew >= Duration::from_secs(29 * 60) {
+        return Err(ConfigError(format!(
+            "{file}: [agent]: key \"idle_renew\": must be under 29 minutes (RFC 2177 lets servers drop IDLE after 30)"
+        )));
+    }
+    let policy = match raw.conflict_policy.as_deref() {
+        None | Some("server-wins") => ConflictPolicy::ServerWins,
+        Some("local-wins") => ConflictPolicy::LocalWins,
+        Some("keep-both") => ConflictPolicy::KeepBoth,
+        Some(other) => {
+            return Err(ConfigError(format!(
+                "{file}: [agent]: key \"conflict_policy\": `{other}` is not one of server-wins, local-wins, keep-both"
+            )));
+        }
+    };
+    Ok((settings, policy))
+}
+
+fn account_config(file: &str, label: &str, raw: RawAccount) -> Result<AccountConfig, ConfigError> {
+    let err = |key: &str, why: String| ConfigError(format!("{file}: {label}: key \"{key}\": {why}"));
+    let name_ok = !raw.name.is_empty()
+        && raw
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+        return Err(err("name", "use letters, digits, '-', '_' or '.' only".into()));
+    }
+    let email = raw.email.trim().to_owned();
+    if email
+        .split_once('@')
+        .is_none_or(|(user, domain)| user.is_empty() || domain.is_empty())
+    {
+        return Err(err("email", format!("`{email}` is not an email address")));
+    }
+    let url = |key: &str, proto: Protocol, value: &Option<String>| -> Result<Option<Endpoint>, ConfigError> {
+        value
+            .as_deref()
+            .map(|v| endpoint::parse(proto, v).map_err(|e| err(key, e.to_string())))
+            .transpose()
+    };
+    let imap = url("imap", Protocol::Imap, &raw.imap)?;
+    let smtp = url("smtp", Protocol::Smtp, &raw.smtp)?;
+    let caldav = url("caldav", Protocol::Dav, &raw.caldav)?;
+    let carddav = url("carddav", Protocol::Dav, &raw.carddav)?;
+    let sieve = url("sieve", Protocol::Sieve, &raw.sieve)?;
+    if [&imap, &smtp, &caldav, &carddav, &sieve]
+        .iter()
+        .all(|e| e.is_none())
+    {
+        return Err(ConfigError(format!(
+            "{file}: {label}: no server configured; set at least one of imap, smtp, caldav, carddav, sieve"
+        )));
+    }
+    if let Some(ca) = &raw.tls_ca
+        && !ca.is_file()
+    {
+        return Err(err("tls_ca", format!("{} is not a readable file", ca.display())));
+    }
+    if let Some(cmd) = &raw.password_command
+        && cmd.trim().is_empty()
+    {
+        return Err(err("password_command", "is empty".into()));
+    }
+    let username = raw
+        .username
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| email.clone());
+    Ok(AccountConfig {
+        spec: AccountSpec {
+            name: raw.name,
+            email,
+            username,
+            imap,
+            smtp,
+            caldav,
+            carddav,
+            sieve,
+            tls_ca: raw.tls_ca,
+        },
+        password_command: raw.password_command,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("/home/u/.config/opconnect/config.toml"), text).map_err(|e| e.0)
+    }
+
+    const GOOD: &str = r#"
+[agent]
+noop_interval = "20s"
+idle_renew = "25m"
+conflict_policy = "keep-both"
+
+[[account]]
+name = "work"
+email = "alice@example.org"
+password_command = "pass show mail/work"
+imap = "imaps://imap.example.org"
+smtp = "smtp://smtp.example.org"
+caldav = "https://dav.example.org/"
+carddav = "http://127.0.0.1:5232/"
+sieve = "sieve://imap.example.org:4190"
+"#;
+
+    #[test]
+    fn a_full_config_reads() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.conflict_policy, ConflictPolicy::KeepBoth);
+        assert_eq!(c.settings.noop_interval, Duration::from_secs(20));
+        let a = &c.accounts[0];
+        assert_eq!(
+            a.spec.username, "alice@example.org",
+            "username defaults to the email"
+        );
+        assert_eq!(a.spec.imap.as_ref().unwrap().port, 993);
+        assert_eq!(a.spec.carddav.as_ref().unwrap().port, 5232);
+        assert_eq!(a.password_command.as_deref(), Some("pass show mail/work"));
+    }
+
+    #[test]
+    fn errors_name_file_account_and_key() {
+        let bad_scheme = GOOD.replace("imaps://imap.example.org", "https://imap.example.org");
+        let e = parse(&bad_scheme).unwrap_err();
+        assert!(
+            e.starts_with(
+                "/home/u/.config/opconnect/config.toml: account \"work\": key \"imap\": scheme `https`"
+            ),
+            "{e}"
+        );
+
+        let plaintext = GOOD.replace("https://dav.example.org/", "http://dav.example.org/");
+        let e = parse(&plaintext).unwrap_err();
+        assert!(
+            e.contains("account \"work\": key \"caldav\"") && e.contains("not a loopback address"),
+            "{e}"
+        );
+
+        let unknown = GOOD.replace("sieve = ", "seive = ");
+        let e = parse(&unknown).unwrap_err();
+        assert!(e.contains("account \"work\"") && e.contains("seive"), "{e}");
+
+        let missing = GOOD.replace("email = \"alice@example.org\"\n", "");
+        let e = parse(&missing).unwrap_err();
+        assert!(e.contains("account \"work\"") && e.contains("email"), "{e}");
+
+        let e = parse("[agent]\nnoop_interval = \"soon\"\n").unwrap_err();
+        assert!(e.contains("[agent]: key \"noop_interval\""), "{e}");
+
+        let e = parse("[agent]\nconflict_policy = \"mine\"\n").unwrap_err();
+        assert!(e.contains("key \"conflict_policy\""), "{e}");
+
+        let e = parse("[agent]\nidle_renew = \"45m\"\n").unwrap_err();
+        assert!(e.contains("RFC 2177"), "{e}");
+
+        let e = parse("[agnet]\n").unwrap_err();
+        assert!(e.contains("unknown key `agnet`"), "{e}");
+
+        let e = parse("[[account]]\nname = 'x'\nemail = \n").unwrap_err();
+        assert!(e.starts_with("/home/u/.config/opconnect/config.toml: "), "{e}");
+    }
+
+    #[test]
+    fn accounts_need_a_unique_name_and_a_server() {
+        let twice = format!("{GOOD}\n{}", &GOOD[GOOD.find("[[account]]").unwrap()..]);
+        let e = parse(&twice).unwrap_err();
+        assert!(e.contains("already uses this name"), "{e}");
+        let e = parse("[[account]]\nname = \"a\"\nemail = \"a@b.c\"\n").unwrap_err();
+        assert!(e.contains("no server configured"), "{e}");
+        let e = parse("[[account]]\nname = \"a b\"\nemail = \"a@b.c\"\nimap = \"imaps://x\"\n").unwrap_err();
+        assert!(e.contains("key \"name\""), "{e}");
+        let e = parse("[[account]]\nemail = \"a@b.c\"\nimap = \"imaps://x\"\n").unwrap_err();
+        assert!(e.contains("account #1") && e.contains("name"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_tls_ca_is_named() {
+        let text = GOOD.replace("[[account]]\n", "[[account]]\ntls_ca = \"/nonexistent/ca.pem\"\n");
+        let e = parse(&text).unwrap_err();
+        assert!(
+            e.contains("key \"tls_ca\"") && e.contains("/nonexistent/ca.pem"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! `opconnect`: the agent (`run`) and the commands that talk to it (INTERFACE §2).
+
+mod api;
+mod commands;
+mod config;
+mod logging;
+mod paths;
+mod run;
+mod secrets;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::Failure;
+use crate::paths::Paths;
+
+#[derive(Parser)]
+#[command(
+    name = "opconnect",
+    version,
+    about = "Connects Outlook to mail and groupware servers over open protocols"
+)]
+struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "OPCONNECT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory: store, journal and logs.
+    #[arg(long, global = true, env = "OPCONNECT_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// IPC endpoint (Unix socket path or Windows pipe name).
+    #[arg(long, global = true, env = "OPCONNECT_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the agent.
+    Run {
+        /// No tray icon; for servers, services and tests.
+        #[arg(long)]
+        headless: bool,
+    },
+    /// Accounts, their state, pending operations and conflicts.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop all network activity (of one account, or all).
+    Pause { account: Option<String> },
+    /// Resume after a pause.
+    Resume { account: Option<String> },
+    /// Sync now, and retry failed connections at once.
+    Sync { account: Option<String> },
+    /// Send one raw IPC request and print the JSON result.
+    Call {
+        method: String,
+        #[arg(value_name = "PARAMS_JSON")]
+        params: Option<String>,
+    },
+    /// Print each event as one JSON line.
+    Watch { topics: Vec<String> },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let paths = Paths::resolve(cli.config, cli.data_dir, cli.socket);
+    // One rustls crypto provider for the whole process (reqwest, IMAP, SMTP share it).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let result = match &cli.command {
+        Command::Run { headless } => run::run(&paths, *headless).map_err(|e| Failure {
+            code: commands::EXIT_FAILED,
+            message: format!("{e:#}"),
+        }),
+        other => {
+            logging::init_client();
+            client_command(&paths, other)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.exit(),
+    }
+}
+
+fn client_command(paths: &Paths, command: &Command) -> Result<(), Failure> {
+    let socket = &paths.socket;
+    match command {
+        Command::Status { json } => commands::status(socket, *json),
+        Command::Pause { account } => commands::control(socket, "pause", account.as_deref()),
+        Command::Resume { account } => commands::control(socket, "resume", account.as_deref()),
+        Command::Sync { account } => commands::control(socket, "sync", account.as_deref()),
+        Command::Call { method, params } => commands::raw_call(socket, method, params.as_deref()),
+        Command::Watch { topics } => commands::watch(socket, topics),
+        Command::Run { .. } => unreachable!("handled in main"),
+    }
+}
