@@ -33,11 +33,38 @@ fn main() -> Result<()> {
     } else {
         account.imap_from(&dovecot)
     };
+    seed(&dovecot, &radicale)?;
     std::fs::write(&config, render_config(&AgentSettings::default(), &[account]))?;
     eprintln!("dovecot {} (log {})", dovecot.imap_url(), dovecot.log_path().display());
     eprintln!("radicale {} (log {})", radicale.url(), radicale.log_path().display());
-    println!("READY {}", config.display());
+    println!("READY {} {}", config.display(), dovecot.imap_port());
     // Hold the servers until whoever started us closes our stdin.
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    Ok(())
+}
+
+/// Gives alice something to look at: a few messages in INBOX and a calendar with two events.
+fn seed(dovecot: &Dovecot, radicale: &Radicale) -> Result<()> {
+    let subjects = ["Welcome to opconnect", "Quarterly numbers", "Lunch on Friday?"];
+    for (i, subject) in subjects.iter().enumerate() {
+        let raw = format!(
+            "From: Bob <bob@localhost>\r\nTo: Alice <alice@localhost>\r\nSubject: {subject}\r\n\
+             Date: Mon, 23 Nov 2026 09:0{i}:00 +0000\r\nMessage-ID: <demo-{i}@localhost>\r\n\r\n\
+             Demo message {i}.\r\n"
+        );
+        dovecot.append("alice", "INBOX", raw.as_bytes())?;
+    }
+    let calendar = radicale.create_calendar("alice", "work", "Work")?;
+    for (uid, summary, start) in [
+        ("standup", "Stand-up", "20261124T090000Z"),
+        ("review", "Design review", "20261125T140000Z"),
+    ] {
+        let ics = format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//opconnect//demo//EN\r\nBEGIN:VEVENT\r\n\
+             UID:{uid}\r\nDTSTAMP:20261123T000000Z\r\nDTSTART:{start}\r\nDURATION:PT30M\r\n\
+             SUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        );
+        radicale.put_event("alice", &calendar, uid, &ics)?;
+    }
     Ok(())
 }

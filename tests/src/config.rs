@@ -20,30 +20,45 @@ pub struct AgentSettings {
     pub idle_renew: String,
     pub dav_poll_interval: String,
     pub conflict_policy: String,
+    /// The agent's own keys beyond INTERFACE §3 (see agent/src/config.rs); `None` leaves them out.
+    pub backoff_max: Option<String>,
+    pub connect_timeout: Option<String>,
 }
 
 impl Default for AgentSettings {
     /// Test-friendly: NOOP every 2 s and DAV polls every 3 s, so that changes and outages show
-    /// within a few seconds instead of the production 20 s / 5 min.
+    /// within a few seconds instead of the production 20 s / 5 min; reconnect backoff capped at
+    /// 5 s (production 5 min) so that a server that comes back is noticed within a test's patience.
     fn default() -> Self {
         AgentSettings {
             noop_interval: "2s".into(),
             idle_renew: "25m".into(),
             dav_poll_interval: "3s".into(),
             conflict_policy: "server-wins".into(),
+            backoff_max: Some("5s".into()),
+            connect_timeout: Some("5s".into()),
         }
     }
 }
 
 impl AgentSettings {
     pub fn to_toml(&self) -> String {
-        format!(
+        let mut t = format!(
             "[agent]\nnoop_interval = {}\nidle_renew = {}\ndav_poll_interval = {}\nconflict_policy = {}\n",
             toml_string(&self.noop_interval),
             toml_string(&self.idle_renew),
             toml_string(&self.dav_poll_interval),
             toml_string(&self.conflict_policy),
-        )
+        );
+        for (key, value) in [
+            ("backoff_max", &self.backoff_max),
+            ("connect_timeout", &self.connect_timeout),
+        ] {
+            if let Some(v) = value {
+                let _ = writeln!(t, "{key} = {}", toml_string(v));
+            }
+        }
+        t
     }
 }
 
