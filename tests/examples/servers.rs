@@ -15,10 +15,7 @@ use opconnect_tests::{AccountSpec, AgentSettings, Dovecot, DovecotOptions, Radic
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let config: PathBuf = args
-        .next()
-        .context("usage: servers CONFIG_PATH [--tls]")?
-        .into();
+    let config: PathBuf = args.next().context("usage: servers CONFIG_PATH [--tls]")?.into();
     let tls = args.any(|a| a == "--tls");
     let dovecot = Dovecot::start_with(DovecotOptions {
         tls,
@@ -35,8 +32,16 @@ fn main() -> Result<()> {
     };
     seed(&dovecot, &radicale)?;
     std::fs::write(&config, render_config(&AgentSettings::default(), &[account]))?;
-    eprintln!("dovecot {} (log {})", dovecot.imap_url(), dovecot.log_path().display());
-    eprintln!("radicale {} (log {})", radicale.url(), radicale.log_path().display());
+    eprintln!(
+        "dovecot {} (log {})",
+        dovecot.imap_url(),
+        dovecot.log_path().display()
+    );
+    eprintln!(
+        "radicale {} (log {})",
+        radicale.url(),
+        radicale.log_path().display()
+    );
     println!("READY {} {}", config.display(), dovecot.imap_port());
     // Hold the servers until whoever started us closes our stdin.
     let _ = std::io::stdin().read_to_end(&mut Vec::new());

@@ -34,11 +34,7 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(60);
 pub fn opconnect_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("OPCONNECT_BIN") {
         let bin = PathBuf::from(bin);
-        assert!(
-            bin.is_file(),
-            "OPCONNECT_BIN={} does not exist",
-            bin.display()
-        );
+        assert!(bin.is_file(), "OPCONNECT_BIN={} does not exist", bin.display());
         return bin;
     }
     let exe = std::env::current_exe().expect("current_exe");
@@ -200,8 +196,7 @@ impl Agent {
         cmd.args(args);
         self.global_flags(&mut cmd);
         isolate_env(&mut cmd, self.dir.path());
-        process::run_with_timeout(cmd, CLI_TIMEOUT)
-            .unwrap_or_else(|e| panic!("opconnect {args:?}: {e:#}"))
+        process::run_with_timeout(cmd, CLI_TIMEOUT).unwrap_or_else(|e| panic!("opconnect {args:?}: {e:#}"))
     }
 
     /// Like [`Agent::cli`] but the command must exit 0; returns its stdout.
@@ -269,11 +264,7 @@ impl Agent {
 
     /// Polls `status --json` every 100 ms until `pred` holds; returns that status. On timeout
     /// the error shows the last status and the end of the agent's log.
-    pub fn wait_for(
-        &self,
-        timeout: Duration,
-        mut pred: impl FnMut(&Value) -> bool,
-    ) -> Result<Value> {
+    pub fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&Value) -> bool) -> Result<Value> {
         let deadline = Instant::now() + timeout;
         loop {
             let last = match self.status_json() {
@@ -305,9 +296,7 @@ impl Agent {
         self.global_flags(&mut cmd);
         isolate_env(&mut cmd, self.dir.path());
         let stderr = fs::File::create(self.dir.path().join("watch.log"))?;
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
         EventStream::spawn(cmd)
     }
 
@@ -399,6 +388,7 @@ impl EventStream {
         use std::io::{BufRead, BufReader};
         use std::os::unix::process::CommandExt;
         cmd.process_group(0);
+        process::die_with_parent(&mut cmd);
         let mut child = cmd.spawn().context("spawning opconnect watch")?;
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
@@ -433,11 +423,7 @@ impl EventStream {
     }
 
     /// Reads events until one satisfies `pred`; the others go to [`EventStream::skipped`].
-    pub fn wait_for(
-        &mut self,
-        timeout: Duration,
-        mut pred: impl FnMut(&Value) -> bool,
-    ) -> Result<Value> {
+    pub fn wait_for(&mut self, timeout: Duration, mut pred: impl FnMut(&Value) -> bool) -> Result<Value> {
         let deadline = Instant::now() + timeout;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.next(left) {

@@ -150,10 +150,7 @@ impl AccountSpec {
         field("caldav", self.caldav.as_deref());
         field("carddav", self.carddav.as_deref());
         field("sieve", self.sieve.as_deref());
-        let ca = self
-            .tls_ca
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned());
+        let ca = self.tls_ca.as_ref().map(|p| p.to_string_lossy().into_owned());
         field("tls_ca", ca.as_deref());
         t
     }
@@ -173,9 +170,7 @@ pub fn render_config(settings: &AgentSettings, accounts: &[AccountSpec]) -> Stri
 /// The usual test config: one account named `user` with IMAP on Dovecot and CalDAV + CardDAV on
 /// Radicale, the user's real password through `printf`, and the test [`AgentSettings`].
 pub fn config_for(dovecot: &Dovecot, radicale: &Radicale, user: &str) -> String {
-    let account = AccountSpec::for_user(user)
-        .imap_from(dovecot)
-        .dav_from(radicale);
+    let account = AccountSpec::for_user(user).imap_from(dovecot).dav_from(radicale);
     render_config(&AgentSettings::default(), &[account])
 }
 

@@ -108,8 +108,7 @@ impl Dovecot {
         };
         let root = process::is_root();
         let mail_owner = if root {
-            process::lookup_user("dovecot")
-                .context("Dovecot runs its mail processes as `dovecot`")?
+            process::lookup_user("dovecot").context("Dovecot runs its mail processes as `dovecot`")?
         } else {
             (process::current_uid(), process::current_gid())
         };
@@ -421,13 +420,7 @@ plugin {{
 
     /// Grants `rights` (doveadm names, e.g. `["lookup", "read"]`) on `owner`'s `mailbox`
     /// to `identifier` (`user=bob`, `anyone`, …).
-    pub fn set_acl(
-        &self,
-        owner: &str,
-        mailbox: &str,
-        identifier: &str,
-        rights: &[&str],
-    ) -> Result<()> {
+    pub fn set_acl(&self, owner: &str, mailbox: &str, identifier: &str, rights: &[&str]) -> Result<()> {
         let mut args = vec!["acl", "set", "-u", owner, mailbox, identifier];
         args.extend_from_slice(rights);
         self.doveadm(&args).map(|_| ())
@@ -449,8 +442,8 @@ plugin {{
     /// Delivers `raw` to `rcpt` (e.g. `alice@localhost`) over LMTP (RFC 2033), which also runs
     /// the user's active Sieve script.
     pub fn deliver(&self, from: &str, rcpt: &str, raw: &[u8]) -> Result<()> {
-        let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.ports.lmtp))
-            .context("connecting to LMTP")?;
+        let stream =
+            TcpStream::connect((Ipv4Addr::LOCALHOST, self.ports.lmtp)).context("connecting to LMTP")?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         let mut reader = BufReader::new(stream.try_clone()?);
         let mut w = stream;

@@ -65,8 +65,7 @@ impl<'a> HttpRequest<'a> {
             self.body.len()
         );
         if let Some((user, password)) = self.auth {
-            let token =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
             head.push_str(&format!("Authorization: Basic {token}\r\n"));
         }
         for (name, value) in &self.headers {
@@ -176,9 +175,7 @@ mod tests {
 
     #[test]
     fn parses_content_length_and_chunked() {
-        let r =
-            HttpResponse::parse(b"HTTP/1.1 207 Multi-Status\r\nContent-Length: 3\r\n\r\nabcdef")
-                .unwrap();
+        let r = HttpResponse::parse(b"HTTP/1.1 207 Multi-Status\r\nContent-Length: 3\r\n\r\nabcdef").unwrap();
         assert_eq!((r.status, r.text().as_str()), (207, "abc"));
         let r = HttpResponse::parse(
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",

@@ -98,10 +98,7 @@ impl ImapProbe {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
                         let text = String::from_utf8_lossy(&line);
-                        if tx
-                            .send(text.trim_end_matches(['\r', '\n']).to_string())
-                            .is_err()
-                        {
+                        if tx.send(text.trim_end_matches(['\r', '\n']).to_string()).is_err() {
                             break;
                         }
                     }
@@ -189,16 +186,12 @@ impl ImapProbe {
     /// `LIST "" "*"`: the raw `* LIST` lines.
     pub fn list(&mut self) -> Result<Vec<String>> {
         let lines = self.command("LIST \"\" \"*\"")?;
-        Ok(lines
-            .into_iter()
-            .filter(|l| l.starts_with("* LIST"))
-            .collect())
+        Ok(lines.into_iter().filter(|l| l.starts_with("* LIST")).collect())
     }
 
     /// CREATE a mailbox.
     pub fn create(&mut self, mailbox: &str) -> Result<()> {
-        self.command(&format!("CREATE {}", quote(mailbox)))
-            .map(|_| ())
+        self.command(&format!("CREATE {}", quote(mailbox))).map(|_| ())
     }
 
     /// SELECT a mailbox (read-write).
@@ -206,10 +199,7 @@ impl ImapProbe {
         let lines = self.command(&format!("SELECT {}", quote(mailbox)))?;
         let mut sel = Selected::default();
         for line in &lines {
-            if let Some(n) = line
-                .strip_prefix("* ")
-                .and_then(|l| l.strip_suffix(" EXISTS"))
-            {
+            if let Some(n) = line.strip_prefix("* ").and_then(|l| l.strip_suffix(" EXISTS")) {
                 sel.exists = n.parse().unwrap_or(0);
             }
             if let Some(v) = bracket_number(line, "UIDVALIDITY") {
@@ -231,11 +221,7 @@ impl ImapProbe {
         } else {
             format!("({}) ", flags.join(" "))
         };
-        let head = format!(
-            "{tag} APPEND {} {flags}{{{}}}\r\n",
-            quote(mailbox),
-            raw.len()
-        );
+        let head = format!("{tag} APPEND {} {flags}{{{}}}\r\n", quote(mailbox), raw.len());
         self.send(head.as_bytes())?;
         let cont = self.read_line()?;
         if !cont.starts_with('+') {
@@ -262,10 +248,7 @@ impl ImapProbe {
     /// `UID FETCH uids (UID FLAGS)`: the raw FETCH lines.
     pub fn uid_fetch_flags(&mut self, uids: &str) -> Result<Vec<String>> {
         let lines = self.command(&format!("UID FETCH {uids} (UID FLAGS)"))?;
-        Ok(lines
-            .into_iter()
-            .filter(|l| l.contains(" FETCH "))
-            .collect())
+        Ok(lines.into_iter().filter(|l| l.contains(" FETCH ")).collect())
     }
 
     /// `UID SEARCH criteria`: the matching UIDs.

@@ -139,10 +139,7 @@ pub fn tcp_sockets_of(pid: u32) -> Result<Vec<TcpConn>> {
     for entry in entries.flatten() {
         if let Ok(target) = fs::read_link(entry.path()) {
             let target = target.to_string_lossy();
-            if let Some(inode) = target
-                .strip_prefix("socket:[")
-                .and_then(|s| s.strip_suffix(']'))
-            {
+            if let Some(inode) = target.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')) {
                 inodes.insert(inode.to_string());
             }
         }

@@ -39,10 +39,8 @@ impl Spawned {
             .open(log)
             .with_context(|| format!("opening {}", log.display()))?;
         let err = out.try_clone()?;
-        cmd.stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+        die_with_parent(&mut cmd);
         let child = cmd
             .spawn()
             .with_context(|| format!("{name}: cannot start {:?}", cmd.get_program()))?;
@@ -157,6 +155,31 @@ impl Drop for Spawned {
     }
 }
 
+/// Makes the child get SIGKILL when the thread that spawned it ends (`PR_SET_PDEATHSIG`), so that
+/// a test process killed by a timeout does not leave servers behind in their own process groups.
+/// Dovecot's workers then exit by themselves once their master is gone.
+///
+/// The death signal follows the spawning *thread*: start servers on the test's own thread (or one
+/// that outlives them), not on a short-lived helper thread.
+#[allow(unsafe_code)]
+pub fn die_with_parent(cmd: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls
+    // (prctl, getppid) without allocating.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::other("parent exited during spawn"));
+            }
+            Ok(())
+        });
+    }
+}
+
 /// `kill(-pgid, signal)`. Errors (the group is already gone) are ignored.
 #[allow(unsafe_code)]
 pub fn signal_group(pgid: u32, signal: i32) {
@@ -185,11 +208,7 @@ pub fn group_members(pgid: u32) -> Vec<(u32, char)> {
     };
     let mut members = Vec::new();
     for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
         let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
@@ -218,16 +237,12 @@ fn wait_group_gone(pgid: u32, timeout: Duration) {
 
 /// The effective uid of this test process (the owner of `/proc/self`).
 pub fn current_uid() -> u32 {
-    fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX)
+    fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
 }
 
 /// The effective gid of this test process.
 pub fn current_gid() -> u32 {
-    fs::metadata("/proc/self")
-        .map(|m| m.gid())
-        .unwrap_or(u32::MAX)
+    fs::metadata("/proc/self").map(|m| m.gid()).unwrap_or(u32::MAX)
 }
 
 /// True when the tests run as root, as they do in CI.
@@ -246,10 +261,7 @@ pub fn current_group_name() -> Result<String> {
 }
 
 fn id_name(flag: &str) -> Result<String> {
-    let out = Command::new("id")
-        .arg(flag)
-        .output()
-        .context("running id")?;
+    let out = Command::new("id").arg(flag).output().context("running id")?;
     if !out.status.success() {
         bail!("id {flag} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -278,9 +290,7 @@ pub fn find_program(program: &str) -> Result<PathBuf> {
         .chain(extra.iter().map(PathBuf::from))
         .map(|dir| dir.join(program))
         .find(|p| p.is_file())
-        .with_context(|| {
-            format!("`{program}` is not installed (scripts/test installs the server packages)")
-        })
+        .with_context(|| format!("`{program}` is not installed (scripts/test installs the server packages)"))
 }
 
 /// Runs a command to completion with a time limit; the group is killed if it overruns.
@@ -289,6 +299,7 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Output> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    die_with_parent(&mut cmd);
     let what = format!("{:?}", cmd.get_program());
     let mut child = cmd.spawn().with_context(|| format!("cannot run {what}"))?;
     let mut stdout = child.stdout.take().expect("piped stdout");

@@ -170,13 +170,7 @@ impl Radicale {
 
     /// PROPFIND `path` as `user`/`password` with the given Depth (RFC 4918 §9.1); asks for
     /// resourcetype, displayname and getetag.
-    pub fn propfind(
-        &self,
-        user: &str,
-        password: &str,
-        path: &str,
-        depth: u8,
-    ) -> Result<HttpResponse> {
+    pub fn propfind(&self, user: &str, password: &str, path: &str, depth: u8) -> Result<HttpResponse> {
         let depth = depth.to_string();
         self.send(
             &HttpRequest::new("PROPFIND", path)
@@ -215,13 +209,7 @@ impl Radicale {
 </C:mkcalendar>"#,
             xml_escape(display_name)
         );
-        let r = self.as_user(
-            user,
-            "MKCALENDAR",
-            &path,
-            "application/xml",
-            body.as_bytes(),
-        )?;
+        let r = self.as_user(user, "MKCALENDAR", &path, "application/xml", body.as_bytes())?;
         expect_status(&r, &[201], "MKCALENDAR", &path)?;
         Ok(path)
     }
@@ -253,26 +241,14 @@ impl Radicale {
 
     /// PUTs an iCalendar object into `calendar` (a path ending in `/`) as `<uid>.ics`; returns
     /// `(href, etag)`.
-    pub fn put_event(
-        &self,
-        user: &str,
-        calendar: &str,
-        uid: &str,
-        ics: &str,
-    ) -> Result<(String, String)> {
+    pub fn put_event(&self, user: &str, calendar: &str, uid: &str, ics: &str) -> Result<(String, String)> {
         let href = format!("{calendar}{uid}.ics");
         let etag = self.put(user, &href, "text/calendar; charset=utf-8", ics.as_bytes())?;
         Ok((href, etag))
     }
 
     /// PUTs a vCard into `book` (a path ending in `/`) as `<uid>.vcf`; returns `(href, etag)`.
-    pub fn put_contact(
-        &self,
-        user: &str,
-        book: &str,
-        uid: &str,
-        vcf: &str,
-    ) -> Result<(String, String)> {
+    pub fn put_contact(&self, user: &str, book: &str, uid: &str, vcf: &str) -> Result<(String, String)> {
         let href = format!("{book}{uid}.vcf");
         let etag = self.put(user, &href, "text/vcard; charset=utf-8", vcf.as_bytes())?;
         Ok((href, etag))
@@ -349,7 +325,5 @@ fn expect_status(r: &HttpResponse, ok: &[u16], method: &str, path: &str) -> Resu
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }

@@ -41,9 +41,7 @@ pub fn make_server_cert(dir: &Path) -> Result<()> {
         "-pkeyopt",
         "ec_paramgen_curve:P-256",
     ])
-    .args([
-        "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", DAYS,
-    ])
+    .args(["-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", DAYS])
     .args(["-subj", "/CN=opconnect test CA"])
     .args(["-addext", "basicConstraints=critical,CA:TRUE"])
     .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);

@@ -94,10 +94,14 @@ fn wrong_password_gives_error_without_leaking_it() -> Result<()> {
     let status = agent.wait_for_state("alice", "error", Duration::from_secs(15))?;
     let alice = account(&status, "alice").context("account alice")?;
     let message = alice["error"].as_str().unwrap_or_default();
-    assert!(
-        !message.is_empty(),
-        "state error without a message: {alice}"
-    );
+    assert!(!message.is_empty(), "state error without a message: {alice}");
+    eprintln!("wrong password: {message}");
+    // Every service reports the failed login, IMAP included (Dovecot answers after 2 s).
+    let status = agent.wait_for(Duration::from_secs(15), |s| {
+        ["imap", "caldav", "carddav"]
+            .iter()
+            .all(|svc| service_state(s, "alice", svc) == Some("error"))
+    })?;
     assert!(
         !status.to_string().contains(SECRET),
         "status leaks the password: {status}"
@@ -129,10 +133,35 @@ fn offline_when_servers_stop_and_online_again_without_restart() -> Result<()> {
     radicale.stop();
     let status = wait_state_nudging(&agent, "offline", Duration::from_secs(30))?;
     eprintln!("offline: {status}");
+    // IMAP notices at once (its IDLE connection drops); DAV at its next poll or `sync`.
+    let began = Instant::now();
+    loop {
+        let status = agent.status_json()?;
+        let states: Vec<_> = ["imap", "caldav", "carddav"]
+            .iter()
+            .map(|s| service_state(&status, "alice", s))
+            .collect();
+        if states.iter().all(|s| *s == Some("offline")) {
+            break;
+        }
+        ensure!(
+            began.elapsed() < Duration::from_secs(30),
+            "services not all offline after 30 s: {states:?}"
+        );
+        let _ = agent.cli(&["sync"]);
+        thread::sleep(Duration::from_millis(500));
+    }
 
     dovecot.start_again()?;
     radicale.start_again()?;
-    wait_state_nudging(&agent, "online", Duration::from_secs(30))?;
+    let status = wait_state_nudging(&agent, "online", Duration::from_secs(30))?;
+    for service in ["imap", "caldav", "carddav"] {
+        assert_eq!(
+            service_state(&status, "alice", service),
+            Some("online"),
+            "{service}: {status}"
+        );
+    }
     assert_eq!(agent.pid(), pid);
     Ok(())
 }
@@ -161,6 +190,10 @@ fn pause_drops_connections_within_a_second_and_resume_restores() -> Result<()> {
         }
         thread::sleep(Duration::from_millis(20));
     };
+    eprintln!(
+        "IMAP connections after pause: {conns:?} at {:?}",
+        paused_at.elapsed()
+    );
     assert!(
         conns.is_empty(),
         "still connected to Dovecot {:?} after pause: {conns:?}",
@@ -168,14 +201,8 @@ fn pause_drops_connections_within_a_second_and_resume_restores() -> Result<()> {
     );
     // And stays quiet.
     thread::sleep(Duration::from_secs(2));
-    assert!(
-        agent.connections_to(port)?.is_empty(),
-        "reconnected while paused"
-    );
-    assert_eq!(
-        account_state(&agent.status_json()?, "alice"),
-        Some("paused")
-    );
+    assert!(agent.connections_to(port)?.is_empty(), "reconnected while paused");
+    assert_eq!(account_state(&agent.status_json()?, "alice"), Some("paused"));
 
     agent.cli_ok(&["resume"])?;
     let status = agent.wait_for_state("alice", "online", Duration::from_secs(10))?;
@@ -260,9 +287,7 @@ fn ipc_abuse_is_refused_while_other_clients_are_served() -> Result<()> {
     // 4. Valid JSON that is not a request, and an unknown method.
     let mut odd = agent.ipc()?;
     odd.send_json(&json!({"foo": 1}))?;
-    let answer = odd
-        .read_frame()?
-        .context("no answer to an invalid request")?;
+    let answer = odd.read_frame()?.context("no answer to an invalid request")?;
     assert_eq!(raw::error_code(&answer), Some(-32600), "{answer}");
     let answer = agent.ipc()?.request("no.such.method", json!({}))?;
     assert_eq!(raw::error_code(&answer), Some(-32601), "{answer}");
@@ -332,6 +357,11 @@ fn socket_is_private_and_other_uids_are_rejected() -> Result<()> {
 
     let (uid, gid) = process::lookup_user("nobody")?;
     let out = agent.cli_as(uid, gid, &["status"]);
+    eprintln!(
+        "nobody, 0700 dir: {:?} {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     assert!(
         !out.status.success(),
         "nobody could use the agent: {}",
@@ -343,6 +373,7 @@ fn socket_is_private_and_other_uids_are_rejected() -> Result<()> {
     process::chmod(&socket, 0o777)?;
     let out = agent.cli_as(uid, gid, &["status"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("nobody, 0777 socket: {:?} {}", out.status.code(), stderr.trim());
     assert!(
         !out.status.success(),
         "the agent served uid {uid}: {}",

@@ -51,10 +51,7 @@ fn dovecot_login_namespaces_and_special_use() -> Result<()> {
     assert!(sel.uidvalidity > 0 && sel.uidnext == uid + 1, "{sel:?}");
     alice.uid_store(&uid.to_string(), "+FLAGS.SILENT (\\Seen)")?;
     let flags = alice.uid_fetch_flags(&uid.to_string())?.join(" ");
-    assert!(
-        flags.contains("\\Seen") && flags.contains("\\Flagged"),
-        "{flags}"
-    );
+    assert!(flags.contains("\\Seen") && flags.contains("\\Flagged"), "{flags}");
     assert_eq!(alice.uid_search("SEEN")?, vec![uid]);
     alice.uid_store(&uid.to_string(), "+FLAGS.SILENT (\\Deleted)")?;
     alice.expunge()?;
@@ -63,10 +60,7 @@ fn dovecot_login_namespaces_and_special_use() -> Result<()> {
 
     let mut wrong = ImapProbe::connect(dovecot.imap_port())?;
     let err = wrong.login("alice", "not-the-password").unwrap_err();
-    assert!(
-        format!("{err:#}").contains("AUTHENTICATIONFAILED"),
-        "{err:#}"
-    );
+    assert!(format!("{err:#}").contains("AUTHENTICATIONFAILED"), "{err:#}");
     assert!(
         !format!("{err:#}").contains("not-the-password"),
         "password leaked: {err:#}"
@@ -83,14 +77,8 @@ fn dovecot_sharing_acl_and_public_folders() -> Result<()> {
 
     let mut bob = dovecot.probe("bob")?;
     let list = bob.list()?.join("\n");
-    assert!(
-        list.contains("shared/alice"),
-        "alice's INBOX not shared:\n{list}"
-    );
-    assert!(
-        list.contains("Public/Team"),
-        "public folder missing:\n{list}"
-    );
+    assert!(list.contains("shared/alice"), "alice's INBOX not shared:\n{list}");
+    assert!(list.contains("Public/Team"), "public folder missing:\n{list}");
     assert_eq!(bob.select("shared/alice")?.exists, 1);
     let acl = bob.command("GETACL \"Public/Team\"")?.join("\n");
     assert!(acl.contains("anyone"), "{acl}");
@@ -112,10 +100,7 @@ fn dovecot_hidden_idle_lacks_idle() -> Result<()> {
     })?;
     let mut alice = dovecot.probe("alice")?;
     let caps = alice.capabilities()?;
-    assert!(
-        !caps.iter().any(|c| c == "IDLE"),
-        "IDLE still offered: {caps:?}"
-    );
+    assert!(!caps.iter().any(|c| c == "IDLE"), "IDLE still offered: {caps:?}");
     for cap in ["NAMESPACE", "CONDSTORE", "SPECIAL-USE", "ACL"] {
         assert!(caps.iter().any(|c| c == cap), "{cap} missing from {caps:?}");
     }
@@ -186,10 +171,7 @@ fn dovecot_managesieve_and_lmtp() -> Result<()> {
         greeting.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     assert!(greeting.contains("\"SIEVE\""), "{greeting}");
-    assert!(
-        greeting.contains("vacation"),
-        "no vacation extension: {greeting}"
-    );
+    assert!(greeting.contains("vacation"), "no vacation extension: {greeting}");
     assert!(dovecot.sieve_url().starts_with("sieve://127.0.0.1:"));
 
     dovecot.deliver("bob@localhost", "alice@localhost", MESSAGE)?;
@@ -205,14 +187,8 @@ fn dovecot_is_killed_on_drop() -> Result<()> {
     let pid = dovecot.pid().context("running")?;
     let port = dovecot.imap_port();
     drop(dovecot);
-    ensure!(
-        !process::group_alive(pid),
-        "process group {pid} survived Drop"
-    );
-    ensure!(
-        ports::port_is_free(port),
-        "port {port} still bound after Drop"
-    );
+    ensure!(!process::group_alive(pid), "process group {pid} survived Drop");
+    ensure!(ports::port_is_free(port), "port {port} still bound after Drop");
     Ok(())
 }
 
@@ -220,10 +196,7 @@ fn dovecot_is_killed_on_drop() -> Result<()> {
 fn radicale_propfind_auth_and_items() -> Result<()> {
     let mut radicale = Radicale::start()?;
     eprintln!("radicale ready in {:?}", radicale.started_in());
-    assert_eq!(
-        radicale.url(),
-        format!("http://127.0.0.1:{}/", radicale.port())
-    );
+    assert_eq!(radicale.url(), format!("http://127.0.0.1:{}/", radicale.port()));
 
     let ok = radicale.propfind("alice", "alice-pw", "/", 0)?;
     assert_eq!(ok.status, 207, "{}", ok.text());
@@ -239,8 +212,7 @@ BEGIN:VEVENT\r\nUID:ev1\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:20250102T100000Z\
 DTEND:20250102T110000Z\r\nSUMMARY:Harness\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
     let (href, etag) = radicale.put_event("alice", &cal, "ev1", ics)?;
     assert!(!etag.is_empty());
-    let vcf =
-        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c1\r\nFN:Bob\r\nEMAIL:bob@localhost\r\nEND:VCARD\r\n";
+    let vcf = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c1\r\nFN:Bob\r\nEMAIL:bob@localhost\r\nEND:VCARD\r\n";
     radicale.put_contact("alice", &book, "c1", vcf)?;
     assert_eq!(radicale.members("alice", &cal)?, vec![href.clone()]);
     assert_eq!(radicale.members("alice", &book)?.len(), 1);
@@ -251,10 +223,7 @@ DTEND:20250102T110000Z\r\nSUMMARY:Harness\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
 
     let port = radicale.port();
     radicale.stop();
-    ensure!(
-        !ports::port_accepts(port),
-        "radicale still answers after stop()"
-    );
+    ensure!(!ports::port_accepts(port), "radicale still answers after stop()");
     radicale.start_again()?;
     assert_eq!(radicale.port(), port);
     let got = radicale.get("alice", &href)?;

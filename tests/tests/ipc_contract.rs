@@ -103,9 +103,7 @@ fn raw_client_calls_and_receives_events() -> Result<()> {
     conn.subscribe(&["state"])?;
     let mut other = RawIpc::connect(&server.socket)?;
     other.call("emit", json!({"n": 7}))?;
-    let event = conn
-        .next_event(Duration::from_secs(5))?
-        .context("no event")?;
+    let event = conn.next_event(Duration::from_secs(5))?.context("no event")?;
     assert_eq!(event["topic"], json!("state"));
     assert_eq!(event["n"], json!(7));
     assert!(conn.next_event(Duration::from_millis(100))?.is_none());
