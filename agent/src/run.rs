@@ -56,6 +56,8 @@ pub fn run(paths: &Paths, headless: bool) -> anyhow::Result<()> {
                     account.spec.clone(),
                     config.settings.clone(),
                     secrets::source_for(account),
+                    store.clone(),
+                    bus.clone(),
                 );
                 let name = account.spec.name.clone();
                 let backoff_max = config.settings.backoff_max;
@@ -71,8 +73,8 @@ pub fn run(paths: &Paths, headless: bool) -> anyhow::Result<()> {
                 (name, make)
             })
             .collect();
-        let hub = Hub::launch(accounts, bus, Some(store), false);
-        let api = Arc::new(AgentApi::new(hub, ipc_events));
+        let hub = Hub::launch(accounts, bus, Some(store.clone()), false);
+        let api = Arc::new(AgentApi::new(hub, store, ipc_events));
         let served = server.run(api, shutdown_signal()).await;
         tracing::info!("opconnect stopping");
         served

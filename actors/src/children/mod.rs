@@ -10,8 +10,10 @@ use rustls::ClientConfig;
 
 use crate::account::{AccountSpec, Secret, SharedSecretSource};
 use crate::error::ServiceError;
+use crate::events::{AgentEvent, EventBus};
 use crate::settings::Settings;
 use crate::status::ServiceKind;
+use crate::store::Store;
 use crate::supervise::ChildFactory;
 
 /// What every child of one account shares.
@@ -22,17 +24,36 @@ pub struct AccountEnv {
     pub secrets: SharedSecretSource,
     /// Built once per account; a bad `tls_ca` makes every child fail with the same clear error.
     pub tls: Result<Arc<ClientConfig>, ServiceError>,
+    /// The mirror the children sync into.
+    pub store: Store,
+    events: EventBus,
 }
 
 impl AccountEnv {
-    pub fn new(spec: AccountSpec, settings: Settings, secrets: SharedSecretSource) -> Self {
+    pub fn new(
+        spec: AccountSpec,
+        settings: Settings,
+        secrets: SharedSecretSource,
+        store: Store,
+        events: EventBus,
+    ) -> Self {
         let tls = crate::net::tls::client_config(spec.tls_ca.as_deref());
         AccountEnv {
             spec: Arc::new(spec),
             settings,
             secrets,
             tls,
+            store,
+            events,
         }
+    }
+
+    /// Emits `topic` with `data` plus this account's name (INTERFACE §4 event topics).
+    pub fn emit(&self, topic: &str, mut data: serde_json::Value) {
+        if let Some(map) = data.as_object_mut() {
+            map.insert("account".into(), self.spec.name.clone().into());
+        }
+        let _ = self.events.send(AgentEvent::new(topic, data));
     }
 
     /// The password, asked for on each connection attempt, off the async thread (a password

@@ -1,10 +1,16 @@
-//! The IPC methods of protocol version 1 (INTERFACE §4), answered by asking the hub.
+//! The IPC methods of protocol version 1 (INTERFACE §4). Agent methods are answered here by asking
+//! the hub; mail methods live in `mail`, calendar and contact methods in `dav`. Reads come straight
+//! from the store; writes and live operations go through the hub to the account's actors.
 //! Method names and error codes are a contract with the Outlook add-in.
+
+mod dav;
+mod mail;
 
 use actix::Addr;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use opconnect_actors::hub::{Action, Control, GetStatus, Hub, HubError};
+use opconnect_actors::store::Store;
 use opconnect_ipc::rpc::code;
 use opconnect_ipc::{Event, PROTOCOL_VERSION, RpcError, Service};
 use serde_json::{Value, json};
@@ -13,18 +19,20 @@ use tokio::sync::broadcast;
 /// The agent's IPC service: a handle on the hub and the event stream.
 pub struct AgentApi {
     hub: Addr<Hub>,
+    store: Store,
     events: broadcast::Sender<Event>,
 }
 
 impl AgentApi {
-    pub fn new(hub: Addr<Hub>, events: broadcast::Sender<Event>) -> Self {
-        AgentApi { hub, events }
+    pub fn new(hub: Addr<Hub>, store: Store, events: broadcast::Sender<Event>) -> Self {
+        AgentApi { hub, store, events }
     }
 }
 
 impl Service for AgentApi {
     fn call(&self, method: String, params: Value) -> BoxFuture<'static, Result<Value, RpcError>> {
         let hub = self.hub.clone();
+        let store = self.store.clone();
         async move {
             match method.as_str() {
                 "hello" => Ok(json!({
@@ -38,6 +46,10 @@ impl Service for AgentApi {
                 "pause" => control(&hub, Action::Pause, &params).await,
                 "resume" => control(&hub, Action::Resume, &params).await,
                 "sync" => control(&hub, Action::Sync, &params).await,
+                m if m.starts_with("mail.") => mail::call(&hub, &store, m, &params).await,
+                m if m.starts_with("calendar.") || m.starts_with("contacts.") || m == "gal.search" => {
+                    dav::call(&hub, &store, m, &params).await
+                }
                 _ => Err(RpcError::method_not_found(&method)),
             }
         }
@@ -61,7 +73,7 @@ async fn control(hub: &Addr<Hub>, action: Action, params: &Value) -> Result<Valu
 }
 
 /// `params.key` as a string if present; anything else is -32602 naming the key.
-fn optional_string(params: &Value, key: &str) -> Result<Option<String>, RpcError> {
+pub(crate) fn optional_string(params: &Value, key: &str) -> Result<Option<String>, RpcError> {
     match params.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -72,7 +84,7 @@ fn optional_string(params: &Value, key: &str) -> Result<Option<String>, RpcError
     }
 }
 
-fn mailbox(e: actix::MailboxError) -> RpcError {
+pub(crate) fn mailbox(e: actix::MailboxError) -> RpcError {
     RpcError::internal(format!("the engine is not answering: {e}"))
 }
 

@@ -1,0 +1,16 @@
+//! Calendar, task and contact methods (`calendar.*`, `contacts.*`, `gal.search`, INTERFACE §4).
+
+use actix::Addr;
+use opconnect_actors::hub::Hub;
+use opconnect_actors::store::Store;
+use opconnect_ipc::RpcError;
+use serde_json::Value;
+
+pub async fn call(
+    _hub: &Addr<Hub>,
+    _store: &Store,
+    method: &str,
+    _params: &Value,
+) -> Result<Value, RpcError> {
+    Err(RpcError::method_not_found(method))
+}
