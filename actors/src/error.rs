@@ -25,6 +25,9 @@ pub enum ServiceError {
     /// The server does not offer what this service needs.
     #[error("not supported: {0}")]
     Unsupported(String),
+    /// The thing asked for does not exist on the server (a message expunged meanwhile, …).
+    #[error("not found: {0}")]
+    NotFound(String),
     /// The account's settings cannot work (missing password, unreadable CA file, …).
     #[error("configuration: {0}")]
     Config(String),

@@ -13,9 +13,11 @@ use actix::{Actor, Addr, AsyncContext, Context, Handler, Message};
 use serde_json::json;
 
 use crate::events::{AgentEvent, EventBus};
+use crate::status::ServiceKind;
 use crate::status::{AccountStatus, StatusReport};
 use crate::store::Store;
-use crate::supervisor::{AccountChanged, AccountSupervisor, Pause, Resume, SyncNow};
+use crate::supervise::ChildCommand;
+use crate::supervisor::{AccountChanged, AccountSupervisor, ForChild, Pause, Resume, SyncNow};
 
 /// Builds the supervisor of one account, given the hub's address (so it can report).
 pub type SupervisorFactory = Box<dyn FnOnce(Addr<Hub>, bool) -> AccountSupervisor>;
@@ -45,6 +47,15 @@ pub struct Control {
 #[derive(Debug, Message)]
 #[rtype(result = "StatusReport")]
 pub struct GetStatus;
+
+/// Hands a command to one service child of one account.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), HubError>")]
+pub struct ToAccount {
+    pub account: String,
+    pub kind: ServiceKind,
+    pub command: ChildCommand,
+}
 
 struct Account {
     supervisor: Addr<AccountSupervisor>,
@@ -183,6 +194,22 @@ impl Handler<Control> for Hub {
                 Action::Sync => {}
             }
         }
+        Ok(())
+    }
+}
+
+impl Handler<ToAccount> for Hub {
+    type Result = Result<(), HubError>;
+
+    fn handle(&mut self, msg: ToAccount, _: &mut Context<Self>) -> Self::Result {
+        let account = self
+            .accounts
+            .get(&msg.account)
+            .ok_or_else(|| HubError::UnknownAccount(msg.account.clone()))?;
+        account.supervisor.do_send(ForChild {
+            kind: msg.kind,
+            command: msg.command,
+        });
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ pub mod children;
 pub mod dav;
 pub mod error;
 pub mod events;
+pub mod formats;
 pub mod hub;
 pub mod imap;
 pub mod net;

@@ -13,6 +13,12 @@ pub struct Settings {
     pub backoff_max: Duration,
     /// How long one connection attempt (TCP, TLS, greeting, login) may take.
     pub connect_timeout: Duration,
+    /// IMAP connections per account: one for sync, the rest listen on watched folders; folders
+    /// beyond the budget are polled. Dovecot allows 10 per user and IP by default, and the
+    /// user's phone and webmail need some too.
+    pub imap_connections: usize,
+    /// A message body larger than this is served but not cached.
+    pub body_cache_max: usize,
 }
 
 impl Default for Settings {
@@ -23,6 +29,8 @@ impl Default for Settings {
             dav_poll_interval: Duration::from_secs(5 * 60),
             backoff_max: Duration::from_secs(5 * 60),
             connect_timeout: Duration::from_secs(20),
+            imap_connections: 5,
+            body_cache_max: 25 << 20,
         }
     }
 }

@@ -11,7 +11,9 @@ use tokio::task::JoinHandle;
 
 use crate::error::ServiceError;
 use crate::status::{AccountStatus, ServiceKind, ServiceStatus, State, derive_state};
-use crate::supervise::{Backoff, ChildContext, ChildExit, ChildFactory, ChildReport, child};
+use crate::supervise::{
+    Backoff, ChildCommand, ChildContext, ChildExit, ChildFactory, ChildReport, Inbox, child,
+};
 
 /// First retry delay after a failure.
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
@@ -41,6 +43,14 @@ pub struct Resume;
 #[rtype(result = "()")]
 pub struct SyncNow;
 
+/// A command for the child that runs `kind`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ForChild {
+    pub kind: ServiceKind,
+    pub command: ChildCommand,
+}
+
 struct Child {
     factory: ChildFactory,
     status: ServiceStatus,
@@ -49,6 +59,7 @@ struct Child {
     retry: Option<SpawnHandle>,
     backoff: Backoff,
     wake: Rc<Notify>,
+    inbox: Inbox,
     online_at: Option<Instant>,
 }
 
@@ -79,6 +90,7 @@ impl AccountSupervisor {
                     retry: None,
                     backoff: Backoff::new(BACKOFF_BASE, backoff_max),
                     wake: Rc::new(Notify::new()),
+                    inbox: Inbox::default(),
                     online_at: None,
                 };
                 (kind, child)
@@ -128,7 +140,13 @@ impl AccountSupervisor {
             ctx.cancel_future(retry);
         }
         child.generation += 1;
-        let cx = ChildContext::new(kind, child.generation, report, child.wake.clone());
+        let cx = ChildContext::new(
+            kind,
+            child.generation,
+            report,
+            child.wake.clone(),
+            child.inbox.clone(),
+        );
         let future = (child.factory)(cx.clone());
         child.task = Some(child::spawn(future, &cx));
         if child.status.state != State::Online {
@@ -152,6 +170,9 @@ impl AccountSupervisor {
             if let Some(retry) = child.retry.take() {
                 ctx.cancel_future(retry);
             }
+            child
+                .inbox
+                .fail_pending(&ServiceError::transient("sync is paused"));
             // Reports of the aborted run are stale from now on.
             child.generation += 1;
             child.online_at = None;
@@ -325,5 +346,38 @@ impl Handler<SyncNow> for AccountSupervisor {
             self.start_child(kind, ctx);
         }
         self.publish();
+    }
+}
+
+impl Handler<ForChild> for AccountSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ForChild, _: &mut Context<Self>) {
+        let Some(child) = self.children.get_mut(&msg.kind) else {
+            msg.command.fail(ServiceError::Unsupported(format!(
+                "no {} server is configured for this account",
+                msg.kind.as_str()
+            )));
+            return;
+        };
+        if child.task.is_none() {
+            // Down or paused: answer what needs the server now, keep the rest for the next run.
+            let why = if self.paused {
+                ServiceError::transient("sync is paused")
+            } else {
+                ServiceError::transient(
+                    child
+                        .status
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "not connected".into()),
+                )
+            };
+            if let Some(kept) = msg.command.fail(why) {
+                child.inbox.push(kept);
+            }
+            return;
+        }
+        child.inbox.push(msg.command);
     }
 }

@@ -48,6 +48,7 @@ struct RawAgent {
     backoff_max: Option<String>,
     connect_timeout: Option<String>,
     conflict_policy: Option<String>,
+    imap_connections: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +165,14 @@ fn agent_settings(file: &str, raw: RawAgent) -> Result<(Settings, ConflictPolicy
     )?;
     settings.backoff_max = duration("backoff_max", &raw.backoff_max, settings.backoff_max)?;
     settings.connect_timeout = duration("connect_timeout", &raw.connect_timeout, settings.connect_timeout)?;
+    if let Some(n) = raw.imap_connections {
+        if !(1..=10).contains(&n) {
+            return Err(ConfigError(format!(
+                "{file}: [agent]: key \"imap_connections\": {n} is not between 1 and 10"
+            )));
+        }
+        settings.imap_connections = n;
+    }
     // RFC 2177 §3: the server may end IDLE after 30 minutes of inactivity.
     if settings.idle_renew >= Duration::from_secs(29 * 60) {
         return Err(ConfigError(format!(

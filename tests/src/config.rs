@@ -23,6 +23,8 @@ pub struct AgentSettings {
     /// The agent's own keys beyond INTERFACE §3 (see agent/src/config.rs); `None` leaves them out.
     pub backoff_max: Option<String>,
     pub connect_timeout: Option<String>,
+    /// IMAP connections per account (sync + listeners); `None` keeps the agent's default.
+    pub imap_connections: Option<usize>,
 }
 
 impl Default for AgentSettings {
@@ -37,6 +39,7 @@ impl Default for AgentSettings {
             conflict_policy: "server-wins".into(),
             backoff_max: Some("5s".into()),
             connect_timeout: Some("5s".into()),
+            imap_connections: None,
         }
     }
 }
@@ -57,6 +60,9 @@ impl AgentSettings {
             if let Some(v) = value {
                 let _ = writeln!(t, "{key} = {}", toml_string(v));
             }
+        }
+        if let Some(n) = self.imap_connections {
+            let _ = writeln!(t, "imap_connections = {n}");
         }
         t
     }

@@ -439,6 +439,39 @@ plugin {{
         process::chown_recursive(&self.dir.path().join("public"), uid, gid)
     }
 
+    /// Writes messages straight into `user`'s Maildir folder (created if needed): thousands of
+    /// messages in well under a second, where APPEND takes one round trip each. Dovecot indexes
+    /// them on the next SELECT. Each message comes with its flags as Maildir letters ("S" = \Seen).
+    pub fn seed_maildir<'a>(
+        &self,
+        user: &str,
+        folder: &str,
+        messages: impl IntoIterator<Item = (Vec<u8>, &'a str)>,
+    ) -> Result<usize> {
+        let mut dir = self.dir.path().join("mail").join(user).join("Maildir");
+        if !folder.eq_ignore_ascii_case("INBOX") {
+            // Maildir++: subfolders are dot-prefixed directories joined with dots.
+            dir.push(format!(".{}", folder.replace('/', ".")));
+        }
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir_all(dir.join(sub))?;
+        }
+        let mut n = 0;
+        for (i, (raw, flags)) in messages.into_iter().enumerate() {
+            let name = format!(
+                "{}.M{i}P{}.seed,S={}:2,{flags}",
+                1_700_000_000 + i,
+                std::process::id(),
+                raw.len()
+            );
+            fs::write(dir.join("cur").join(name), raw)?;
+            n += 1;
+        }
+        let (uid, gid) = self.mail_owner;
+        process::chown_recursive(&self.dir.path().join("mail").join(user), uid, gid)?;
+        Ok(n)
+    }
+
     /// Delivers `raw` to `rcpt` (e.g. `alice@localhost`) over LMTP (RFC 2033), which also runs
     /// the user's active Sieve script.
     pub fn deliver(&self, from: &str, rcpt: &str, raw: &[u8]) -> Result<()> {

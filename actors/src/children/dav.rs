@@ -1,15 +1,35 @@
-//! The DAV poller child: OPTIONS to check the server speaks CalDAV or CardDAV, PROPFIND for the
-//! principal (RFC 5397), then one cheap request per `dav_poll_interval` or on `sync`.
+//! The DAV poller child: OPTIONS to check the server speaks CalDAV or CardDAV, discovery of the
+//! principal and homes, then a sync round per `dav_poll_interval` or on `sync`.
+//!
+//! ```text
+//!   OPTIONS ─► discover (principal, homes) ─► online
+//!   loop: PROPFIND Depth 1 per home ──► collections whose ctag/token moved
+//!           └─► per moved collection: list changes ─► plan ─► multigets (4 in flight)
+//!                 ─► one LMDB transaction per batch ─► removals (or held) ─► token, event
+//!         synced; sleep until the interval or `sync`
+//! ```
+//!
+//! An unchanged account costs one PROPFIND per home per poll: the listing carries every
+//! collection's ctag and sync-token.
 
+use std::collections::HashSet;
 use std::rc::Rc;
 
+use futures::StreamExt;
 use serde_json::json;
+use tracing::Instrument;
+use url::Url;
 
 use crate::children::AccountEnv;
 use crate::dav::DavClient;
+use crate::dav::discovery::{self, CollectionInfo, DavService};
+use crate::dav::sync::{self, Fetched, MULTIGET_BATCH, MULTIGET_IN_FLIGHT};
 use crate::error::ServiceError;
+use crate::formats::{ical, vcard};
 use crate::net::endpoint::Endpoint;
 use crate::status::ServiceKind;
+use crate::store::StoreError;
+use crate::store::records::{CollectionRecord, ItemRecord};
 use crate::supervise::{ChildContext, ChildFactory};
 
 pub fn factory(env: AccountEnv, endpoint: Endpoint, kind: ServiceKind) -> ChildFactory {
@@ -34,9 +54,9 @@ async fn run(
     let start = client.base().clone();
     let compliance = client.options(&start).await?;
     // RFC 4791 §5.1 / RFC 6352 §6.1: the compliance class a server must announce.
-    let class = match kind {
-        ServiceKind::Caldav => "calendar-access",
-        _ => "addressbook",
+    let (class, service) = match kind {
+        ServiceKind::Caldav => ("calendar-access", DavService::CalDav),
+        _ => ("addressbook", DavService::CardDav),
     };
     if !compliance.has(class) {
         return Err(ServiceError::Unsupported(format!(
@@ -44,16 +64,250 @@ async fn run(
             compliance.classes.join(", ")
         )));
     }
-    let principal = client.current_user_principal(&start).await?;
-    cx.online(json!({ "principal": principal.as_str(), "dav": compliance.classes }));
-    cx.synced();
+    let (principal, homes) = discovery::discover(&client, service).await?;
+    let home_list: Vec<&str> = homes.iter().map(Url::as_str).collect();
+    cx.online(json!({
+        "principal": principal.as_str(),
+        "homes": home_list,
+        "dav": compliance.classes,
+    }));
+    let poller = Poller {
+        env: &env,
+        client: &client,
+        service,
+    };
     loop {
+        let span = tracing::info_span!("dav_round", account = %env.spec.name, service = ?service);
+        poller.round(&homes).instrument(span).await?;
+        cx.synced();
         tokio::select! {
             _ = tokio::time::sleep(env.settings.dav_poll_interval) => {}
             _ = cx.woken() => {}
         }
-        // The DAV sync issue replaces this liveness check with sync-collection per collection.
-        client.current_user_principal(&start).await?;
-        cx.synced();
+    }
+}
+
+struct Poller<'a> {
+    env: &'a AccountEnv,
+    client: &'a DavClient,
+    service: DavService,
+}
+
+/// Counts of one collection's round, for `calendar.changed` / `contacts.changed`.
+#[derive(Default)]
+struct Changes {
+    added: usize,
+    changed: usize,
+    removed: usize,
+}
+
+fn store_err(e: StoreError) -> ServiceError {
+    ServiceError::Config(format!("the local mirror: {e}"))
+}
+
+impl Poller<'_> {
+    fn account(&self) -> &str {
+        &self.env.spec.name
+    }
+
+    fn kinds(&self) -> &'static [&'static str] {
+        match self.service {
+            DavService::CalDav => &["calendar", "tasks"],
+            DavService::CardDav => &["addressbook"],
+        }
+    }
+
+    /// One poll: list the homes, sync what moved, forget collections that are gone.
+    async fn round(&self, homes: &[Url]) -> Result<(), ServiceError> {
+        let store = &self.env.store;
+        let stored = store
+            .dav_collections_of(self.account(), self.kinds())
+            .map_err(store_err)?;
+        let mut seen = Vec::new();
+        for home in homes {
+            let (answered, ms) = self
+                .client
+                .propfind(home, "1", discovery::PROPFIND_COLLECTIONS)
+                .await?;
+            for info in discovery::collections(&ms, &answered, self.service) {
+                seen.push((answered.clone(), info));
+            }
+        }
+        for (home, info) in &seen {
+            let old = stored.iter().find(|c| c.href == info.href);
+            let unchanged = old.is_some_and(|o| {
+                (o.ctag.is_some() && o.ctag == info.ctag)
+                    || (o.sync_token.is_some() && o.sync_token == info.sync_token)
+            });
+            if unchanged {
+                // Name, color and rights may change without touching the content.
+                let o = old.expect("checked");
+                if o.name != info.name || o.color != info.color || o.read_only != info.read_only {
+                    let mut r = o.clone();
+                    (r.name, r.color, r.read_only) = (info.name.clone(), info.color.clone(), info.read_only);
+                    store
+                        .put_dav_collections(self.account(), &[r])
+                        .map_err(store_err)?;
+                }
+                continue;
+            }
+            let url = home.join(&info.href).map_err(|e| {
+                ServiceError::Protocol(format!("{home}: bad collection href {}: {e}", info.href))
+            })?;
+            let span = tracing::info_span!("collection", collection = %info.href);
+            self.sync_collection(&url, info, old).instrument(span).await?;
+        }
+        let present: HashSet<&str> = seen.iter().map(|(_, c)| c.href.as_str()).collect();
+        let gone: Vec<&CollectionRecord> = stored
+            .iter()
+            .filter(|c| !present.contains(c.href.as_str()))
+            .collect();
+        if !gone.is_empty() && seen.is_empty() {
+            // Invariant 5 for whole collections: a home that suddenly lists nothing is held.
+            tracing::warn!(
+                collections = gone.len(),
+                "home lists no collections any more: not applied"
+            );
+            self.env.emit(
+                "dav.held",
+                json!({ "collections": gone.iter().map(|c| &c.href).collect::<Vec<_>>(), "reason": "home listed no collections" }),
+            );
+        } else {
+            for c in gone {
+                tracing::info!(collection = %c.href, "collection removed on the server");
+                store
+                    .remove_dav_collection(self.account(), &c.href)
+                    .map_err(store_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn sync_collection(
+        &self,
+        url: &Url,
+        info: &CollectionInfo,
+        old: Option<&CollectionRecord>,
+    ) -> Result<(), ServiceError> {
+        let store = &self.env.store;
+        let account = self.account();
+        let token = old.and_then(|o| o.sync_token.as_deref());
+        let listing = sync::list_changes(self.client, url, token, info.sync_token.is_some()).await?;
+        let stored = store.dav_etags(account, &info.href).map_err(store_err)?;
+        let known: HashSet<&str> = stored.iter().map(|(h, _)| h.as_str()).collect();
+        let plan = sync::plan(&stored, &listing);
+        let mut changes = Changes::default();
+        let mut fetched_count = 0usize;
+        let mut results = futures::stream::iter(plan.fetch.chunks(MULTIGET_BATCH))
+            .map(|batch| sync::multiget(self.client, url, self.service, batch))
+            .buffer_unordered(MULTIGET_IN_FLIGHT);
+        while let Some(batch) = results.next().await {
+            let batch = batch?;
+            let mut put = Vec::with_capacity(batch.len());
+            let mut vanished = Vec::new();
+            for f in batch {
+                if f.body.is_none() {
+                    // Gone between the listing and the multiget (RFC 4791 §7.9: 404 per href).
+                    if known.contains(f.href.as_str()) {
+                        vanished.push(f.href);
+                    }
+                    continue;
+                }
+                if known.contains(f.href.as_str()) {
+                    changes.changed += 1;
+                } else {
+                    changes.added += 1;
+                }
+                put.push(self.item_record(&info.href, f));
+            }
+            fetched_count += put.len();
+            changes.removed += vanished.len();
+            store
+                .apply_dav_items(account, &info.href, &put, &vanished)
+                .map_err(store_err)?;
+        }
+        drop(results);
+        let mut record = CollectionRecord {
+            href: info.href.clone(),
+            name: info.name.clone(),
+            color: info.color.clone(),
+            components: info.components.clone(),
+            kind: info.kind.clone(),
+            read_only: info.read_only,
+            directory: info.directory,
+            owner: info.owner.clone(),
+            ctag: info.ctag.clone(),
+            sync_token: old.and_then(|o| o.sync_token.clone()),
+            held: Vec::new(),
+            held_since: None,
+        };
+        if plan.held.is_empty() {
+            store
+                .apply_dav_items(account, &info.href, &[], &plan.remove)
+                .map_err(store_err)?;
+            changes.removed += plan.remove.len();
+            record.sync_token = listing.token.clone();
+        } else {
+            // Invariant 5: keep the items and the old token; the next round sees the same removals.
+            let newly = old.is_none_or(|o| o.held != plan.held);
+            record.held_since = old
+                .and_then(|o| o.held_since.clone())
+                .filter(|_| !newly)
+                .or_else(|| {
+                    Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string())
+                });
+            record.held = plan.held.clone();
+            tracing::warn!(
+                held = plan.held.len(),
+                items = stored.len(),
+                "server would remove most of this collection: removals held, mirror kept"
+            );
+            if newly {
+                self.env.emit(
+                    "dav.held",
+                    json!({ "collection": info.href, "kind": info.kind, "removals": plan.held.len(), "items": stored.len() }),
+                );
+            }
+        }
+        store.put_dav_collections(account, &[record]).map_err(store_err)?;
+        tracing::info!(
+            fetched = fetched_count,
+            added = changes.added,
+            changed = changes.changed,
+            removed = changes.removed,
+            "collection synced"
+        );
+        if changes.added + changes.changed + changes.removed > 0 {
+            let (topic, key) = match self.service {
+                DavService::CalDav => ("calendar.changed", "calendar"),
+                DavService::CardDav => ("contacts.changed", "book"),
+            };
+            self.env.emit(
+                topic,
+                json!({ key: info.href, "added": changes.added, "changed": changes.changed, "removed": changes.removed }),
+            );
+        }
+        Ok(())
+    }
+
+    /// The mirror record of one fetched item: its bytes as sent, and its fields or its error.
+    fn item_record(&self, collection: &str, f: Fetched) -> ItemRecord {
+        let body = f.body.unwrap_or_default();
+        let mut record = ItemRecord {
+            href: f.href,
+            collection: collection.to_owned(),
+            etag: f.etag,
+            ..ItemRecord::default()
+        };
+        let parsed = match self.service {
+            DavService::CalDav => ical::parse_event(body.as_bytes()).map(|e| record.event = Some(e)),
+            DavService::CardDav => vcard::parse_contact(body.as_bytes()).map(|c| record.contact = Some(c)),
+        };
+        if let Err(error) = parsed {
+            tracing::warn!(href = %record.href, %error, "item kept with its error (invariant 4)");
+            record.error = Some(error);
+        }
+        record.body = body;
+        record
     }
 }

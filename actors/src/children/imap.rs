@@ -1,32 +1,52 @@
-//! The IMAP session child: connect and log in, report the capabilities, then keep INBOX under
-//! IDLE (renewed every `idle_renew`) or NOOP every `noop_interval` until the connection fails.
+//! The IMAP child: one sync connection that discovers folders and keeps the mirror current, plus
+//! listeners on INBOX and the folders the client watches (IDLE, or NOOP every `noop_interval`).
+//!
+//! ```text
+//!  login ─ LIST/LSUB/NAMESPACE ─ sync every folder ─┬─ changed(folder) ─► sync that folder, emit
+//!                                                   ├─ command: watch / unwatch / fetch body
+//!                                                   ├─ sync now: rediscover, sync all
+//!                                                   └─ tick: poll folders over the listener budget
+//! ```
 
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
+use async_imap::Session;
+use futures::TryStreamExt;
 use serde_json::json;
+use tokio::sync::mpsc;
 
 use crate::children::AccountEnv;
+use crate::children::listeners::{ListenerLogin, Listeners};
 use crate::error::ServiceError;
-use crate::imap::connect::{classify_error, connect_and_login};
-use crate::imap::watch::{self, WaitMode, Wake};
+use crate::imap::connect::{ImapConnection, classify_error, connect_and_login};
+use crate::imap::folders;
+use crate::imap::sync::{SyncOutcome, sync_folder};
+use crate::imap::watch::WaitMode;
 use crate::net::endpoint::Endpoint;
-use crate::supervise::{ChildContext, ChildFactory};
+use crate::store::StoreError;
+use crate::supervise::{ChildCommand, ChildContext, ChildFactory};
 
 pub fn factory(env: AccountEnv, endpoint: Endpoint) -> ChildFactory {
     Rc::new(move |cx| Box::pin(run(env.clone(), endpoint.clone(), cx)))
 }
 
+fn db(e: StoreError) -> ServiceError {
+    ServiceError::Protocol(format!("store: {e}"))
+}
+
+struct MailSync {
+    env: AccountEnv,
+    session: Session<ImapConnection>,
+    condstore: bool,
+    namespace: bool,
+}
+
 async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<(), ServiceError> {
     let tls = env.tls.clone()?;
     let password = env.password().await?;
-    let login = connect_and_login(
-        &endpoint,
-        tls,
-        &env.spec.username,
-        &password,
-        env.settings.connect_timeout,
-    )
-    .await?;
+    let timeout = env.settings.connect_timeout;
+    let login = connect_and_login(&endpoint, tls.clone(), &env.spec.username, &password, timeout).await?;
     let mode = if login.has("IDLE") {
         WaitMode::Idle {
             renew: env.settings.idle_renew,
@@ -36,20 +56,237 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
             every: env.settings.noop_interval,
         }
     };
-    let mut session = login.session;
-    session.select("INBOX").await.map_err(classify_error)?;
     cx.online(json!({
         "capabilities": login.capabilities,
         "encrypted": login.encrypted,
         "notifications": match mode { WaitMode::Idle { .. } => "idle", WaitMode::Noop { .. } => "noop" },
     }));
+    let mut sync = MailSync {
+        condstore: login.has("CONDSTORE"),
+        namespace: login.has("NAMESPACE"),
+        session: login.session,
+        env: env.clone(),
+    };
+    sync.discover().await?;
+    sync.sync_all().await?;
     cx.synced();
+
+    let (changed_tx, mut changed_rx) = mpsc::unbounded_channel();
+    let listener_login = ListenerLogin {
+        endpoint,
+        tls,
+        username: env.spec.username.clone(),
+        password,
+        timeout,
+        mode,
+        backoff_max: env.settings.backoff_max,
+    };
+    // One connection is the sync connection; the rest may listen.
+    let budget = env.settings.imap_connections.saturating_sub(1).max(1);
+    let mut listeners = Listeners::new(listener_login, changed_tx, budget);
+    let mut polled = listeners.follow(&env.watched_folders());
+    let mut tick = tokio::time::interval(env.settings.noop_interval);
+    tick.reset();
     loop {
-        let (back, wake) = watch::wait(session, mode, cx.woken()).await?;
-        session = back;
-        if matches!(wake, Wake::Changed | Wake::Interrupted) {
-            // The mail sync issue hangs the folder sync here; for now a round trip proves liveness.
-            cx.synced();
+        tokio::select! {
+            Some(folder) = changed_rx.recv() => {
+                sync.sync_path(&folder).await?;
+                cx.synced();
+            }
+            command = cx.next_command() => {
+                match command {
+                    ChildCommand::Watch(folder) => {
+                        env.watch(&folder, true);
+                        polled = listeners.follow(&env.watched_folders());
+                    }
+                    ChildCommand::Unwatch(folder) => {
+                        env.watch(&folder, false);
+                        polled = listeners.follow(&env.watched_folders());
+                    }
+                    ChildCommand::FetchBody { folder, uid, reply } => {
+                        let result = sync.fetch_body(&folder, uid).await;
+                        let transient = matches!(result, Err(ServiceError::Transient { .. }));
+                        let failure = result.as_ref().err().cloned();
+                        let _ = reply.send(result);
+                        if let (true, Some(e)) = (transient, failure) {
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+            _ = cx.woken() => {
+                sync.discover().await?;
+                sync.sync_all().await?;
+                cx.synced();
+            }
+            _ = tick.tick() => {
+                // Folders over the listener budget are polled; otherwise a NOOP keeps the
+                // sync connection alive (servers log out idle sessions, RFC 3501 §5.4).
+                if polled.is_empty() {
+                    sync.session.noop().await.map_err(classify_error)?;
+                } else {
+                    for folder in polled.clone() {
+                        sync.poll(&folder).await?;
+                    }
+                }
+                tracing::trace!(listening = ?listeners.listening(), ?polled, "tick");
+            }
         }
     }
 }
+
+impl MailSync {
+    /// LIST/LSUB/NAMESPACE into the mirror; emits `folders.changed` when the list changed.
+    async fn discover(&mut self) -> Result<(), ServiceError> {
+        let (listed, _) = folders::discover(&mut self.session, self.namespace).await?;
+        let changes = self
+            .env
+            .store
+            .replace_folders(&self.env.spec.name, &listed)
+            .map_err(db)?;
+        if !changes.is_empty() {
+            self.env.emit(
+                "folders.changed",
+                json!({"added": changes.added, "removed": changes.removed, "updated": changes.updated}),
+            );
+        }
+        Ok(())
+    }
+
+    async fn sync_all(&mut self) -> Result<(), ServiceError> {
+        let folders = self.env.store.folders(&self.env.spec.name).map_err(db)?;
+        for folder in folders {
+            self.sync_one(folder).await?;
+        }
+        Ok(())
+    }
+
+    async fn sync_path(&mut self, path: &str) -> Result<(), ServiceError> {
+        match self.env.store.folder(&self.env.spec.name, path).map_err(db)? {
+            Some(folder) => self.sync_one(folder).await,
+            None => self.discover().await,
+        }
+    }
+
+    /// Syncs one folder; a folder the server refuses (deleted meanwhile, no rights) is logged and
+    /// skipped so it never blocks the others (invariant 4).
+    async fn sync_one(&mut self, folder: crate::store::records::FolderRecord) -> Result<(), ServiceError> {
+        let first_sync = folder.uidvalidity.is_none();
+        let account = self.env.spec.name.clone();
+        match sync_folder(
+            &mut self.session,
+            &self.env.store,
+            &account,
+            &folder,
+            self.condstore,
+        )
+        .await
+        {
+            Ok((_, outcome)) => {
+                self.announce(&folder.path, &outcome, first_sync);
+                Ok(())
+            }
+            Err(ServiceError::Protocol(e)) => {
+                tracing::warn!(account, folder = folder.path, "folder not synced: {e}");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn announce(&self, folder: &str, outcome: &SyncOutcome, first_sync: bool) {
+        if outcome.new > 0 && !first_sync {
+            self.env
+                .emit("mail.new", json!({"folder": folder, "count": outcome.new}));
+        }
+        if outcome.changed > 0 || outcome.expunged > 0 || outcome.reset {
+            self.env.emit(
+                "mail.changed",
+                json!({"folder": folder, "changed": outcome.changed, "expunged": outcome.expunged, "reset": outcome.reset}),
+            );
+        }
+    }
+
+    /// STATUS (RFC 3501 §6.3.10) of a folder without a listener; syncs it when it moved.
+    async fn poll(&mut self, path: &str) -> Result<(), ServiceError> {
+        let Some(known) = self.env.store.folder(&self.env.spec.name, path).map_err(db)? else {
+            return Ok(());
+        };
+        let items = if self.condstore {
+            "(MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
+        } else {
+            "(MESSAGES UIDNEXT UIDVALIDITY)"
+        };
+        let status = self.session.status(path, items).await.map_err(classify_error)?;
+        // Without CONDSTORE a flag change shows in no STATUS item: such folders are always synced.
+        let moved = !self.condstore
+            || status.uid_validity != known.uidvalidity
+            || status.uid_next != known.uidnext
+            || status.exists != known.total
+            || status.highest_modseq != known.highestmodseq;
+        if moved {
+            self.sync_one(known).await?;
+        }
+        Ok(())
+    }
+
+    /// `UID FETCH uid BODY.PEEK[]` (RFC 3501 §6.4.5; PEEK leaves \Seen alone), cached up to the cap.
+    async fn fetch_body(&mut self, folder: &str, uid: u32) -> Result<Vec<u8>, ServiceError> {
+        let account = self.env.spec.name.clone();
+        if let Some(raw) = self.env.store.body(&account, folder, uid).map_err(db)? {
+            return Ok(raw);
+        }
+        self.session
+            .examine(folder)
+            .await
+            .map_err(|e| match classify_error(e) {
+                ServiceError::Protocol(why) => ServiceError::NotFound(format!("folder {folder}: {why}")),
+                other => other,
+            })?;
+        let fetches: Vec<_> = self
+            .session
+            .uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
+            .await
+            .map_err(classify_error)?
+            .try_collect()
+            .await
+            .map_err(classify_error)?;
+        let raw = fetches
+            .iter()
+            .find(|f| f.uid == Some(uid))
+            .and_then(|f| f.body())
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| ServiceError::NotFound(format!("no message with UID {uid} in {folder}")))?;
+        if raw.len() <= self.env.settings.body_cache_max {
+            self.env.store.put_body(&account, folder, uid, &raw).map_err(db)?;
+        }
+        Ok(raw)
+    }
+}
+
+impl AccountEnv {
+    /// INBOX first (always watched), then the client's folders in the order they were added.
+    fn watched_folders(&self) -> Vec<String> {
+        let watched = self.watched.lock().expect("watched set lock");
+        std::iter::once("INBOX".to_owned())
+            .chain(
+                watched
+                    .iter()
+                    .filter(|f| !f.eq_ignore_ascii_case("INBOX"))
+                    .cloned(),
+            )
+            .collect()
+    }
+
+    fn watch(&self, folder: &str, on: bool) {
+        let mut watched = self.watched.lock().expect("watched set lock");
+        if on {
+            watched.insert(folder.to_owned());
+        } else {
+            watched.remove(folder);
+        }
+    }
+}
+
+/// Keeps the set type in one place for `AccountEnv`.
+pub type WatchedFolders = std::sync::Arc<std::sync::Mutex<BTreeSet<String>>>;

@@ -3,6 +3,7 @@
 
 mod dav;
 mod imap;
+mod listeners;
 
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ pub struct AccountEnv {
     /// The mirror the children sync into.
     pub store: Store,
     events: EventBus,
+    /// Mail folders the client has opened (`mail.watch`); they keep their listener across restarts.
+    watched: imap::WatchedFolders,
 }
 
 impl AccountEnv {
@@ -45,6 +48,7 @@ impl AccountEnv {
             tls,
             store,
             events,
+            watched: Default::default(),
         }
     }
 

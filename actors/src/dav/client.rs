@@ -41,6 +41,16 @@ impl Compliance {
     }
 }
 
+/// How a `REPORT` came back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportAnswer {
+    Multistatus(Multistatus),
+    /// RFC 6578 §3.2: the token is no longer valid; sync from scratch.
+    InvalidSyncToken,
+    /// The server refused the report method with this status.
+    Unsupported(u16),
+}
+
 impl DavClient {
     pub fn new(
         endpoint: &Endpoint,
@@ -148,6 +158,32 @@ impl DavClient {
         let bytes = resp.bytes().await.map_err(|e| classify_reqwest(&url, e))?;
         let ms = xml::parse_multistatus(&bytes).map_err(|e| ServiceError::Protocol(format!("{url}: {e}")))?;
         Ok((url, ms))
+    }
+
+    /// `REPORT` (RFC 3253 §3.6) for sync-collection and the multigets. A 403/409 naming the
+    /// `valid-sync-token` precondition (RFC 6578 §3.2) and a refused report method are answers,
+    /// not errors: the caller starts over or falls back to PROPFIND.
+    pub async fn report(&self, url: &Url, depth: &str, body: &str) -> Result<ReportAnswer, ServiceError> {
+        let method = Method::from_bytes(b"REPORT").expect("valid method");
+        let (url, resp) = self.request(method, url, &[("Depth", depth)], Some(body)).await?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(|e| classify_reqwest(&url, e))?;
+        if matches!(status.as_u16(), 403 | 409) && xml::names_precondition(&bytes, "valid-sync-token") {
+            return Ok(ReportAnswer::InvalidSyncToken);
+        }
+        // RFC 9110 §15.5.6/§15.6.2: the server does not do this report here.
+        if matches!(status.as_u16(), 400 | 405 | 415 | 501) {
+            return Ok(ReportAnswer::Unsupported(status.as_u16()));
+        }
+        check_status(&url, status, &headers)?;
+        if status != StatusCode::MULTI_STATUS {
+            return Err(ServiceError::Protocol(format!(
+                "{url}: REPORT answered {status} instead of 207 Multi-Status"
+            )));
+        }
+        let ms = xml::parse_multistatus(&bytes).map_err(|e| ServiceError::Protocol(format!("{url}: {e}")))?;
+        Ok(ReportAnswer::Multistatus(ms))
     }
 
     /// RFC 5397 §3: the authenticated user's principal URL.

@@ -23,10 +23,19 @@ pub struct Prop {
     pub name: String,
     /// Concatenated text directly or deeper inside the property, trimmed.
     pub text: String,
+    /// The same text untouched: no trimming and no end-of-line normalization, so that
+    /// `calendar-data` and `address-data` keep the server's bytes (invariant 3).
+    pub raw: String,
     /// Every `DAV:href` inside the property, in order.
     pub hrefs: Vec<String>,
     /// `(namespace, local name)` of each direct child element.
     pub children: Vec<(String, String)>,
+    /// `(namespace, local name)` of every element at any depth inside the property, in order
+    /// (privileges sit two levels down, RFC 3744 §5.4).
+    pub descendants: Vec<(String, String)>,
+    /// The `name` attribute of every element inside the property (`<C:comp name="VTODO"/>`,
+    /// RFC 4791 §5.2.3).
+    pub names: Vec<String>,
     /// The status of the propstat that carried it (200, 404, …).
     pub status: u16,
 }
@@ -66,7 +75,8 @@ pub struct XmlError(pub String);
 /// whose root is not `DAV:multistatus`, is an error.
 pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus, XmlError> {
     let mut reader = NsReader::from_reader(body);
-    reader.config_mut().trim_text(true);
+    // Whitespace matters inside calendar-data; each value is trimmed where it is used.
+    reader.config_mut().trim_text(false);
     let mut out = Multistatus::default();
     // The element path as (namespace, local name).
     let mut path: Vec<(String, String)> = Vec::new();
@@ -84,6 +94,7 @@ pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus, XmlError> {
         match event {
             (ns, Event::Start(start)) => {
                 let name = (namespace(&ns), start.local_name().as_ref().to_owned());
+                note_name_attr(&path, &mut current, &start);
                 if path.is_empty() {
                     if name != (NS_DAV.to_owned(), "multistatus".to_owned()) {
                         return Err(XmlError(format!("root element is {{{}}}{}", name.0, name.1)));
@@ -94,11 +105,12 @@ pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus, XmlError> {
             }
             (ns, Event::Empty(start)) => {
                 let name = (namespace(&ns), start.local_name().as_ref().to_owned());
+                note_name_attr(&path, &mut current, &start);
                 open(&mut path, &mut current, name.clone());
                 close(&mut path, &mut current, &mut propstat_props, name);
             }
             (_, Event::Text(text)) => {
-                let text = text.xml10_content().into_owned();
+                let text = text.to_string();
                 on_text(
                     &path,
                     &mut current,
@@ -109,7 +121,7 @@ pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus, XmlError> {
                 );
             }
             (_, Event::CData(data)) => {
-                let text = data.xml10_content().into_owned();
+                let text = data.to_string();
                 on_text(
                     &path,
                     &mut current,
@@ -150,7 +162,9 @@ pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus, XmlError> {
                     }
                     propstat_status = 200;
                 } else if is("response") && path.len() == 2 {
-                    out.responses.push(std::mem::take(&mut response));
+                    let mut done = std::mem::take(&mut response);
+                    done.href = done.href.trim().to_owned();
+                    out.responses.push(done);
                 }
                 close(&mut path, &mut current, &mut propstat_props, name);
             }
@@ -189,12 +203,33 @@ fn open(path: &mut Vec<(String, String)>, current: &mut Option<Prop>, name: (Str
             name: name.1.clone(),
             ..Prop::default()
         });
-    } else if path.len() == PROP_DEPTH
+    } else if path.len() >= PROP_DEPTH
         && let Some(prop) = current.as_mut()
     {
-        prop.children.push(name.clone());
+        if path.len() == PROP_DEPTH {
+            prop.children.push(name.clone());
+        }
+        prop.descendants.push(name.clone());
     }
     path.push(name);
+}
+
+fn note_name_attr(
+    path: &[(String, String)],
+    current: &mut Option<Prop>,
+    start: &quick_xml::events::BytesStart<'_>,
+) {
+    if path.len() < PROP_DEPTH {
+        return;
+    }
+    let Some(prop) = current.as_mut() else { return };
+    for attr in start.attributes().flatten() {
+        if attr.key.local_name().as_ref() == "name"
+            && let Ok(value) = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+        {
+            prop.names.push(value.into_owned());
+        }
+    }
 }
 
 fn close(
@@ -206,7 +241,7 @@ fn close(
     if path.len() == PROP_DEPTH
         && let Some(mut prop) = current.take()
     {
-        prop.text = prop.text.trim().to_owned();
+        prop.text = prop.raw.trim().to_owned();
         props.push(prop);
     }
     path.pop();
@@ -223,23 +258,43 @@ fn on_text(
     let Some((ns, local)) = path.last() else { return };
     let dav = ns == NS_DAV;
     match path.len() {
-        2 if dav && local == "sync-token" => out.sync_token = Some(text.trim().to_owned()),
-        3 if dav && local == "href" => response.href = text.trim().to_owned(),
-        3 if dav && local == "status" => response.status = parse_status(text),
-        4 if dav && local == "status" => *propstat_status = parse_status(text).unwrap_or(0),
+        2 if dav && local == "sync-token" => {
+            let token = out.sync_token.get_or_insert_with(String::new);
+            token.push_str(text.trim());
+        }
+        3 if dav && local == "href" => response.href.push_str(text),
+        3 if dav && local == "status" && !text.trim().is_empty() => response.status = parse_status(text),
+        4 if dav && local == "status" && !text.trim().is_empty() => {
+            *propstat_status = parse_status(text).unwrap_or(0)
+        }
         n if n > PROP_DEPTH - 1 => {
             if let Some(prop) = current.as_mut() {
                 if dav && local == "href" {
-                    prop.hrefs.push(text.trim().to_owned());
-                } else {
-                    if !prop.text.is_empty() {
-                        prop.text.push(' ');
+                    if !text.trim().is_empty() {
+                        prop.hrefs.push(text.trim().to_owned());
                     }
-                    prop.text.push_str(text);
+                } else {
+                    prop.raw.push_str(text);
                 }
             }
         }
         _ => {}
+    }
+}
+
+/// True when an error body (RFC 4918 §16) names precondition `name`, e.g. `valid-sync-token`.
+pub fn names_precondition(body: &[u8], name: &str) -> bool {
+    let mut reader = NsReader::from_reader(body);
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_resolved_event_into(&mut buf) {
+            Ok((_, Event::Start(e) | Event::Empty(e))) if e.local_name().as_ref() == name => {
+                return true;
+            }
+            Ok((_, Event::Eof)) | Err(_) => return false,
+            _ => {}
+        }
+        buf.clear();
     }
 }
 
@@ -288,12 +343,29 @@ mod tests {
                 .contains(&(NS_CALDAV.to_owned(), "calendar".to_owned()))
         );
         assert_eq!(cal.prop(NS_DAV, "displayname").unwrap().text, "Work & more");
+        let comps = cal.prop(NS_CALDAV, "supported-calendar-component-set").unwrap();
+        assert_eq!(comps.names, vec!["VEVENT"]);
         assert!(
             cal.prop(NS_DAV, "getctag").is_none(),
             "404 props are not returned as found"
         );
         assert_eq!(ms.responses[1].status, Some(404));
         assert_eq!(ms.sync_token.as_deref(), Some("http://example.org/sync/42"));
+    }
+
+    #[test]
+    fn keeps_calendar_data_verbatim() {
+        let body = "<d:multistatus xmlns:d=\"DAV:\" xmlns:c=\"urn:ietf:params:xml:ns:caldav\"><d:response>\
+            <d:href>/a/c/1.ics</d:href><d:propstat><d:prop><d:getetag>\"e1\"</d:getetag>\
+            <c:calendar-data>BEGIN:VCALENDAR\r\nSUMMARY:R&amp;D\r\n  two spaces&#13;\nEND:VCALENDAR\r\n</c:calendar-data>\
+            </d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>";
+        let ms = parse_multistatus(body.as_bytes()).unwrap();
+        let data = ms.responses[0].prop(NS_CALDAV, "calendar-data").unwrap();
+        assert_eq!(
+            data.raw,
+            "BEGIN:VCALENDAR\r\nSUMMARY:R&D\r\n  two spaces\r\nEND:VCALENDAR\r\n"
+        );
+        assert_eq!(ms.responses[0].prop(NS_DAV, "getetag").unwrap().text, "\"e1\"");
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! connection alive and notices new data with IDLE or NOOP (`watch`).
 
 pub mod connect;
+pub mod folders;
+pub mod headers;
+pub mod namespace;
+pub mod raw;
+pub mod sync;
 pub mod watch;
 
 pub use connect::{ImapConnection, ImapSession, connect_and_login};

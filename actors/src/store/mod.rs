@@ -10,12 +10,14 @@
 //! | `mail_messages`   | account, folder, uid (BE)        | [`records::MessageRecord`] | IMAP sync      |
 //! | `mail_bodies`     | account, folder, uid (BE)        | raw RFC 5322 bytes     | `mail.fetch` cache |
 //! | `dav_collections` | account, collection href         | [`records::CollectionRecord`] | DAV sync    |
-//! | `dav_items`       | account, item href               | [`records::ItemRecord`]    | DAV sync       |
+//! | `dav_items`       | account, collection, item href   | [`records::ItemRecord`]    | DAV sync       |
 //! | `journal`         | account, op id (BE u64)          | [`records::JournalEntry`]  | writes, replay |
 //! | `conflicts`       | account, conflict id (BE u64)    | [`records::ConflictRecord`] | replay        |
 //! | `sync_state`      | account, scope                   | JSON                   | sync actors        |
 
+pub mod dav;
 pub mod keys;
+pub mod mail;
 pub mod records;
 
 use std::path::{Path, PathBuf};

@@ -48,6 +48,11 @@ pub struct CollectionRecord {
     pub owner: Option<String>,
     pub ctag: Option<String>,
     pub sync_token: Option<String>,
+    /// Removals the mass-deletion guard refused to apply (invariant 5), and since when.
+    #[serde(default)]
+    pub held: Vec<String>,
+    #[serde(default)]
+    pub held_since: Option<String>,
 }
 
 /// One calendar object or vCard: the server's bytes, kept verbatim (invariant 3), and its etag.
@@ -59,6 +64,12 @@ pub struct ItemRecord {
     pub body: String,
     /// Set when the item could not be parsed; it is kept and the rest of the collection syncs (invariant 4).
     pub error: Option<String>,
+    /// What the mirror indexes of a calendar object (absent for vCards and broken items).
+    #[serde(default)]
+    pub event: Option<crate::formats::EventFields>,
+    /// What the mirror indexes of a vCard (absent for calendar objects and broken items).
+    #[serde(default)]
+    pub contact: Option<crate::formats::ContactFields>,
 }
 
 /// One journaled write (invariant 1): durable before the caller hears `{op}`.

@@ -12,6 +12,8 @@
 //! ```
 
 use std::any::Any;
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 
@@ -58,6 +60,66 @@ pub enum ChildReport {
     },
 }
 
+/// A request from the client for one child (through hub and supervisor).
+#[derive(Debug)]
+pub enum ChildCommand {
+    /// Give this mail folder its own listener (INTERFACE `mail.watch`).
+    Watch(String),
+    Unwatch(String),
+    /// Fetch a message body now and cache it (`mail.fetch`).
+    FetchBody {
+        folder: String,
+        uid: u32,
+        reply: tokio::sync::oneshot::Sender<Result<Vec<u8>, ServiceError>>,
+    },
+}
+
+impl ChildCommand {
+    /// Answers a command that can no longer be carried out (the child is down).
+    pub fn fail(self, error: ServiceError) -> Option<ChildCommand> {
+        match self {
+            ChildCommand::FetchBody { reply, .. } => {
+                let _ = reply.send(Err(error));
+                None
+            }
+            other => Some(other),
+        }
+    }
+}
+
+/// Commands waiting for a child; kept across restarts so a watch survives a reconnect.
+#[derive(Clone, Default)]
+pub struct Inbox {
+    queue: Rc<RefCell<VecDeque<ChildCommand>>>,
+    signal: Rc<Notify>,
+}
+
+impl Inbox {
+    pub fn push(&self, command: ChildCommand) {
+        self.queue.borrow_mut().push_back(command);
+        self.signal.notify_one();
+    }
+
+    /// Fails every command that waits for an answer; keeps the others for the next run.
+    pub fn fail_pending(&self, error: &ServiceError) {
+        let drained: Vec<ChildCommand> = self.queue.borrow_mut().drain(..).collect();
+        let kept: VecDeque<ChildCommand> = drained
+            .into_iter()
+            .filter_map(|c| c.fail(error.clone()))
+            .collect();
+        *self.queue.borrow_mut() = kept;
+    }
+
+    async fn next(&self) -> ChildCommand {
+        loop {
+            if let Some(command) = self.queue.borrow_mut().pop_front() {
+                return command;
+            }
+            self.signal.notified().await;
+        }
+    }
+}
+
 /// Handed to each run of a child.
 #[derive(Clone)]
 pub struct ChildContext {
@@ -65,16 +127,29 @@ pub struct ChildContext {
     pub generation: u64,
     report: Recipient<ChildReport>,
     wake: Rc<Notify>,
+    inbox: Inbox,
 }
 
 impl ChildContext {
-    pub fn new(kind: ServiceKind, generation: u64, report: Recipient<ChildReport>, wake: Rc<Notify>) -> Self {
+    pub fn new(
+        kind: ServiceKind,
+        generation: u64,
+        report: Recipient<ChildReport>,
+        wake: Rc<Notify>,
+        inbox: Inbox,
+    ) -> Self {
         ChildContext {
             kind,
             generation,
             report,
             wake,
+            inbox,
         }
+    }
+
+    /// The next command from the client (cancel-safe: nothing is lost if this is dropped).
+    pub async fn next_command(&self) -> ChildCommand {
+        self.inbox.next().await
     }
 
     /// The service is connected and authenticated; `detail` is protocol evidence for `status`.

@@ -4,4 +4,4 @@ pub mod backoff;
 pub mod child;
 
 pub use backoff::Backoff;
-pub use child::{ChildContext, ChildExit, ChildFactory, ChildReport};
+pub use child::{ChildCommand, ChildContext, ChildExit, ChildFactory, ChildReport, Inbox};

@@ -1,0 +1,254 @@
+//! Finding a user's calendars and address books (RFC 6764, RFC 4791 §6.2.1, RFC 6352 §7.1.1) and
+//! reading a home's collections with one PROPFIND Depth 1, which is also the cheap per-poll check
+//! (each collection's sync-token and ctag).
+//!
+//! ```text
+//!   configured URL ──PROPFIND current-user-principal──► principal
+//!        └─ none there: /.well-known/caldav|carddav (redirects followed) ─┘
+//!   principal ──PROPFIND calendar-home-set | addressbook-home-set──► home(s)
+//!   home ──PROPFIND Depth 1──► collections (name, color, components, privileges, ctag, token)
+//! ```
+
+use url::Url;
+
+use crate::dav::DavClient;
+use crate::dav::xml::{DavResponse, Multistatus, NS_CALDAV, NS_CARDDAV, NS_DAV};
+use crate::error::ServiceError;
+
+/// CalendarServer extensions: `getctag` (the pre-RFC 6578 change tag).
+pub const NS_CALSERVER: &str = "http://calendarserver.org/ns/";
+/// Apple iCal extensions: `calendar-color`.
+pub const NS_APPLE_ICAL: &str = "http://apple.com/ns/ical/";
+
+/// Which of the two DAV services a child syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DavService {
+    CalDav,
+    CardDav,
+}
+
+impl DavService {
+    /// RFC 6764 §5: the well-known path of the service.
+    pub fn well_known(self) -> &'static str {
+        match self {
+            DavService::CalDav => "/.well-known/caldav",
+            DavService::CardDav => "/.well-known/carddav",
+        }
+    }
+
+    fn home_set(self) -> (&'static str, &'static str) {
+        match self {
+            DavService::CalDav => (NS_CALDAV, "calendar-home-set"),
+            DavService::CardDav => (NS_CARDDAV, "addressbook-home-set"),
+        }
+    }
+}
+
+/// One collection as a home listing describes it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CollectionInfo {
+    /// The collection's path on the server (`/alice/calendar/`).
+    pub href: String,
+    pub name: Option<String>,
+    pub color: Option<String>,
+    pub components: Vec<String>,
+    /// `calendar`, `tasks` or `addressbook`.
+    pub kind: String,
+    pub read_only: bool,
+    pub directory: bool,
+    pub owner: Option<String>,
+    pub ctag: Option<String>,
+    pub sync_token: Option<String>,
+}
+
+const PROPFIND_HOME_SETS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:cr="urn:ietf:params:xml:ns:carddav"><d:prop><c:calendar-home-set/><cr:addressbook-home-set/></d:prop></d:propfind>"#;
+
+/// The properties of a home's members (RFC 4791 §5.2, RFC 6352 §6.2, RFC 3744 §5.4, RFC 6578 §4).
+pub const PROPFIND_COLLECTIONS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:cs="http://calendarserver.org/ns/" xmlns:ic="http://apple.com/ns/ical/"><d:prop><d:resourcetype/><d:displayname/><ic:calendar-color/><c:supported-calendar-component-set/><d:current-user-privilege-set/><cs:getctag/><d:sync-token/><d:owner/></d:prop></d:propfind>"#;
+
+/// RFC 6764 §6 then RFC 4791 §6.2.1 / RFC 6352 §7.1.1: the principal and the service's homes.
+/// A principal without a home set is its own home (what small servers do).
+pub async fn discover(client: &DavClient, service: DavService) -> Result<(Url, Vec<Url>), ServiceError> {
+    let start = client.base().clone();
+    let principal = match client.current_user_principal(&start).await {
+        Ok(p) => p,
+        Err(e @ (ServiceError::Auth(_) | ServiceError::Transient { .. } | ServiceError::Tls(_))) => {
+            return Err(e);
+        }
+        Err(first) => {
+            let well_known = start
+                .join(service.well_known())
+                .map_err(|e| ServiceError::Config(format!("{start}: {e}")))?;
+            client
+                .current_user_principal(&well_known)
+                .await
+                .map_err(|e| ServiceError::Unsupported(format!("{first}; {}: {e}", service.well_known())))?
+        }
+    };
+    let (_, ms) = client.propfind(&principal, "0", PROPFIND_HOME_SETS).await?;
+    Ok((principal.clone(), home_sets(&ms, &principal, service)))
+}
+
+/// The home URLs a principal's answer names (resolved against it), or the principal itself.
+pub fn home_sets(ms: &Multistatus, principal: &Url, service: DavService) -> Vec<Url> {
+    let (ns, name) = service.home_set();
+    let homes: Vec<Url> = ms
+        .responses
+        .iter()
+        .filter_map(|r| r.prop(ns, name))
+        .flat_map(|p| p.hrefs.iter())
+        .filter_map(|h| principal.join(h).ok())
+        .collect();
+    if homes.is_empty() {
+        vec![principal.clone()]
+    } else {
+        homes
+    }
+}
+
+/// The collections of `service` in a home's Depth 1 listing; the home itself and other kinds
+/// of members are left out.
+pub fn collections(ms: &Multistatus, home: &Url, service: DavService) -> Vec<CollectionInfo> {
+    ms.responses
+        .iter()
+        .filter_map(|r| collection(r, home, service))
+        .filter(|c| home.path() != c.href)
+        .collect()
+}
+
+fn collection(r: &DavResponse, home: &Url, service: DavService) -> Option<CollectionInfo> {
+    let rt = r.prop(NS_DAV, "resourcetype")?;
+    let is = |ns: &str, name: &str| rt.children.iter().any(|(n, l)| n == ns && l == name);
+    let href = home.join(&r.href).ok()?.path().to_owned();
+    let text = |ns: &str, name: &str| r.prop(ns, name).map(|p| p.text.clone()).filter(|t| !t.is_empty());
+    let name = text(NS_DAV, "displayname");
+    let kind = match service {
+        DavService::CalDav if is(NS_CALDAV, "calendar") => {
+            let components: Vec<String> = r
+                .prop(NS_CALDAV, "supported-calendar-component-set")
+                .map(|p| p.names.iter().map(|n| n.to_ascii_uppercase()).collect())
+                .unwrap_or_default();
+            calendar_kind(&components, name.as_deref().unwrap_or(&href))
+        }
+        DavService::CardDav if is(NS_CARDDAV, "addressbook") => "addressbook",
+        _ => return None,
+    };
+    let components = r
+        .prop(NS_CALDAV, "supported-calendar-component-set")
+        .map(|p| p.names.iter().map(|n| n.to_ascii_uppercase()).collect())
+        .unwrap_or_default();
+    Some(CollectionInfo {
+        href,
+        name,
+        color: text(NS_APPLE_ICAL, "calendar-color"),
+        components,
+        kind: kind.to_owned(),
+        read_only: read_only(r),
+        // Directory gateways (RFC 6352 §8.?, CalendarServer, Cyrus) mark their resourcetype.
+        directory: rt.children.iter().any(|(_, l)| l == "directory"),
+        owner: r.prop(NS_DAV, "owner").and_then(|p| p.hrefs.first().cloned()),
+        ctag: text(NS_CALSERVER, "getctag"),
+        sync_token: text(NS_DAV, "sync-token"),
+    })
+}
+
+/// Tasks are collections that support VTODO and not VEVENT; a server that names no component
+/// set gets the original product's rule, a name matching /Tasks/.
+pub fn calendar_kind(components: &[String], name: &str) -> &'static str {
+    let has = |c: &str| components.iter().any(|x| x == c);
+    if components.is_empty() {
+        if name.to_ascii_lowercase().contains("tasks") {
+            "tasks"
+        } else {
+            "calendar"
+        }
+    } else if has("VTODO") && !has("VEVENT") {
+        "tasks"
+    } else {
+        "calendar"
+    }
+}
+
+/// RFC 3744 §5.4: read-only unless the user holds `write`, `write-content`, `bind` or `all`.
+/// A server that does not say is assumed writable (a failed write is reported then).
+fn read_only(r: &DavResponse) -> bool {
+    match r.prop(NS_DAV, "current-user-privilege-set") {
+        None => false,
+        Some(p) => !p
+            .descendants
+            .iter()
+            .any(|(ns, l)| ns == NS_DAV && matches!(l.as_str(), "write" | "write-content" | "bind" | "all")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dav::xml::parse_multistatus;
+
+    const HOME: &str = include_str!("../../tests/fixtures/radicale/home-depth1.xml");
+
+    #[test]
+    fn reads_radicale_home() {
+        let home = Url::parse("http://127.0.0.1:5232/alice/").unwrap();
+        let ms = parse_multistatus(HOME.as_bytes()).unwrap();
+        let cals = collections(&ms, &home, DavService::CalDav);
+        let by = |h: &str| cals.iter().find(|c| c.href == h).unwrap();
+        assert_eq!(cals.len(), 2, "{cals:#?}");
+        let work = by("/alice/work/");
+        assert_eq!(work.name.as_deref(), Some("Work"));
+        assert_eq!(work.color.as_deref(), Some("#ff0000ff"));
+        assert_eq!(work.components, vec!["VEVENT"]);
+        assert_eq!(work.kind, "calendar");
+        assert!(!work.read_only);
+        assert!(
+            work.sync_token
+                .as_deref()
+                .unwrap()
+                .starts_with("http://radicale.org/ns/sync/")
+        );
+        assert!(work.ctag.is_some());
+        assert_eq!(by("/alice/todo/").kind, "tasks");
+        let books = collections(&ms, &home, DavService::CardDav);
+        assert_eq!(books.len(), 1);
+        assert_eq!(books[0].href, "/alice/contacts/");
+        assert_eq!(books[0].kind, "addressbook");
+        assert!(!books[0].directory);
+    }
+
+    #[test]
+    fn read_only_and_directory_from_a_recorded_answer() {
+        let body = r#"<d:multistatus xmlns:d="DAV:" xmlns:cr="urn:ietf:params:xml:ns:carddav"><d:response><d:href>/dir/</d:href>
+<d:propstat><d:prop><d:resourcetype><d:collection/><cr:addressbook/><cr:directory/></d:resourcetype>
+<d:current-user-privilege-set><d:privilege><d:read/></d:privilege></d:current-user-privilege-set></d:prop>
+<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#;
+        let ms = parse_multistatus(body.as_bytes()).unwrap();
+        let home = Url::parse("https://dav.example.org/").unwrap();
+        let books = collections(&ms, &home, DavService::CardDav);
+        assert!(books[0].read_only && books[0].directory);
+    }
+
+    #[test]
+    fn tasks_rule() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(calendar_kind(&v(&["VTODO"]), "x"), "tasks");
+        assert_eq!(calendar_kind(&v(&["VEVENT", "VTODO"]), "x"), "calendar");
+        assert_eq!(calendar_kind(&[], "My Tasks"), "tasks");
+        assert_eq!(calendar_kind(&[], "Home"), "calendar");
+    }
+
+    #[test]
+    fn home_set_or_the_principal() {
+        let principal = Url::parse("https://dav.example.org/principals/alice/").unwrap();
+        let body = r#"<d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:response><d:href>/principals/alice/</d:href>
+<d:propstat><d:prop><c:calendar-home-set><d:href>/calendars/alice/</d:href></c:calendar-home-set></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#;
+        let ms = parse_multistatus(body.as_bytes()).unwrap();
+        assert_eq!(
+            home_sets(&ms, &principal, DavService::CalDav)[0].as_str(),
+            "https://dav.example.org/calendars/alice/"
+        );
+        assert_eq!(home_sets(&ms, &principal, DavService::CardDav), vec![principal]);
+    }
+}

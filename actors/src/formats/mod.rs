@@ -1,0 +1,15 @@
+//! iCalendar (RFC 5545) and vCard (RFC 6350, RFC 2426) reading for the mirror: the few fields the
+//! IPC answers need, and recurrence expansion for time-range reads. Pure functions over the
+//! server's bytes, which are stored verbatim elsewhere (invariant 3); nothing here re-serializes.
+//!
+//! ```text
+//!   server bytes ──unfold (bytes)──► UTF-8 ──calcard──► EventFields / ContactFields
+//!                                                  └──► instances in [start, end)
+//! ```
+
+pub mod ical;
+pub mod text;
+pub mod vcard;
+
+pub use ical::{EventFields, Instance, When};
+pub use vcard::ContactFields;

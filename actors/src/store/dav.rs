@@ -1,0 +1,179 @@
+//! The DAV part of the mirror: collections and their items, written one transaction per batch.
+//!
+//! Keys: a collection is `account NUL href`; an item is `account NUL collection NUL href`, so
+//! one prefix scan lists a collection's items.
+
+use super::records::{CollectionRecord, ItemRecord};
+use super::{Store, StoreError, keys};
+
+fn item_key(account: &str, collection: &str, href: &str) -> Vec<u8> {
+    let mut key = keys::folder_prefix(account, collection);
+    key.extend_from_slice(href.as_bytes());
+    key
+}
+
+impl Store {
+    /// The account's collections whose `kind` is one of `kinds` (`calendar`, `tasks`, `addressbook`).
+    pub fn dav_collections_of(
+        &self,
+        account: &str,
+        kinds: &[&str],
+    ) -> Result<Vec<CollectionRecord>, StoreError> {
+        let rtxn = self.env().read_txn()?;
+        let mut out = Vec::new();
+        for entry in self
+            .dav_collections
+            .prefix_iter(&rtxn, &keys::account_prefix(account))?
+        {
+            let (_, record) = entry?;
+            if kinds.contains(&record.kind.as_str()) {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One collection, if mirrored.
+    pub fn dav_collection(&self, account: &str, href: &str) -> Result<Option<CollectionRecord>, StoreError> {
+        let rtxn = self.env().read_txn()?;
+        Ok(self.dav_collections.get(&rtxn, &keys::with_str(account, href))?)
+    }
+
+    /// Writes (creates or replaces) collection records in one transaction.
+    pub fn put_dav_collections(&self, account: &str, records: &[CollectionRecord]) -> Result<(), StoreError> {
+        let mut wtxn = self.env().write_txn()?;
+        for r in records {
+            self.dav_collections
+                .put(&mut wtxn, &keys::with_str(account, &r.href), r)?;
+        }
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// Removes a collection and every item of it in one transaction.
+    pub fn remove_dav_collection(&self, account: &str, href: &str) -> Result<(), StoreError> {
+        let mut wtxn = self.env().write_txn()?;
+        self.dav_collections
+            .delete(&mut wtxn, &keys::with_str(account, href))?;
+        let prefix = keys::folder_prefix(account, href);
+        let doomed: Vec<Vec<u8>> = self
+            .dav_items
+            .prefix_iter(&wtxn, &prefix)?
+            .map(|e| e.map(|(k, _)| k.to_vec()))
+            .collect::<Result<_, _>>()?;
+        for key in doomed {
+            self.dav_items.delete(&mut wtxn, &key)?;
+        }
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// Every item of a collection, in href order.
+    pub fn dav_items_of(&self, account: &str, collection: &str) -> Result<Vec<ItemRecord>, StoreError> {
+        let rtxn = self.env().read_txn()?;
+        let mut out = Vec::new();
+        for entry in self
+            .dav_items
+            .prefix_iter(&rtxn, &keys::folder_prefix(account, collection))?
+        {
+            out.push(entry?.1);
+        }
+        Ok(out)
+    }
+
+    /// `(href, etag)` of every item of a collection: what a sync round compares against.
+    pub fn dav_etags(
+        &self,
+        account: &str,
+        collection: &str,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        Ok(self
+            .dav_items_of(account, collection)?
+            .into_iter()
+            .map(|i| (i.href, i.etag))
+            .collect())
+    }
+
+    /// Writes one batch of items and removes `remove`, in one transaction (DESIGN "Speed").
+    pub fn apply_dav_items(
+        &self,
+        account: &str,
+        collection: &str,
+        put: &[ItemRecord],
+        remove: &[String],
+    ) -> Result<(), StoreError> {
+        let mut wtxn = self.env().write_txn()?;
+        for item in put {
+            self.dav_items
+                .put(&mut wtxn, &item_key(account, collection, &item.href), item)?;
+        }
+        for href in remove {
+            self.dav_items
+                .delete(&mut wtxn, &item_key(account, collection, href))?;
+        }
+        wtxn.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_listed_per_collection_and_removed_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let col = |href: &str, kind: &str| CollectionRecord {
+            href: href.into(),
+            kind: kind.into(),
+            ..CollectionRecord::default()
+        };
+        store
+            .put_dav_collections(
+                "a",
+                &[
+                    col("/a/cal/", "calendar"),
+                    col("/a/cal2/", "tasks"),
+                    col("/a/book/", "addressbook"),
+                ],
+            )
+            .unwrap();
+        let item = |c: &str, h: &str| ItemRecord {
+            href: h.into(),
+            collection: c.into(),
+            etag: Some("e".into()),
+            ..ItemRecord::default()
+        };
+        store
+            .apply_dav_items(
+                "a",
+                "/a/cal/",
+                &[
+                    item("/a/cal/1.ics", "/a/cal/1.ics"),
+                    item("/a/cal/", "/a/cal/2.ics"),
+                ],
+                &[],
+            )
+            .unwrap();
+        store
+            .apply_dav_items("a", "/a/cal2/", &[item("/a/cal2/", "/a/cal2/1.ics")], &[])
+            .unwrap();
+        assert_eq!(store.dav_items_of("a", "/a/cal/").unwrap().len(), 2);
+        assert_eq!(
+            store
+                .dav_collections_of("a", &["calendar", "tasks"])
+                .unwrap()
+                .len(),
+            2
+        );
+        store
+            .apply_dav_items("a", "/a/cal/", &[], &["/a/cal/1.ics".into()])
+            .unwrap();
+        assert_eq!(store.dav_etags("a", "/a/cal/").unwrap().len(), 1);
+        store.remove_dav_collection("a", "/a/cal/").unwrap();
+        assert!(store.dav_items_of("a", "/a/cal/").unwrap().is_empty());
+        assert_eq!(store.dav_items_of("a", "/a/cal2/").unwrap().len(), 1);
+        assert!(store.dav_collection("a", "/a/cal/").unwrap().is_none());
+    }
+}
