@@ -6,7 +6,6 @@
 //!   cargo run -p opconnect-tests --example servers -- /tmp/opconnect-demo.toml [--tls]
 //! ```
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -43,8 +42,20 @@ fn main() -> Result<()> {
         radicale.log_path().display()
     );
     println!("READY {} {}", config.display(), dovecot.imap_port());
-    // Hold the servers until whoever started us closes our stdin.
-    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    // Hold the servers until whoever started us closes our stdin. Meanwhile a line
+    // `deliver SUBJECT` appends a message to alice's INBOX, as another mail client would.
+    for line in std::io::stdin().lines() {
+        let line = line?;
+        if let Some(subject) = line.strip_prefix("deliver ") {
+            let raw = format!(
+                "From: Bob <bob@localhost>\r\nTo: Alice <alice@localhost>\r\nSubject: {subject}\r\n\
+                 Message-ID: <live-{}@localhost>\r\n\r\nSent while the demo runs.\r\n",
+                std::process::id()
+            );
+            let uid = dovecot.append("alice", "INBOX", raw.as_bytes())?;
+            eprintln!("delivered \"{subject}\" as UID {uid}");
+        }
+    }
     Ok(())
 }
 

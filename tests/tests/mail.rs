@@ -340,17 +340,16 @@ fn a_watched_folder_gets_its_own_listener() -> Result<()> {
             ..AgentSettings::default()
         },
     )?;
-    let before = agent.connections_to(dovecot.imap_port())?.len();
+    // Online comes before the listeners connect: wait for sync + INBOX listener.
+    wait_connections(&agent, &dovecot, 2)?;
     agent.call("mail.watch", json!({"account": "alice", "folder": "Work"}))?;
     let mut events = agent.watch(&["mail.new"])?;
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(agent.connections_to(dovecot.imap_port())?.len(), before + 1);
+    wait_connections(&agent, &dovecot, 3)?;
     dovecot.append("alice", "Work", &message(6, "watched"))?;
     let event = events.wait_for(Duration::from_secs(2), |e| e["folder"] == "Work")?;
     assert_eq!(event["count"], 1);
     agent.call("mail.unwatch", json!({"account": "alice", "folder": "Work"}))?;
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(agent.connections_to(dovecot.imap_port())?.len(), before);
+    wait_connections(&agent, &dovecot, 2)?;
     Ok(())
 }
 
@@ -362,7 +361,10 @@ fn imaps_needs_the_private_ca() -> Result<()> {
     })?;
     let trusted = AccountSpec::for_user("alice").imaps_from(&dovecot);
     assert!(trusted.tls_ca.is_some(), "imaps_from sets the test CA");
-    let agent = Agent::start(&render_config(&AgentSettings::default(), std::slice::from_ref(&trusted)))?;
+    let agent = Agent::start(&render_config(
+        &AgentSettings::default(),
+        std::slice::from_ref(&trusted),
+    ))?;
     let status = agent.wait_for_state("alice", "online", Duration::from_secs(10))?;
     assert_eq!(
         status["accounts"][0]["services"]["imap"]["detail"]["encrypted"],
@@ -385,6 +387,22 @@ fn imaps_needs_the_private_ca() -> Result<()> {
         "{error}"
     );
     Ok(())
+}
+
+/// Waits until the agent holds exactly `n` connections to Dovecot's IMAP port.
+fn wait_connections(agent: &Agent, dovecot: &Dovecot, n: usize) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let conns = agent.connections_to(dovecot.imap_port())?;
+        if conns.len() == n {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "expected {n} IMAP connections, have {conns:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeSet;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use async_imap::Session;
 use futures::TryStreamExt;
@@ -17,7 +18,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::children::AccountEnv;
-use crate::children::listeners::{ListenerLogin, Listeners};
+use crate::children::listeners::{Heard, ListenerLogin, Listeners};
 use crate::error::ServiceError;
 use crate::imap::connect::{ImapConnection, classify_error, connect_and_login};
 use crate::imap::folders;
@@ -26,6 +27,10 @@ use crate::imap::watch::WaitMode;
 use crate::net::endpoint::Endpoint;
 use crate::store::StoreError;
 use crate::supervise::{ChildCommand, ChildContext, ChildFactory};
+
+/// With every watched folder under a listener, the sync connection only needs a keep-alive:
+/// well inside common NAT timeouts and RFC 3501 §5.4's 30-minute autologout.
+const KEEPALIVE: Duration = Duration::from_secs(4 * 60);
 
 pub fn factory(env: AccountEnv, endpoint: Endpoint) -> ChildFactory {
     Rc::new(move |cx| Box::pin(run(env.clone(), endpoint.clone(), cx)))
@@ -87,12 +92,21 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
     let mut polled = listeners.follow(&env.watched_folders());
     let mut tick = tokio::time::interval(env.settings.noop_interval);
     tick.reset();
+    let mut last_noop = Instant::now();
     loop {
         tokio::select! {
-            Some(folder) = changed_rx.recv() => {
-                sync.sync_path(&folder).await?;
-                cx.synced();
-            }
+            Some(heard) = changed_rx.recv() => match heard {
+                Heard::Changed(folder) => {
+                    sync.sync_path(&folder).await?;
+                    cx.synced();
+                }
+                // Is the server gone, or only that connection? A failing NOOP ends this run and
+                // the supervisor reports offline.
+                Heard::Lost(_) => {
+                    sync.session.noop().await.map_err(classify_error)?;
+                    last_noop = Instant::now();
+                }
+            },
             command = cx.next_command() => {
                 match command {
                     ChildCommand::Watch(folder) => {
@@ -123,7 +137,10 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
                 // Folders over the listener budget are polled; otherwise a NOOP keeps the
                 // sync connection alive (servers log out idle sessions, RFC 3501 §5.4).
                 if polled.is_empty() {
-                    sync.session.noop().await.map_err(classify_error)?;
+                    if last_noop.elapsed() >= KEEPALIVE {
+                        sync.session.noop().await.map_err(classify_error)?;
+                        last_noop = Instant::now();
+                    }
                 } else {
                     for folder in polled.clone() {
                         sync.poll(&folder).await?;

@@ -6,8 +6,9 @@
 //!            ── spawn_local ─► listen(Work)  ─┼─► changed: folder path ─► sync loop
 //!  (over budget: no listener; the sync loop polls the folder with STATUS)
 //! ```
-//! A listener that loses its connection reconnects on its own with backoff; dropping `Listeners`
-//! (pause, restart) aborts them all.
+//! A listener that loses its connection says so (the sync loop then checks its own connection,
+//! so a dead server turns the account offline at once) and reconnects on its own with backoff;
+//! dropping `Listeners` (pause, restart) aborts them all.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,6 +25,15 @@ use crate::imap::watch::{self, WaitMode, Wake};
 use crate::net::endpoint::Endpoint;
 use crate::supervise::Backoff;
 
+/// What a listener tells the sync loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// The folder changed (or the listener just (re)connected and may have missed changes).
+    Changed(String),
+    /// The listener's connection failed.
+    Lost(String),
+}
+
 /// What every listener of an account needs to log in.
 #[derive(Clone)]
 pub struct ListenerLogin {
@@ -38,7 +48,7 @@ pub struct ListenerLogin {
 
 pub struct Listeners {
     login: ListenerLogin,
-    changed: UnboundedSender<String>,
+    changed: UnboundedSender<Heard>,
     budget: usize,
     tasks: JoinSet<()>,
     running: BTreeMap<String, AbortHandle>,
@@ -46,7 +56,7 @@ pub struct Listeners {
 
 impl Listeners {
     /// `budget` is how many listener connections may be open at once.
-    pub fn new(login: ListenerLogin, changed: UnboundedSender<String>, budget: usize) -> Self {
+    pub fn new(login: ListenerLogin, changed: UnboundedSender<Heard>, budget: usize) -> Self {
         Listeners {
             login,
             changed,
@@ -89,7 +99,7 @@ impl Listeners {
     }
 }
 
-async fn listen_forever(folder: String, login: ListenerLogin, changed: UnboundedSender<String>) {
+async fn listen_forever(folder: String, login: ListenerLogin, changed: UnboundedSender<Heard>) {
     let mut backoff = Backoff::new(Duration::from_secs(1), login.backoff_max);
     loop {
         match listen(&folder, &login, &changed, &mut backoff).await {
@@ -97,6 +107,9 @@ async fn listen_forever(folder: String, login: ListenerLogin, changed: Unbounded
             Err(e) => {
                 let delay = backoff.next_delay();
                 tracing::debug!(folder, ?delay, "listener down: {e}");
+                if changed.send(Heard::Lost(folder.clone())).is_err() {
+                    return;
+                }
                 tokio::time::sleep(delay).await;
             }
         }
@@ -107,7 +120,7 @@ async fn listen_forever(folder: String, login: ListenerLogin, changed: Unbounded
 async fn listen(
     folder: &str,
     login: &ListenerLogin,
-    changed: &UnboundedSender<String>,
+    changed: &UnboundedSender<Heard>,
     backoff: &mut Backoff,
 ) -> Result<(), ServiceError> {
     let mut session = connect_and_login(
@@ -122,13 +135,13 @@ async fn listen(
     session.examine(folder).await.map_err(classify_error)?;
     backoff.reset();
     // Whatever happened while this listener was not connected is caught up now.
-    if changed.send(folder.to_owned()).is_err() {
+    if changed.send(Heard::Changed(folder.to_owned())).is_err() {
         return Ok(());
     }
     loop {
         let (back, wake) = watch::wait(session, login.mode, futures::future::pending()).await?;
         session = back;
-        if wake == Wake::Changed && changed.send(folder.to_owned()).is_err() {
+        if wake == Wake::Changed && changed.send(Heard::Changed(folder.to_owned())).is_err() {
             return Ok(());
         }
     }
