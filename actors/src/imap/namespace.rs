@@ -76,7 +76,9 @@ pub fn parse(line: &str) -> Result<Namespaces, NamespaceError> {
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)).then(|| &s[prefix.len()..])
+    // `get` rather than indexing: a non-ASCII answer may not split at `prefix.len()`.
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
 }
 
 struct Parser<'a> {
