@@ -20,7 +20,10 @@ fn message(i: usize, subject: &str) -> Vec<u8> {
 fn agent_for(dovecot: &Dovecot, settings: AgentSettings) -> Result<Agent> {
     let spec = AccountSpec::for_user("alice").imap_from(dovecot);
     let agent = Agent::start(&render_config(&settings, &[spec]))?;
-    agent.wait_for_state("alice", "online", Duration::from_secs(10))?;
+    // `online` means logged in; `last_sync` appears once folders are discovered and synced.
+    agent.wait_for(Duration::from_secs(20), |s| {
+        s["accounts"][0]["state"] == "online" && s["accounts"][0]["last_sync"].is_string()
+    })?;
     Ok(agent)
 }
 
@@ -230,8 +233,9 @@ fn a_uidvalidity_change_rebuilds_the_folder() -> Result<()> {
         probe.append("Work", &[], &message(i, &format!("w{i}")))?;
     }
     let agent = agent_for(&dovecot, AgentSettings::default())?;
+    // `online` comes before the first sync ends: wait for the mirror.
+    wait_messages(&agent, "Work", Duration::from_secs(5), |l| l.len() == 4)?;
     let before = agent.call("mail.messages", json!({"account": "alice", "folder": "Work"}))?;
-    assert_eq!(before["messages"].as_array().unwrap().len(), 4, "{before}");
     // Recreate the folder: same name, new UIDVALIDITY, different messages.
     probe.command("DELETE Work")?;
     probe.create("Work")?;

@@ -170,7 +170,10 @@ impl Poller<'_> {
             );
             self.env.emit(
                 "dav.held",
-                json!({ "collections": gone.iter().map(|c| &c.href).collect::<Vec<_>>(), "reason": "home listed no collections" }),
+                json!({
+                    "collections": gone.iter().map(|c| &c.href).collect::<Vec<_>>(),
+                    "reason": "home listed no collections",
+                }),
             );
         } else {
             for c in gone {
@@ -265,7 +268,12 @@ impl Poller<'_> {
             if newly {
                 self.env.emit(
                     "dav.held",
-                    json!({ "collection": info.href, "kind": info.kind, "removals": plan.held.len(), "items": stored.len() }),
+                    json!({
+                        "collection": info.href,
+                        "kind": info.kind,
+                        "removals": plan.held.len(),
+                        "items": stored.len(),
+                    }),
                 );
             }
         }
@@ -284,7 +292,12 @@ impl Poller<'_> {
             };
             self.env.emit(
                 topic,
-                json!({ key: info.href, "added": changes.added, "changed": changes.changed, "removed": changes.removed }),
+                json!({
+                    key: info.href,
+                    "added": changes.added,
+                    "changed": changes.changed,
+                    "removed": changes.removed,
+                }),
             );
         }
         Ok(())
