@@ -11,6 +11,7 @@ pub mod events;
 pub mod formats;
 pub mod hub;
 pub mod imap;
+pub mod journal;
 pub mod net;
 pub mod settings;
 pub mod status;

@@ -22,6 +22,7 @@ use crate::children::listeners::{Heard, ListenerLogin, Listeners};
 use crate::error::ServiceError;
 use crate::imap::connect::{ImapConnection, classify_error, connect_and_login};
 use crate::imap::folders;
+use crate::imap::ops::OpCaps;
 use crate::imap::sync::{SyncOutcome, sync_folder};
 use crate::imap::watch::WaitMode;
 use crate::net::endpoint::Endpoint;
@@ -40,11 +41,12 @@ fn db(e: StoreError) -> ServiceError {
     ServiceError::Protocol(format!("store: {e}"))
 }
 
-struct MailSync {
-    env: AccountEnv,
-    session: Session<ImapConnection>,
+pub(super) struct MailSync {
+    pub(super) env: AccountEnv,
+    pub(super) session: Session<ImapConnection>,
     condstore: bool,
     namespace: bool,
+    pub(super) caps: OpCaps,
 }
 
 async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<(), ServiceError> {
@@ -69,9 +71,15 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
     let mut sync = MailSync {
         condstore: login.has("CONDSTORE"),
         namespace: login.has("NAMESPACE"),
+        caps: OpCaps {
+            move_: login.has("MOVE"),
+            uidplus: login.has("UIDPLUS"),
+        },
         session: login.session,
         env: env.clone(),
     };
+    // Push before pull (DESIGN.md, "How sync works"): what was done offline goes first.
+    sync.replay().await?;
     sync.discover().await?;
     sync.sync_all().await?;
     cx.synced();
@@ -97,6 +105,7 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
         tokio::select! {
             Some(heard) = changed_rx.recv() => match heard {
                 Heard::Changed(folder) => {
+                    sync.replay_then_sync().await?;
                     sync.sync_path(&folder).await?;
                     cx.synced();
                 }
@@ -117,6 +126,10 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
                         env.watch(&folder, false);
                         polled = listeners.follow(&env.watched_folders());
                     }
+                    ChildCommand::Replay => {
+                        sync.replay_then_sync().await?;
+                        cx.synced();
+                    }
                     ChildCommand::FetchBody { folder, uid, reply } => {
                         let result = sync.fetch_body(&folder, uid).await;
                         let transient = matches!(result, Err(ServiceError::Transient { .. }));
@@ -129,6 +142,7 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
                 }
             }
             _ = cx.woken() => {
+                sync.replay().await?;
                 sync.discover().await?;
                 sync.sync_all().await?;
                 cx.synced();
@@ -154,7 +168,7 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
 
 impl MailSync {
     /// LIST/LSUB/NAMESPACE into the mirror; emits `folders.changed` when the list changed.
-    async fn discover(&mut self) -> Result<(), ServiceError> {
+    pub(super) async fn discover(&mut self) -> Result<(), ServiceError> {
         let (listed, _) = folders::discover(&mut self.session, self.namespace).await?;
         let changes = self
             .env
@@ -178,7 +192,7 @@ impl MailSync {
         Ok(())
     }
 
-    async fn sync_path(&mut self, path: &str) -> Result<(), ServiceError> {
+    pub(super) async fn sync_path(&mut self, path: &str) -> Result<(), ServiceError> {
         match self.env.store.folder(&self.env.spec.name, path).map_err(db)? {
             Some(folder) => self.sync_one(folder).await,
             None => self.discover().await,

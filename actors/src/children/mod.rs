@@ -4,6 +4,7 @@
 mod dav;
 mod imap;
 mod listeners;
+mod replay;
 
 use std::sync::Arc;
 

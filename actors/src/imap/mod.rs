@@ -5,6 +5,7 @@ pub mod connect;
 pub mod folders;
 pub mod headers;
 pub mod namespace;
+pub mod ops;
 pub mod raw;
 pub mod sync;
 pub mod watch;

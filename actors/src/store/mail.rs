@@ -173,7 +173,7 @@ impl Store {
         Ok(())
     }
 
-    fn clear_folder(
+    pub(crate) fn clear_folder(
         &self,
         wtxn: &mut heed::RwTxn<'_>,
         account: &str,

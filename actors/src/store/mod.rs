@@ -16,6 +16,7 @@
 //! | `sync_state`      | account, scope                   | JSON                   | sync actors        |
 
 pub mod dav;
+pub mod journal;
 pub mod keys;
 pub mod mail;
 pub mod records;

@@ -66,6 +66,8 @@ pub enum ChildCommand {
     /// Give this mail folder its own listener (INTERFACE `mail.watch`).
     Watch(String),
     Unwatch(String),
+    /// New operations are in the journal: push them (before the next pull).
+    Replay,
     /// Fetch a message body now and cache it (`mail.fetch`).
     FetchBody {
         folder: String,

@@ -1,16 +1,19 @@
 //! Mail methods (`mail.*`, INTERFACE §4): folders and messages from the mirror, bodies on demand
-//! through the account's IMAP child, watch/unwatch for per-folder listeners.
+//! through the account's IMAP child, watch/unwatch for per-folder listeners, and writes, which
+//! are journaled (durable before the answer) and replayed by the IMAP child.
 
 use actix::Addr;
 use base64::Engine as _;
 use opconnect_actors::ServiceError;
 use opconnect_actors::hub::{Hub, HubError, ToAccount};
+use opconnect_actors::journal::MailOp;
 use opconnect_actors::status::ServiceKind;
 use opconnect_actors::store::Store;
 use opconnect_actors::supervise::ChildCommand;
-use opconnect_ipc::RpcError;
 use opconnect_ipc::rpc::code;
+use opconnect_ipc::{Event, RpcError};
 use serde_json::{Value, json};
+use tokio::sync::broadcast;
 
 use super::{mailbox, optional_string};
 
@@ -20,7 +23,19 @@ const MAX_PAGE: usize = 5000;
 /// frame limit is 16 MiB (INTERFACE §4), so 12 MiB leaves room for the JSON around it.
 pub const MAX_FETCH_PART: usize = 12 << 20;
 
-pub async fn call(hub: &Addr<Hub>, store: &Store, method: &str, params: &Value) -> Result<Value, RpcError> {
+/// How long `wait: true` waits for the server before answering that the write stays queued.
+const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+pub async fn call(
+    hub: &Addr<Hub>,
+    store: &Store,
+    events: &broadcast::Sender<Event>,
+    method: &str,
+    params: &Value,
+) -> Result<Value, RpcError> {
+    if let Some(op) = write_op(method, params)? {
+        return write(hub, store, events, params, op).await;
+    }
     match method {
         "mail.folders" => folders(hub, store, params).await,
         "mail.messages" => messages(hub, store, params).await,
@@ -195,5 +210,169 @@ fn optional_u64(params: &Value, key: &str) -> Result<Option<u64>, RpcError> {
         Some(v) => v.as_u64().map(Some).ok_or_else(|| {
             RpcError::invalid_params(format!("`{key}` must be a non-negative integer, not {v}"))
         }),
+    }
+}
+
+/// The operation a write method asks for, checked without the server; `None` for reads.
+fn write_op(method: &str, params: &Value) -> Result<Option<MailOp>, RpcError> {
+    let s = |key: &str| required_string(params, key);
+    let uids = || -> Result<Vec<u32>, RpcError> {
+        let list = params
+            .get("uids")
+            .and_then(Value::as_array)
+            .ok_or_else(|| RpcError::invalid_params("`uids` must be an array of message UIDs"))?;
+        list.iter()
+            .map(|u| {
+                u.as_u64()
+                    .filter(|u| *u > 0 && *u <= u32::MAX as u64)
+                    .map(|u| u as u32)
+            })
+            .collect::<Option<Vec<u32>>>()
+            .ok_or_else(|| RpcError::invalid_params("`uids` must hold UIDs from 1 to 4294967295"))
+    };
+    let strings = |key: &str| -> Result<Vec<String>, RpcError> {
+        match params.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| RpcError::invalid_params(format!("`{key}` must be an array of strings"))),
+            Some(_) => Err(RpcError::invalid_params(format!(
+                "`{key}` must be an array of strings"
+            ))),
+        }
+    };
+    let op = match method {
+        "mail.flag" => MailOp::Flag {
+            folder: s("folder")?,
+            uids: uids()?,
+            add: strings("add")?,
+            remove: strings("remove")?,
+            uidvalidity: None,
+            message_ids: Vec::new(),
+        },
+        "mail.move" | "mail.copy" => {
+            let (folder, uids, to) = (s("folder")?, uids()?, s("to")?);
+            if method == "mail.move" {
+                MailOp::Move {
+                    folder,
+                    uids,
+                    to,
+                    uidvalidity: None,
+                    message_ids: Vec::new(),
+                }
+            } else {
+                MailOp::Copy {
+                    folder,
+                    uids,
+                    to,
+                    uidvalidity: None,
+                    message_ids: Vec::new(),
+                }
+            }
+        }
+        "mail.delete" => MailOp::Delete {
+            folder: s("folder")?,
+            uids: uids()?,
+            uidvalidity: None,
+            message_ids: Vec::new(),
+        },
+        "mail.append" => {
+            let raw = s("raw")?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&raw)
+                .map_err(|e| RpcError::invalid_params(format!("`raw` is not base64: {e}")))?;
+            let message_id = opconnect_actors::imap::headers::summarize(&bytes).message_id;
+            MailOp::Append {
+                folder: s("folder")?,
+                raw,
+                flags: strings("flags")?,
+                message_id,
+            }
+        }
+        "mail.folder.create" => MailOp::FolderCreate { path: s("path")? },
+        "mail.folder.rename" => MailOp::FolderRename {
+            path: s("path")?,
+            to: s("to")?,
+        },
+        "mail.folder.delete" => MailOp::FolderDelete { path: s("path")? },
+        _ => return Ok(None),
+    };
+    op.validate().map_err(|e| RpcError::invalid_params(e.0))?;
+    Ok(Some(op))
+}
+
+/// Journals `op` (durable before the answer, invariant 1), tells the IMAP child, and with
+/// `wait: true` waits for the server's verdict.
+async fn write(
+    hub: &Addr<Hub>,
+    store: &Store,
+    events: &broadcast::Sender<Event>,
+    params: &Value,
+    op: MailOp,
+) -> Result<Value, RpcError> {
+    let account = known_account(hub, params).await?;
+    let wait = params.get("wait").and_then(Value::as_bool).unwrap_or(false);
+    if let MailOp::Flag { folder, .. }
+    | MailOp::Move { folder, .. }
+    | MailOp::Copy { folder, .. }
+    | MailOp::Delete { folder, .. } = &op
+        && store.folder(&account, folder).map_err(store_error)?.is_none()
+    {
+        return Err(RpcError::new(
+            code::NOT_FOUND,
+            format!("no folder `{folder}` in account `{account}`"),
+        ));
+    }
+    // Subscribe before the child can finish, so the verdict cannot slip past.
+    let mut verdicts = events.subscribe();
+    let journal = store.clone();
+    let who = account.clone();
+    let id = tokio::task::spawn_blocking(move || journal.journal_mail(&who, op))
+        .await
+        .map_err(|e| RpcError::internal(e.to_string()))?
+        .map_err(store_error)?;
+    // The op is durable now; telling the child is best effort (it replays on every start too).
+    let _ = hub
+        .send(ToAccount {
+            account: account.clone(),
+            kind: ServiceKind::Imap,
+            command: ChildCommand::Replay,
+        })
+        .await;
+    if !wait {
+        return Ok(json!({"op": id}));
+    }
+    let verdict = tokio::time::timeout(WAIT_LIMIT, async {
+        loop {
+            match verdicts.recv().await {
+                Ok(event) if event.data.get("op").and_then(Value::as_u64) == Some(id) => return Some(event),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .await;
+    match verdict {
+        Ok(Some(event)) if event.topic == "op.done" => Ok(json!({"op": id})),
+        Ok(Some(event)) => Err(RpcError::new(
+            // No INTERFACE code fits a server's NO better; the message and `data.op` say what to do.
+            code::INTERNAL_ERROR,
+            format!(
+                "the server refused operation {id}: {} (it stays in the journal)",
+                event
+                    .data
+                    .get("error")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error")
+            ),
+        )
+        .with_data(json!({"op": id}))),
+        _ => Err(RpcError::new(
+            code::UNREACHABLE,
+            format!("operation {id} is saved but the server has not confirmed it yet; it will be replayed"),
+        )
+        .with_data(json!({"op": id}))),
     }
 }

@@ -33,6 +33,7 @@ impl Service for AgentApi {
     fn call(&self, method: String, params: Value) -> BoxFuture<'static, Result<Value, RpcError>> {
         let hub = self.hub.clone();
         let store = self.store.clone();
+        let events = self.events.clone();
         async move {
             match method.as_str() {
                 "hello" => Ok(json!({
@@ -46,7 +47,8 @@ impl Service for AgentApi {
                 "pause" => control(&hub, Action::Pause, &params).await,
                 "resume" => control(&hub, Action::Resume, &params).await,
                 "sync" => control(&hub, Action::Sync, &params).await,
-                m if m.starts_with("mail.") => mail::call(&hub, &store, m, &params).await,
+                "ops" => ops(&store, &params),
+                m if m.starts_with("mail.") => mail::call(&hub, &store, &events, m, &params).await,
                 m if m.starts_with("calendar.") || m.starts_with("contacts.") || m == "gal.search" => {
                     dav::call(&hub, &store, m, &params).await
                 }
@@ -73,6 +75,28 @@ async fn control(hub: &Addr<Hub>, action: Action, params: &Value) -> Result<Valu
 }
 
 /// `params.key` as a string if present; anything else is -32602 naming the key.
+/// `ops {account?}`: the pending operations, oldest first (binary content left out).
+fn ops(store: &Store, params: &Value) -> Result<Value, RpcError> {
+    let account = optional_string(params, "account")?;
+    let entries = store
+        .journal_pending(account.as_deref())
+        .map_err(|e| RpcError::internal(format!("journal: {e}")))?;
+    Ok(Value::Array(
+        entries
+            .into_iter()
+            .map(|e| {
+                let mut op = e.op;
+                if let Some(map) = op.as_object_mut() {
+                    map.remove("raw");
+                }
+                json!({"op": e.id, "account": e.account, "created": e.created, "attempts": e.attempts,
+                       "last_error": e.last_error, "detail": op,
+                       "kind": op.get("kind").cloned().unwrap_or(Value::Null)})
+            })
+            .collect(),
+    ))
+}
+
 pub(crate) fn optional_string(params: &Value, key: &str) -> Result<Option<String>, RpcError> {
     match params.get(key) {
         None | Some(Value::Null) => Ok(None),

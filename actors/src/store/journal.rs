@@ -1,0 +1,413 @@
+//! The journal table: appending an operation together with its effect on the mirror in one
+//! durable transaction (invariants 1 and 6), and the replay bookkeeping.
+
+use heed::RwTxn;
+
+use crate::journal::MailOp;
+use crate::store::records::{FolderRecord, JournalEntry};
+use crate::store::{Store, StoreError, keys};
+
+/// Ids are global and never reused, so an `op.done` names exactly one write.
+const NEXT_ID: &str = "journal_next_id";
+
+impl Store {
+    /// Journals `op` for `account` and applies it to the mirror, atomically and durably (LMDB
+    /// syncs on commit). Fills in the folder's UIDVALIDITY and the messages' Message-IDs so that
+    /// replay can remap and deduplicate. Returns the operation id.
+    pub fn journal_mail(&self, account: &str, op: MailOp) -> Result<u64, StoreError> {
+        let mut wtxn = self.env().write_txn()?;
+        let id = self.next_id(&mut wtxn)?;
+        let op = self.enrich(&wtxn, account, op)?;
+        self.apply_to_mirror(&mut wtxn, account, &op)?;
+        let value = serde_json::to_value(&op).map_err(|e| StoreError::Corrupt {
+            key: format!("journal {id}"),
+            reason: e.to_string(),
+        })?;
+        let entry = JournalEntry::new(id, account, value);
+        self.journal
+            .put(&mut wtxn, &keys::with_u64(account, id), &entry)?;
+        wtxn.commit()?;
+        Ok(id)
+    }
+
+    /// Pending entries of `account` (or all accounts), oldest first.
+    pub fn journal_pending(&self, account: Option<&str>) -> Result<Vec<JournalEntry>, StoreError> {
+        let rtxn = self.env().read_txn()?;
+        let mut out = Vec::new();
+        match account {
+            Some(account) => {
+                for item in self.journal.prefix_iter(&rtxn, &keys::account_prefix(account))? {
+                    out.push(item?.1);
+                }
+            }
+            None => {
+                for item in self.journal.iter(&rtxn)? {
+                    out.push(item?.1);
+                }
+                out.sort_by_key(|e| e.id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counts one more attempt before the request is sent (invariant 6) and returns the entry.
+    pub fn journal_attempt(&self, account: &str, id: u64) -> Result<Option<JournalEntry>, StoreError> {
+        let mut wtxn = self.env().write_txn()?;
+        let key = keys::with_u64(account, id);
+        let Some(mut entry) = self.journal.get(&wtxn, &key)? else {
+            return Ok(None);
+        };
+        entry.attempts += 1;
+        self.journal.put(&mut wtxn, &key, &entry)?;
+        wtxn.commit()?;
+        Ok(Some(entry))
+    }
+
+    /// Records why the last attempt failed; the entry stays for the next try or for the user.
+    pub fn journal_failed(&self, account: &str, id: u64, error: &str) -> Result<(), StoreError> {
+        let mut wtxn = self.env().write_txn()?;
+        let key = keys::with_u64(account, id);
+        if let Some(mut entry) = self.journal.get(&wtxn, &key)? {
+            entry.last_error = Some(error.to_owned());
+            self.journal.put(&mut wtxn, &key, &entry)?;
+        }
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// The server confirmed the operation (or it became moot): it leaves the journal.
+    pub fn journal_done(&self, account: &str, id: u64) -> Result<(), StoreError> {
+        let mut wtxn = self.env().write_txn()?;
+        self.journal.delete(&mut wtxn, &keys::with_u64(account, id))?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    fn next_id(&self, wtxn: &mut RwTxn<'_>) -> Result<u64, StoreError> {
+        let id = match self.meta.get(wtxn, NEXT_ID)? {
+            Some(bytes) => <[u8; 8]>::try_from(bytes).map(u64::from_be_bytes).unwrap_or(1),
+            None => 1,
+        };
+        self.meta.put(wtxn, NEXT_ID, &(id + 1).to_be_bytes())?;
+        Ok(id)
+    }
+
+    fn enrich(&self, wtxn: &RwTxn<'_>, account: &str, mut op: MailOp) -> Result<MailOp, StoreError> {
+        if let MailOp::Flag {
+            folder,
+            uids,
+            uidvalidity,
+            message_ids,
+            ..
+        }
+        | MailOp::Move {
+            folder,
+            uids,
+            uidvalidity,
+            message_ids,
+            ..
+        }
+        | MailOp::Copy {
+            folder,
+            uids,
+            uidvalidity,
+            message_ids,
+            ..
+        }
+        | MailOp::Delete {
+            folder,
+            uids,
+            uidvalidity,
+            message_ids,
+            ..
+        } = &mut op
+        {
+            *uidvalidity = self
+                .mail_folders
+                .get(wtxn, &keys::with_str(account, folder))?
+                .and_then(|f| f.uidvalidity);
+            *message_ids = uids
+                .iter()
+                .map(|uid| {
+                    self.mail_messages
+                        .get(wtxn, &keys::message(account, folder, *uid))
+                        .map(|m| m.and_then(|m| m.message_id))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(op)
+    }
+
+    /// The mirror as it will be once the server has the change. Copies and appends show up
+    /// after replay, when the server has given the new messages their UIDs.
+    fn apply_to_mirror(&self, wtxn: &mut RwTxn<'_>, account: &str, op: &MailOp) -> Result<(), StoreError> {
+        match op {
+            MailOp::Flag {
+                folder,
+                uids,
+                add,
+                remove,
+                ..
+            } => {
+                for uid in uids {
+                    let key = keys::message(account, folder, *uid);
+                    if let Some(mut rec) = self.mail_messages.get(wtxn, &key)? {
+                        rec.flags
+                            .retain(|f| !remove.iter().any(|r| r.eq_ignore_ascii_case(f)));
+                        for flag in add {
+                            if !rec.flags.iter().any(|f| f.eq_ignore_ascii_case(flag)) {
+                                rec.flags.push(flag.clone());
+                            }
+                        }
+                        self.mail_messages.put(wtxn, &key, &rec)?;
+                    }
+                }
+            }
+            MailOp::Move { folder, uids, .. } | MailOp::Delete { folder, uids, .. } => {
+                for uid in uids {
+                    let key = keys::message(account, folder, *uid);
+                    self.mail_messages.delete(wtxn, &key)?;
+                    self.mail_bodies.delete(wtxn, &key)?;
+                }
+            }
+            MailOp::FolderCreate { path } => {
+                let key = keys::with_str(account, path);
+                if self.mail_folders.get(wtxn, &key)?.is_none() {
+                    let delimiter = self.any_delimiter(wtxn, account)?;
+                    let rec = FolderRecord {
+                        path: path.clone(),
+                        delimiter,
+                        namespace: "personal".into(),
+                        subscribed: true,
+                        ..FolderRecord::default()
+                    };
+                    self.mail_folders.put(wtxn, &key, &rec)?;
+                }
+            }
+            MailOp::FolderRename { path, to } => self.rename_in_mirror(wtxn, account, path, to)?,
+            MailOp::FolderDelete { path } => {
+                self.mail_folders.delete(wtxn, &keys::with_str(account, path))?;
+                self.clear_folder(wtxn, account, path)?;
+            }
+            MailOp::Copy { .. } | MailOp::Append { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn any_delimiter(&self, wtxn: &RwTxn<'_>, account: &str) -> Result<Option<String>, StoreError> {
+        for item in self
+            .mail_folders
+            .prefix_iter(wtxn, &keys::account_prefix(account))?
+        {
+            if let Some(d) = item?.1.delimiter {
+                return Ok(Some(d));
+            }
+        }
+        Ok(None)
+    }
+
+    /// RENAME takes subfolders along (RFC 3501 §6.3.5): re-key the folder, its children and their
+    /// messages without fetching anything again.
+    fn rename_in_mirror(
+        &self,
+        wtxn: &mut RwTxn<'_>,
+        account: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<(), StoreError> {
+        let mut moving = Vec::new();
+        for item in self
+            .mail_folders
+            .prefix_iter(wtxn, &keys::account_prefix(account))?
+        {
+            let (_, rec) = item?;
+            let child_prefix = rec.delimiter.as_ref().map(|d| format!("{from}{d}"));
+            if rec.path == from || child_prefix.is_some_and(|p| rec.path.starts_with(&p)) {
+                moving.push(rec);
+            }
+        }
+        for mut rec in moving {
+            let old = rec.path.clone();
+            rec.path = format!("{to}{}", &old[from.len()..]);
+            let mut messages = Vec::new();
+            for item in self
+                .mail_messages
+                .prefix_iter(wtxn, &keys::folder_prefix(account, &old))?
+            {
+                messages.push(item?.1);
+            }
+            for msg in messages {
+                let old_key = keys::message(account, &old, msg.uid);
+                let body = self.mail_bodies.get(wtxn, &old_key)?.map(<[u8]>::to_vec);
+                self.mail_messages.delete(wtxn, &old_key)?;
+                self.mail_bodies.delete(wtxn, &old_key)?;
+                let new_key = keys::message(account, &rec.path, msg.uid);
+                self.mail_messages.put(wtxn, &new_key, &msg)?;
+                if let Some(body) = body {
+                    self.mail_bodies.put(wtxn, &new_key, &body)?;
+                }
+            }
+            self.mail_folders.delete(wtxn, &keys::with_str(account, &old))?;
+            self.mail_folders
+                .put(wtxn, &keys::with_str(account, &rec.path), &rec)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::records::MessageRecord;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    fn folder(path: &str) -> FolderRecord {
+        FolderRecord {
+            path: path.into(),
+            delimiter: Some("/".into()),
+            namespace: "personal".into(),
+            uidvalidity: Some(42),
+            ..FolderRecord::default()
+        }
+    }
+
+    fn msg(uid: u32) -> MessageRecord {
+        MessageRecord {
+            uid,
+            message_id: Some(format!("<{uid}@x>")),
+            ..MessageRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_flag_op_is_journaled_enriched_and_visible_at_once() {
+        let (_d, store) = store();
+        store.replace_folders("a", &[folder("INBOX")]).unwrap();
+        store
+            .apply_mail_batch("a", "INBOX", &[msg(1), msg(2)], &[], &[], Some(&folder("INBOX")))
+            .unwrap();
+        let op = MailOp::Flag {
+            folder: "INBOX".into(),
+            uids: vec![2],
+            add: vec!["\\Seen".into()],
+            remove: vec![],
+            uidvalidity: None,
+            message_ids: vec![],
+        };
+        let id = store.journal_mail("a", op).unwrap();
+        assert_eq!(store.message_flags("a", "INBOX").unwrap()[&2], vec!["\\Seen"]);
+        let pending = store.journal_pending(Some("a")).unwrap();
+        assert_eq!((pending.len(), pending[0].id), (1, id));
+        let op: MailOp = serde_json::from_value(pending[0].op.clone()).unwrap();
+        match op {
+            MailOp::Flag {
+                uidvalidity,
+                message_ids,
+                ..
+            } => {
+                assert_eq!(uidvalidity, Some(42));
+                assert_eq!(message_ids, vec![Some("<2@x>".to_owned())]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.journal_attempt("a", id).unwrap().unwrap().attempts, 1);
+        assert_eq!(store.journal_attempt("a", id).unwrap().unwrap().attempts, 2);
+        store.journal_failed("a", id, "NO [SERVERBUG]").unwrap();
+        assert_eq!(
+            store.journal_pending(None).unwrap()[0].last_error.as_deref(),
+            Some("NO [SERVERBUG]")
+        );
+        store.journal_done("a", id).unwrap();
+        assert!(store.journal_pending(None).unwrap().is_empty());
+        let next = store
+            .journal_mail("a", MailOp::FolderCreate { path: "New".into() })
+            .unwrap();
+        assert!(next > id, "ids are never reused");
+    }
+
+    #[test]
+    fn rename_moves_children_and_messages_in_the_mirror() {
+        let (_d, store) = store();
+        store
+            .replace_folders(
+                "a",
+                &[
+                    folder("INBOX"),
+                    folder("Work"),
+                    folder("Work/2026"),
+                    folder("Workshop"),
+                ],
+            )
+            .unwrap();
+        store
+            .apply_mail_batch("a", "Work/2026", &[msg(5)], &[], &[], None)
+            .unwrap();
+        store.put_body("a", "Work/2026", 5, b"raw").unwrap();
+        store
+            .journal_mail(
+                "a",
+                MailOp::FolderRename {
+                    path: "Work".into(),
+                    to: "Archive/Work".into(),
+                },
+            )
+            .unwrap();
+        let paths: Vec<String> = store.folders("a").unwrap().into_iter().map(|f| f.path).collect();
+        assert_eq!(
+            paths,
+            vec!["Archive/Work", "Archive/Work/2026", "INBOX", "Workshop"]
+        );
+        assert_eq!(store.messages("a", "Archive/Work/2026", 0, 10).unwrap().len(), 1);
+        assert_eq!(
+            store.body("a", "Archive/Work/2026", 5).unwrap().as_deref(),
+            Some(&b"raw"[..])
+        );
+        assert!(store.messages("a", "Work/2026", 0, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn delete_and_folder_ops_change_the_mirror() {
+        let (_d, store) = store();
+        store.replace_folders("a", &[folder("INBOX")]).unwrap();
+        store
+            .apply_mail_batch("a", "INBOX", &[msg(1), msg(2)], &[], &[], None)
+            .unwrap();
+        store
+            .journal_mail(
+                "a",
+                MailOp::Delete {
+                    folder: "INBOX".into(),
+                    uids: vec![1],
+                    uidvalidity: None,
+                    message_ids: vec![],
+                },
+            )
+            .unwrap();
+        assert_eq!(store.messages("a", "INBOX", 0, 10).unwrap().len(), 1);
+        store
+            .journal_mail(
+                "a",
+                MailOp::FolderCreate {
+                    path: "Projects".into(),
+                },
+            )
+            .unwrap();
+        let created = store.folder("a", "Projects").unwrap().unwrap();
+        assert_eq!(created.delimiter.as_deref(), Some("/"));
+        store
+            .journal_mail(
+                "a",
+                MailOp::FolderDelete {
+                    path: "Projects".into(),
+                },
+            )
+            .unwrap();
+        assert!(store.folder("a", "Projects").unwrap().is_none());
+        assert_eq!(store.journal_pending(Some("a")).unwrap().len(), 3);
+    }
+}
