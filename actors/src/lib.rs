@@ -6,6 +6,7 @@
 pub mod account;
 pub mod children;
 pub mod dav;
+pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod formats;
@@ -14,6 +15,7 @@ pub mod imap;
 pub mod journal;
 pub mod net;
 pub mod settings;
+pub mod smtp;
 pub mod status;
 pub mod store;
 pub mod supervise;

@@ -2,6 +2,16 @@
 
 use std::time::Duration;
 
+/// Who wins when the server and the user changed the same item (the loser is always kept in a
+/// conflict record until the user resolves it, invariant 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConflictPolicy {
+    #[default]
+    ServerWins,
+    LocalWins,
+    KeepBoth,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// NOOP polling where the server has no IDLE (the original product's 20 s).
@@ -19,6 +29,7 @@ pub struct Settings {
     pub imap_connections: usize,
     /// A message body larger than this is served but not cached.
     pub body_cache_max: usize,
+    pub conflict_policy: ConflictPolicy,
 }
 
 impl Default for Settings {
@@ -31,6 +42,7 @@ impl Default for Settings {
             connect_timeout: Duration::from_secs(20),
             imap_connections: 5,
             body_cache_max: 25 << 20,
+            conflict_policy: ConflictPolicy::ServerWins,
         }
     }
 }

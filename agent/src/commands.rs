@@ -164,6 +164,40 @@ pub fn watch(socket: &Path, topics: &[String]) -> Result<(), Failure> {
     })
 }
 
+/// `opconnect conflicts [--json]`: one line per conflict with what each side holds.
+pub fn conflicts(socket: &Path, as_json: bool) -> Result<(), Failure> {
+    let list = call(socket, "conflicts.list", json!({}))?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+        return Ok(());
+    }
+    let items = list.as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        println!("no conflicts");
+    }
+    for c in items {
+        let side = |v: &Value| if v["deleted"] == true { "deleted" } else { "edited" };
+        println!(
+            "{:<6} {:<10} {:<9} {}  (yours: {}, server: {}, now in effect: {})",
+            c["id"],
+            c["account"].as_str().unwrap_or(""),
+            c["kind"].as_str().unwrap_or(""),
+            c["summary"].as_str().unwrap_or(""),
+            side(&c["local"]),
+            side(&c["server"]),
+            c["server"]["applied"].as_str().unwrap_or("server"),
+        );
+    }
+    Ok(())
+}
+
+/// `opconnect conflicts resolve ID --keep server|local|both`.
+pub fn resolve(socket: &Path, id: u64, keep: &str) -> Result<(), Failure> {
+    call(socket, "conflicts.resolve", json!({"id": id, "keep": keep}))?;
+    println!("conflict {id} resolved: keeping {keep}");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! `config.toml: account "work": key "imap": scheme `https` is not one of imaps, imap`.
 
 use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,13 +13,7 @@ use opconnect_actors::net::endpoint::{self, Endpoint, Protocol};
 use opconnect_actors::settings::Settings;
 use serde::Deserialize;
 
-/// What to do with the losing side of a conflict; it is always kept until resolved (invariant 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConflictPolicy {
-    ServerWins,
-    LocalWins,
-    KeepBoth,
-}
+pub use opconnect_actors::settings::ConflictPolicy;
 
 /// One account as configured: the engine's spec plus where its password comes from.
 #[derive(Debug, Clone)]
@@ -31,6 +26,8 @@ pub struct AccountConfig {
 pub struct Config {
     pub settings: Settings,
     pub conflict_policy: ConflictPolicy,
+    /// `[agent] dns`: the DNS server discovery asks instead of the system's (tests: dnsmasq).
+    pub dns: Option<SocketAddr>,
     pub accounts: Vec<AccountConfig>,
 }
 
@@ -49,6 +46,7 @@ struct RawAgent {
     connect_timeout: Option<String>,
     conflict_policy: Option<String>,
     imap_connections: Option<usize>,
+    dns: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -102,6 +100,7 @@ impl Config {
                 .map_err(|e: toml::de::Error| ConfigError(format!("{file}: [agent]: {}", e.message())))?,
             None => RawAgent::default(),
         };
+        let dns = dns_server(&file, raw_agent.dns.as_deref())?;
         let (settings, conflict_policy) = agent_settings(&file, raw_agent)?;
         let raw_accounts = match table.get("account") {
             None => Vec::new(),
@@ -133,9 +132,24 @@ impl Config {
         Ok(Config {
             settings,
             conflict_policy,
+            dns,
             accounts,
         })
     }
+}
+
+/// `dns = "127.0.0.1:5353"`, or an address alone for port 53 (RFC 1035 §4.2).
+fn dns_server(file: &str, value: Option<&str>) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(text) = value else { return Ok(None) };
+    let text = text.trim();
+    text.parse::<SocketAddr>()
+        .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map(Some)
+        .map_err(|_| {
+            ConfigError(format!(
+                "{file}: [agent]: key \"dns\": `{text}` is not an address like \"127.0.0.1:5353\""
+            ))
+        })
 }
 
 fn agent_settings(file: &str, raw: RawAgent) -> Result<(Settings, ConflictPolicy), ConfigError> {
@@ -189,6 +203,7 @@ fn agent_settings(file: &str, raw: RawAgent) -> Result<(Settings, ConflictPolicy
             )));
         }
     };
+    settings.conflict_policy = policy;
     Ok((settings, policy))
 }
 
@@ -296,6 +311,11 @@ sieve = "sieve://imap.example.org:4190"
         assert_eq!(a.spec.imap.as_ref().unwrap().port, 993);
         assert_eq!(a.spec.carddav.as_ref().unwrap().port, 5232);
         assert_eq!(a.password_command.as_deref(), Some("pass show mail/work"));
+        assert_eq!(c.dns, None);
+        let c = parse("[agent]\ndns = \"127.0.0.1:5353\"\n").unwrap();
+        assert_eq!(c.dns, Some("127.0.0.1:5353".parse().unwrap()));
+        let c = parse("[agent]\ndns = \"::1\"\n").unwrap();
+        assert_eq!(c.dns, Some("[::1]:53".parse().unwrap()));
     }
 
     #[test]
@@ -332,6 +352,9 @@ sieve = "sieve://imap.example.org:4190"
 
         let e = parse("[agent]\nidle_renew = \"45m\"\n").unwrap_err();
         assert!(e.contains("RFC 2177"), "{e}");
+
+        let e = parse("[agent]\ndns = \"dns.example.org\"\n").unwrap_err();
+        assert!(e.contains("[agent]: key \"dns\""), "{e}");
 
         let e = parse("[agnet]\n").unwrap_err();
         assert!(e.contains("unknown key `agnet`"), "{e}");

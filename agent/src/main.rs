@@ -1,5 +1,6 @@
 //! `opconnect`: the agent (`run`) and the commands that talk to it (INTERFACE §2).
 
+mod account;
 mod api;
 mod commands;
 mod config;
@@ -63,6 +64,28 @@ enum Command {
     },
     /// Print each event as one JSON line.
     Watch { topics: Vec<String> },
+    /// Unresolved conflicts; `conflicts resolve ID --keep server|local|both`.
+    Conflicts {
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<ConflictsAction>,
+    },
+    /// Add, list, test and remove accounts (works without the agent).
+    Account {
+        #[command(subcommand)]
+        command: account::AccountCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConflictsAction {
+    /// Keep the server's version, yours, or both (yours as a copy under a new UID).
+    Resolve {
+        id: u64,
+        #[arg(long, value_parser = ["server", "local", "both"])]
+        keep: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,6 +98,10 @@ fn main() -> ExitCode {
             code: commands::EXIT_FAILED,
             message: format!("{e:#}"),
         }),
+        Command::Account { command } => {
+            logging::init_client();
+            account::run(&paths, command)
+        }
         other => {
             logging::init_client();
             client_command(&paths, other)
@@ -95,6 +122,11 @@ fn client_command(paths: &Paths, command: &Command) -> Result<(), Failure> {
         Command::Sync { account } => commands::control(socket, "sync", account.as_deref()),
         Command::Call { method, params } => commands::raw_call(socket, method, params.as_deref()),
         Command::Watch { topics } => commands::watch(socket, topics),
-        Command::Run { .. } => unreachable!("handled in main"),
+        Command::Conflicts { json, action: None } => commands::conflicts(socket, *json),
+        Command::Conflicts {
+            action: Some(ConflictsAction::Resolve { id, keep }),
+            ..
+        } => commands::resolve(socket, *id, keep),
+        Command::Run { .. } | Command::Account { .. } => unreachable!("handled in main"),
     }
 }

@@ -43,6 +43,7 @@ pub fn run(paths: &Paths, headless: bool) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION")
     );
 
+    let dns = config.dns;
     let system = actix::System::new();
     let result = system.block_on(async move {
         let bus = events::event_bus();
@@ -74,7 +75,8 @@ pub fn run(paths: &Paths, headless: bool) -> anyhow::Result<()> {
             })
             .collect();
         let hub = Hub::launch(accounts, bus, Some(store.clone()), false);
-        let api = Arc::new(AgentApi::new(hub, store, ipc_events));
+        let specs = config.accounts.iter().map(|a| a.spec.clone()).collect();
+        let api = Arc::new(AgentApi::new(hub, store, ipc_events, specs).with_dns(dns));
         let served = server.run(api, shutdown_signal()).await;
         tracing::info!("opconnect stopping");
         served

@@ -20,6 +20,15 @@ pub struct CommandSecret {
     command: String,
 }
 
+impl CommandSecret {
+    pub fn new(account: &str, command: &str) -> Self {
+        CommandSecret {
+            account: account.to_owned(),
+            command: command.to_owned(),
+        }
+    }
+}
+
 impl SecretSource for CommandSecret {
     fn password(&self) -> Result<Secret, SecretError> {
         let fail =

@@ -1,4 +1,4 @@
-//! The harness every end-to-end test of opconnect shares: private Dovecot and Radicale instances on
+//! The harness every end-to-end test of opconnect shares: private Dovecot, Radicale and Cyrus instances on
 //! 127.0.0.1, raw IMAP/HTTP/IPC probes, and a driver for the real `opconnect` binary.
 //!
 //! ```text
@@ -13,6 +13,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod cyrus;
 pub mod dovecot;
 pub mod http;
 pub mod imap;
@@ -20,15 +21,18 @@ pub mod ipc;
 pub mod ports;
 pub mod process;
 pub mod radicale;
+pub mod smtp;
 pub mod tls;
 
 pub use agent::{Agent, EventStream};
 pub use config::{AccountSpec, AgentSettings, config_for};
+pub use cyrus::Cyrus;
 pub use dovecot::{Dovecot, DovecotOptions};
 pub use http::HttpResponse;
 pub use imap::ImapProbe;
 pub use ipc::RawIpc;
 pub use radicale::{Radicale, RadicaleOptions};
+pub use smtp::SmtpRelay;
 
 /// The users every private server knows, with their passwords.
 pub const USERS: &[(&str, &str)] = &[("alice", "alice-pw"), ("bob", "bob-pw")];

@@ -20,12 +20,11 @@ use serde_json::json;
 use tracing::Instrument;
 use url::Url;
 
-use crate::children::AccountEnv;
+use crate::children::{AccountEnv, dav_replay};
 use crate::dav::DavClient;
 use crate::dav::discovery::{self, CollectionInfo, DavService};
 use crate::dav::sync::{self, Fetched, MULTIGET_BATCH, MULTIGET_IN_FLIGHT};
 use crate::error::ServiceError;
-use crate::formats::{ical, vcard};
 use crate::net::endpoint::Endpoint;
 use crate::status::ServiceKind;
 use crate::store::StoreError;
@@ -52,19 +51,26 @@ async fn run(
         env.settings.connect_timeout,
     )?;
     let start = client.base().clone();
-    let compliance = client.options(&start).await?;
+    let mut compliance = client.options(&start).await?;
     // RFC 4791 §5.1 / RFC 6352 §6.1: the compliance class a server must announce.
     let (class, service) = match kind {
         ServiceKind::Caldav => ("calendar-access", DavService::CalDav),
         _ => ("addressbook", DavService::CardDav),
     };
+    let (principal, homes) = discovery::discover(&client, service).await?;
+    // The class is owed only by resources that support the service: a server root that is not
+    // one (Cyrus answers OPTIONS / without a DAV header) is asked again at the home it led to.
+    if !compliance.has(class)
+        && let Some(home) = homes.first()
+    {
+        compliance = client.options(home).await?;
+    }
     if !compliance.has(class) {
         return Err(ServiceError::Unsupported(format!(
             "{start} does not announce `{class}` in its DAV header ({})",
             compliance.classes.join(", ")
         )));
     }
-    let (principal, homes) = discovery::discover(&client, service).await?;
     let home_list: Vec<&str> = homes.iter().map(Url::as_str).collect();
     cx.online(json!({
         "principal": principal.as_str(),
@@ -76,13 +82,22 @@ async fn run(
         client: &client,
         service,
     };
+    let calendar = service == DavService::CalDav;
     loop {
+        // Push before pull: journaled writes first, so a poll never undoes them.
+        dav_replay::replay(&env, &client, calendar).await?;
         let span = tracing::info_span!("dav_round", account = %env.spec.name, service = ?service);
         poller.round(&homes).instrument(span).await?;
         cx.synced();
         tokio::select! {
             _ = tokio::time::sleep(env.settings.dav_poll_interval) => {}
             _ = cx.woken() => {}
+            command = cx.next_command() => {
+                if let Some(other) = command.fail(ServiceError::Unsupported("not a DAV request".into())) {
+                    // Replay (new writes in the journal) is handled at the top of the loop.
+                    tracing::trace!(?other, "DAV child woken by a command");
+                }
+            }
         }
     }
 }
@@ -305,22 +320,16 @@ impl Poller<'_> {
 
     /// The mirror record of one fetched item: its bytes as sent, and its fields or its error.
     fn item_record(&self, collection: &str, f: Fetched) -> ItemRecord {
-        let body = f.body.unwrap_or_default();
-        let mut record = ItemRecord {
-            href: f.href,
-            collection: collection.to_owned(),
-            etag: f.etag,
-            ..ItemRecord::default()
-        };
-        let parsed = match self.service {
-            DavService::CalDav => ical::parse_event(body.as_bytes()).map(|e| record.event = Some(e)),
-            DavService::CardDav => vcard::parse_contact(body.as_bytes()).map(|c| record.contact = Some(c)),
-        };
-        if let Err(error) = parsed {
+        let record = ItemRecord::parsed(
+            collection,
+            &f.href,
+            f.etag,
+            f.body.unwrap_or_default(),
+            self.service == DavService::CalDav,
+        );
+        if let Some(error) = &record.error {
             tracing::warn!(href = %record.href, %error, "item kept with its error (invariant 4)");
-            record.error = Some(error);
         }
-        record.body = body;
         record
     }
 }

@@ -2,6 +2,7 @@
 //! and listens with IDLE or NOOP, and a DAV poller per DAV service.
 
 mod dav;
+pub mod dav_replay;
 mod imap;
 mod listeners;
 mod replay;

@@ -55,7 +55,11 @@ impl MailSync {
             let Some(entry) = self.env.store.journal_attempt(&account, entry.id).map_err(db)? else {
                 continue;
             };
-            match ops::execute(&mut self.session, &op, self.caps, entry.attempts > 1).await {
+            let outcome = match &op {
+                MailOp::Send { .. } => self.send(&entry, &op).await,
+                _ => ops::execute(&mut self.session, &op, self.caps, entry.attempts > 1).await,
+            };
+            match outcome {
                 Ok(applied) => {
                     self.env.store.journal_done(&account, entry.id).map_err(db)?;
                     let mut event = json!({"op": entry.id, "kind": op.kind()});
@@ -90,6 +94,79 @@ impl MailSync {
             }
         }
         Ok(touched)
+    }
+
+    /// Submits a journaled message once, then files a copy in Sent (RFC 6154 `\Sent`).
+    ///
+    /// Never twice: once the server accepted it, the entry is marked `submitted` durably; a retry
+    /// whose earlier outcome is unknown first looks for the Message-ID in Sent (issue 5).
+    async fn send(
+        &mut self,
+        entry: &crate::store::records::JournalEntry,
+        op: &MailOp,
+    ) -> Result<Applied, ServiceError> {
+        let MailOp::Send {
+            raw,
+            message_id,
+            submitted,
+        } = op
+        else {
+            return Err(ServiceError::Protocol("not a send".into()));
+        };
+        let account = self.env.spec.name.clone();
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, raw)
+            .map_err(|e| ServiceError::Protocol(format!("journaled message is not base64: {e}")))?;
+        let sent = self.sent_folder()?;
+        let id = message_id.as_deref().unwrap_or_default();
+        let mut already_submitted = *submitted;
+        if !already_submitted && entry.attempts > 1 && ops::present(&mut self.session, &sent, id).await? {
+            already_submitted = true;
+        }
+        if !already_submitted {
+            let smtp = self.env.spec.smtp.clone().ok_or_else(|| {
+                ServiceError::Unsupported("no SMTP server is configured for this account".into())
+            })?;
+            let password = self.env.password().await?;
+            crate::smtp::submit(
+                &smtp,
+                self.env.spec.tls_ca.as_deref(),
+                &self.env.spec.username,
+                &password,
+                &bytes,
+                self.env.settings.connect_timeout,
+            )
+            .await?;
+            let marked = MailOp::Send {
+                raw: raw.clone(),
+                message_id: message_id.clone(),
+                submitted: true,
+            };
+            let value = serde_json::to_value(&marked).map_err(|e| ServiceError::Protocol(e.to_string()))?;
+            self.env
+                .store
+                .journal_update(&account, entry.id, value)
+                .map_err(db)?;
+        }
+        // File the copy unless an earlier attempt (or the server itself) already did.
+        if !ops::present(&mut self.session, &sent, id).await? {
+            self.session
+                .append(&sent, Some("(\\Seen)"), None, &bytes)
+                .await
+                .map_err(crate::imap::connect::classify_error)?;
+        }
+        self.sync_path(&sent).await?;
+        Ok(Applied::Done)
+    }
+
+    /// The special-use Sent folder (RFC 6154), else one named "Sent".
+    fn sent_folder(&self) -> Result<String, ServiceError> {
+        let folders = self.env.store.folders(&self.env.spec.name).map_err(db)?;
+        Ok(folders
+            .iter()
+            .find(|f| f.special_use.as_deref() == Some("\\Sent"))
+            .or_else(|| folders.iter().find(|f| f.path.eq_ignore_ascii_case("Sent")))
+            .map(|f| f.path.clone())
+            .unwrap_or_else(|| "Sent".into()))
     }
 
     /// Push, then pull what the pushed operations touched, so the mirror shows the server's truth

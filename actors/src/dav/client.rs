@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::header::{ETAG, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use rustls::ClientConfig;
 use url::Url;
@@ -97,9 +97,13 @@ impl DavClient {
                 req = req.header(*name, *value);
             }
             if let Some(body) = body {
-                req = req
-                    .header("Content-Type", "application/xml; charset=utf-8")
-                    .body(body.to_owned());
+                if !headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("Content-Type"))
+                {
+                    req = req.header("Content-Type", "application/xml; charset=utf-8");
+                }
+                req = req.body(body.to_owned());
             }
             let resp = req.send().await.map_err(|e| classify_reqwest(&url, e))?;
             if resp.status().is_redirection()
@@ -121,6 +125,53 @@ impl DavClient {
         Err(ServiceError::Protocol(format!(
             "{url}: more than {MAX_REDIRECTS} redirects"
         )))
+    }
+
+    /// A conditional `PUT` (RFC 9110 §13.1): `If-Match` on an update, `If-None-Match: *` on a
+    /// create, so a change made elsewhere meanwhile is never overwritten.
+    pub async fn put(
+        &self,
+        url: &Url,
+        body: &str,
+        content_type: &str,
+        if_match: Option<&str>,
+    ) -> Result<WriteAnswer, ServiceError> {
+        let condition = match if_match {
+            Some(etag) => ("If-Match", etag),
+            None => ("If-None-Match", "*"),
+        };
+        let (url, resp) = self
+            .request(
+                Method::PUT,
+                url,
+                &[("Content-Type", content_type), condition],
+                Some(body),
+            )
+            .await?;
+        write_answer(&url, resp, if_match.is_some())
+    }
+
+    /// A conditional `DELETE`.
+    pub async fn delete(&self, url: &Url, if_match: Option<&str>) -> Result<WriteAnswer, ServiceError> {
+        let headers: Vec<(&'static str, &str)> = if_match.map(|e| ("If-Match", e)).into_iter().collect();
+        let (url, resp) = self.request(Method::DELETE, url, &headers, None).await?;
+        write_answer(&url, resp, true)
+    }
+
+    /// `GET` of one item: its bytes and etag, or `None` when it is gone (404).
+    pub async fn get(&self, url: &Url) -> Result<Option<(String, Option<String>)>, ServiceError> {
+        let (url, resp) = self.request(Method::GET, url, &[], None).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        check_status(&url, resp.status(), resp.headers())?;
+        let etag = resp
+            .headers()
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = resp.text().await.map_err(|e| classify_reqwest(&url, e))?;
+        Ok(Some((body, etag)))
     }
 
     /// `OPTIONS`: the DAV compliance classes (`1`, `calendar-access`, `addressbook`, …).
@@ -202,6 +253,38 @@ impl DavClient {
         answered
             .join(href)
             .map_err(|e| ServiceError::Protocol(format!("{answered}: bad principal href `{href}`: {e}")))
+    }
+}
+
+/// What a conditional write came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteAnswer {
+    /// Stored; the new etag when the server sent one (RFC 4791 §5.3.4 lets it not).
+    Done { etag: Option<String> },
+    /// 412: the item changed on the server since the client's version (a conflict).
+    PreconditionFailed,
+    /// 404 to a conditional request: the item was deleted on the server.
+    Gone,
+}
+
+fn write_answer(url: &Url, resp: reqwest::Response, conditional: bool) -> Result<WriteAnswer, ServiceError> {
+    match resp.status().as_u16() {
+        200..=299 => Ok(WriteAnswer::Done {
+            etag: resp
+                .headers()
+                .get(ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }),
+        412 => Ok(WriteAnswer::PreconditionFailed),
+        404 if conditional => Ok(WriteAnswer::Gone),
+        _ => {
+            check_status(url, resp.status(), resp.headers())?;
+            Err(ServiceError::Protocol(format!(
+                "{url}: unexpected {}",
+                resp.status()
+            )))
+        }
     }
 }
 

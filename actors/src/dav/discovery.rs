@@ -218,6 +218,43 @@ mod tests {
         assert!(!books[0].directory);
     }
 
+    /// Cyrus 3.6: CDATA display names, a `Default` calendar for VEVENT and VTODO, the scheduling
+    /// Inbox and Outbox (RFC 6638 §2) in the same home, which are not calendars.
+    #[test]
+    fn reads_cyrus_homes() {
+        let home = Url::parse("http://127.0.0.1:8080/dav/calendars/user/alice/").unwrap();
+        let xml = include_str!("../../tests/fixtures/cyrus/calendar-home-depth1.xml");
+        let ms = parse_multistatus(xml.as_bytes()).unwrap();
+        let cals = collections(&ms, &home, DavService::CalDav);
+        let hrefs: Vec<&str> = cals.iter().map(|c| c.href.as_str()).collect();
+        assert_eq!(
+            hrefs,
+            [
+                "/dav/calendars/user/alice/Default/",
+                "/dav/calendars/user/alice/chores/",
+                "/dav/calendars/user/alice/work/"
+            ]
+        );
+        let default = &cals[0];
+        assert_eq!(default.name.as_deref(), Some("personal"));
+        assert_eq!(default.kind, "calendar");
+        assert!(default.components.iter().any(|c| c == "VTODO"));
+        assert!(!default.read_only);
+        assert!(default.sync_token.as_deref().unwrap().starts_with("data:,"));
+        assert_eq!(default.owner.as_deref(), Some("/dav/principals/user/alice/"));
+        assert_eq!(
+            (cals[1].name.as_deref(), cals[1].kind.as_str()),
+            (Some("Chores"), "tasks")
+        );
+        let home = Url::parse("http://127.0.0.1:8080/dav/addressbooks/user/alice/").unwrap();
+        let xml = include_str!("../../tests/fixtures/cyrus/addressbook-home-depth1.xml");
+        let ms = parse_multistatus(xml.as_bytes()).unwrap();
+        let books = collections(&ms, &home, DavService::CardDav);
+        assert_eq!(books.len(), 1, "{books:#?}");
+        assert_eq!(books[0].href, "/dav/addressbooks/user/alice/Default/");
+        assert!(!books[0].read_only && !books[0].directory);
+    }
+
     #[test]
     fn read_only_and_directory_from_a_recorded_answer() {
         let body = r#"<d:multistatus xmlns:d="DAV:" xmlns:cr="urn:ietf:params:xml:ns:carddav"><d:response><d:href>/dir/</d:href>

@@ -1,5 +1,6 @@
-//! iCalendar (RFC 5545) and vCard (RFC 6350, RFC 2426) reading for the mirror: the few fields the
-//! IPC answers need, and recurrence expansion for time-range reads. Pure functions over the
+//! Pure formats: server discovery candidates (`discovery`, RFC 6186/6764), and iCalendar
+//! (RFC 5545) and vCard (RFC 6350, RFC 2426) reading for the mirror: the few fields the IPC
+//! answers need, and recurrence expansion for time-range reads. Pure functions over the
 //! server's bytes, which are stored verbatim elsewhere (invariant 3); nothing here re-serializes.
 //!
 //! ```text
@@ -7,6 +8,7 @@
 //!                                                  └──► instances in [start, end)
 //! ```
 
+pub mod discovery;
 pub mod ical;
 pub mod text;
 pub mod vcard;

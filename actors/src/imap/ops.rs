@@ -144,6 +144,9 @@ pub async fn execute(
                 .map_err(classify_error)?;
             Ok(Applied::Done)
         }
+        MailOp::Send { .. } => Err(ServiceError::Unsupported(
+            "mail.send is carried out by the replay, not here".into(),
+        )),
         MailOp::FolderCreate { path } => match session.create(path).await {
             Ok(()) => Ok(Applied::Done),
             // RFC 5530 §3: ALREADYEXISTS; a retry after an unknown outcome lands here.
@@ -259,7 +262,7 @@ async fn expunge(session: &mut Session<ImapConnection>, set: &str, caps: OpCaps)
 }
 
 /// Is a message with this Message-ID in `folder`? (Leaves `folder` selected.)
-async fn present(
+pub async fn present(
     session: &mut Session<ImapConnection>,
     folder: &str,
     message_id: &str,

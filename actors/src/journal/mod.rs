@@ -10,8 +10,10 @@
 //!                                                   op.done; permanent failure → kept, op.failed
 //! ```
 
+pub mod dav_op;
 pub mod op;
 
+pub use dav_op::DavOp;
 pub use op::{MailOp, OpError};
 
 /// Attempts before an operation is set aside for the user (`op.failed`); it is never dropped.

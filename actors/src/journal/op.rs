@@ -61,6 +61,15 @@ pub enum MailOp {
         flags: Vec<String>,
         message_id: Option<String>,
     },
+    /// Submission over SMTP, then a copy in the Sent folder. `submitted` is set durably once the
+    /// server accepted the message, so a crash afterwards never sends it twice.
+    #[serde(rename = "mail.send")]
+    Send {
+        raw: String,
+        message_id: Option<String>,
+        #[serde(default)]
+        submitted: bool,
+    },
     #[serde(rename = "mail.folder.create")]
     FolderCreate { path: String },
     /// RENAME moves the folder with its subfolders and content (RFC 3501 §6.3.5).
@@ -84,6 +93,7 @@ impl MailOp {
             MailOp::Copy { .. } => "mail.copy",
             MailOp::Delete { .. } => "mail.delete",
             MailOp::Append { .. } => "mail.append",
+            MailOp::Send { .. } => "mail.send",
             MailOp::FolderCreate { .. } => "mail.folder.create",
             MailOp::FolderRename { .. } => "mail.folder.rename",
             MailOp::FolderDelete { .. } => "mail.folder.delete",
@@ -100,6 +110,7 @@ impl MailOp {
                 vec![folder.clone(), to.clone()]
             }
             MailOp::FolderCreate { path } | MailOp::FolderDelete { path } => vec![path.clone()],
+            MailOp::Send { .. } => Vec::new(),
             MailOp::FolderRename { path, to } => vec![path.clone(), to.clone()],
         }
     }
@@ -160,6 +171,14 @@ impl MailOp {
                 }
             }
             MailOp::FolderCreate { path } | MailOp::FolderDelete { path } => folder_ok(path, "path"),
+            MailOp::Send { message_id, .. } => {
+                if message_id.is_none() {
+                    return Err(OpError(
+                        "the message needs a Message-ID so it is never sent twice".into(),
+                    ));
+                }
+                Ok(())
+            }
             MailOp::FolderRename { path, to } => {
                 folder_ok(path, "path")?;
                 folder_ok(to, "to")?;

@@ -6,7 +6,7 @@
 use super::records::{CollectionRecord, ItemRecord};
 use super::{Store, StoreError, keys};
 
-fn item_key(account: &str, collection: &str, href: &str) -> Vec<u8> {
+pub(crate) fn item_key(account: &str, collection: &str, href: &str) -> Vec<u8> {
     let mut key = keys::folder_prefix(account, collection);
     key.extend_from_slice(href.as_bytes());
     key

@@ -16,7 +16,7 @@ impl Store {
     /// replay can remap and deduplicate. Returns the operation id.
     pub fn journal_mail(&self, account: &str, op: MailOp) -> Result<u64, StoreError> {
         let mut wtxn = self.env().write_txn()?;
-        let id = self.next_id(&mut wtxn)?;
+        let id = self.next_journal_id(&mut wtxn)?;
         let op = self.enrich(&wtxn, account, op)?;
         self.apply_to_mirror(&mut wtxn, account, &op)?;
         let value = serde_json::to_value(&op).map_err(|e| StoreError::Corrupt {
@@ -75,6 +75,18 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces an entry's operation (a step of it is done: a sent message not yet filed).
+    pub fn journal_update(&self, account: &str, id: u64, op: serde_json::Value) -> Result<(), StoreError> {
+        let mut wtxn = self.env().write_txn()?;
+        let key = keys::with_u64(account, id);
+        if let Some(mut entry) = self.journal.get(&wtxn, &key)? {
+            entry.op = op;
+            self.journal.put(&mut wtxn, &key, &entry)?;
+        }
+        wtxn.commit()?;
+        Ok(())
+    }
+
     /// The server confirmed the operation (or it became moot): it leaves the journal.
     pub fn journal_done(&self, account: &str, id: u64) -> Result<(), StoreError> {
         let mut wtxn = self.env().write_txn()?;
@@ -83,7 +95,8 @@ impl Store {
         Ok(())
     }
 
-    fn next_id(&self, wtxn: &mut RwTxn<'_>) -> Result<u64, StoreError> {
+    /// Ids of journal entries and conflicts come from one counter and are never reused.
+    pub(crate) fn next_journal_id(&self, wtxn: &mut RwTxn<'_>) -> Result<u64, StoreError> {
         let id = match self.meta.get(wtxn, NEXT_ID)? {
             Some(bytes) => <[u8; 8]>::try_from(bytes).map(u64::from_be_bytes).unwrap_or(1),
             None => 1,
@@ -189,7 +202,7 @@ impl Store {
                 self.mail_folders.delete(wtxn, &keys::with_str(account, path))?;
                 self.clear_folder(wtxn, account, path)?;
             }
-            MailOp::Copy { .. } | MailOp::Append { .. } => {}
+            MailOp::Copy { .. } | MailOp::Append { .. } | MailOp::Send { .. } => {}
         }
         Ok(())
     }

@@ -15,6 +15,8 @@
 //! | `conflicts`       | account, conflict id (BE u64)    | [`records::ConflictRecord`] | replay        |
 //! | `sync_state`      | account, scope                   | JSON                   | sync actors        |
 
+pub mod accounts;
+pub mod conflicts;
 pub mod dav;
 pub mod journal;
 pub mod keys;

@@ -72,6 +72,35 @@ pub struct ItemRecord {
     pub contact: Option<crate::formats::ContactFields>,
 }
 
+impl ItemRecord {
+    /// An item with its bytes kept verbatim and its fields read, or its parse error recorded
+    /// (invariants 3 and 4).
+    pub fn parsed(
+        collection: &str,
+        href: &str,
+        etag: Option<String>,
+        body: String,
+        calendar: bool,
+    ) -> ItemRecord {
+        let mut record = ItemRecord {
+            href: href.to_owned(),
+            collection: collection.to_owned(),
+            etag,
+            ..ItemRecord::default()
+        };
+        let parsed = if calendar {
+            crate::formats::ical::parse_event(body.as_bytes()).map(|e| record.event = Some(e))
+        } else {
+            crate::formats::vcard::parse_contact(body.as_bytes()).map(|c| record.contact = Some(c))
+        };
+        if let Err(error) = parsed {
+            record.error = Some(error);
+        }
+        record.body = body;
+        record
+    }
+}
+
 /// One journaled write (invariant 1): durable before the caller hears `{op}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct JournalEntry {

@@ -4,14 +4,14 @@
 
 use actix::Addr;
 use opconnect_actors::formats::ical;
-use opconnect_actors::hub::{GetStatus, Hub};
+use opconnect_actors::hub::Hub;
 use opconnect_actors::store::Store;
 use opconnect_actors::store::records::{CollectionRecord, ItemRecord};
 use opconnect_ipc::RpcError;
 use opconnect_ipc::rpc::code;
 use serde_json::{Map, Value, json};
 
-use crate::api::{mailbox, optional_string};
+use crate::api::{known_account, optional_string, required_string, store_error};
 
 pub async fn call(hub: &Addr<Hub>, store: &Store, method: &str, params: &Value) -> Result<Value, RpcError> {
     match method {
@@ -46,25 +46,6 @@ pub async fn call(hub: &Addr<Hub>, store: &Store, method: &str, params: &Value) 
             Ok(items.iter().map(contact_json).collect())
         }
         _ => Err(RpcError::method_not_found(method)),
-    }
-}
-
-fn required_string(params: &Value, key: &str) -> Result<String, RpcError> {
-    optional_string(params, key)?.ok_or_else(|| RpcError::invalid_params(format!("`{key}` is required")))
-}
-
-fn store_error(e: impl std::fmt::Display) -> RpcError {
-    RpcError::internal(format!("mirror: {e}"))
-}
-
-/// The account named in `params`, if the agent knows it (code 1 otherwise).
-async fn known_account(hub: &Addr<Hub>, params: &Value) -> Result<String, RpcError> {
-    let account = required_string(params, "account")?;
-    let status = hub.send(GetStatus).await.map_err(mailbox)?;
-    if status.accounts.iter().any(|a| a.name == account) {
-        Ok(account)
-    } else {
-        Err(RpcError::unknown_account(&account))
     }
 }
 

@@ -15,16 +15,13 @@ use opconnect_ipc::{Event, RpcError};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use super::{mailbox, optional_string};
+use super::{known_account, mailbox, required_string, store_error};
 
 /// `mail.messages` answers at most this many at once; page with `after_uid`.
 const MAX_PAGE: usize = 5000;
 /// The largest part of a message one `mail.fetch` answer carries: base64 grows it by 4/3 and the
 /// frame limit is 16 MiB (INTERFACE §4), so 12 MiB leaves room for the JSON around it.
 pub const MAX_FETCH_PART: usize = 12 << 20;
-
-/// How long `wait: true` waits for the server before answering that the write stays queued.
-const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub async fn call(
     hub: &Addr<Hub>,
@@ -43,28 +40,6 @@ pub async fn call(
         "mail.watch" => watch(hub, params, true).await,
         "mail.unwatch" => watch(hub, params, false).await,
         _ => Err(RpcError::method_not_found(method)),
-    }
-}
-
-fn required_string(params: &Value, key: &str) -> Result<String, RpcError> {
-    optional_string(params, key)?.ok_or_else(|| RpcError::invalid_params(format!("`{key}` is required")))
-}
-
-fn store_error(e: impl std::fmt::Display) -> RpcError {
-    RpcError::internal(format!("mirror: {e}"))
-}
-
-/// Checks the account exists (code 1 otherwise) by asking the hub for its status.
-async fn known_account(hub: &Addr<Hub>, params: &Value) -> Result<String, RpcError> {
-    let account = required_string(params, "account")?;
-    let status = hub
-        .send(opconnect_actors::hub::GetStatus)
-        .await
-        .map_err(mailbox)?;
-    if status.accounts.iter().any(|a| a.name == account) {
-        Ok(account)
-    } else {
-        Err(RpcError::unknown_account(&account))
     }
 }
 
@@ -326,7 +301,7 @@ async fn write(
         ));
     }
     // Subscribe before the child can finish, so the verdict cannot slip past.
-    let mut verdicts = events.subscribe();
+    let verdicts = events.subscribe();
     let journal = store.clone();
     let who = account.clone();
     let id = tokio::task::spawn_blocking(move || journal.journal_mail(&who, op))
@@ -344,35 +319,47 @@ async fn write(
     if !wait {
         return Ok(json!({"op": id}));
     }
-    let verdict = tokio::time::timeout(WAIT_LIMIT, async {
-        loop {
-            match verdicts.recv().await {
-                Ok(event) if event.data.get("op").and_then(Value::as_u64) == Some(id) => return Some(event),
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
+    super::verdict(verdicts, id, json!({"op": id})).await
+}
+
+/// `mail.send {account, raw}`: checked (sender, recipients), given a Message-ID if it has none
+/// (so it can never be sent twice), journaled, then submitted and filed in Sent by replay.
+pub async fn send(
+    hub: &Addr<Hub>,
+    store: &Store,
+    events: &broadcast::Sender<Event>,
+    params: &Value,
+) -> Result<Value, RpcError> {
+    let raw = required_string(params, "raw")?;
+    let mut bytes = base64::engine::general_purpose::STANDARD
+        .decode(&raw)
+        .map_err(|e| RpcError::invalid_params(format!("`raw` is not base64: {e}")))?;
+    opconnect_actors::smtp::addressing(&bytes)
+        .map_err(|e| RpcError::invalid_params(format!("`raw`: {e}")))?;
+    let message_id = match opconnect_actors::imap::headers::summarize(&bytes).message_id {
+        Some(id) => id,
+        None => {
+            let id = format!("<{:032x}@opconnect.invalid>", rand_id());
+            let mut with_id = format!("Message-ID: {id}\r\n").into_bytes();
+            with_id.append(&mut bytes);
+            bytes = with_id;
+            id
         }
-    })
-    .await;
-    match verdict {
-        Ok(Some(event)) if event.topic == "op.done" => Ok(json!({"op": id})),
-        Ok(Some(event)) => Err(RpcError::new(
-            // No INTERFACE code fits a server's NO better; the message and `data.op` say what to do.
-            code::INTERNAL_ERROR,
-            format!(
-                "the server refused operation {id}: {} (it stays in the journal)",
-                event
-                    .data
-                    .get("error")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown error")
-            ),
-        )
-        .with_data(json!({"op": id}))),
-        _ => Err(RpcError::new(
-            code::UNREACHABLE,
-            format!("operation {id} is saved but the server has not confirmed it yet; it will be replayed"),
-        )
-        .with_data(json!({"op": id}))),
-    }
+    };
+    let op = MailOp::Send {
+        raw: base64::engine::general_purpose::STANDARD.encode(&bytes),
+        message_id: Some(message_id.clone()),
+        submitted: false,
+    };
+    let mut answer = write(hub, store, events, params, op).await?;
+    answer["message_id"] = json!(message_id);
+    Ok(answer)
+}
+
+fn rand_id() -> u128 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    nanos ^ ((std::process::id() as u128) << 96)
 }

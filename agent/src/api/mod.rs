@@ -1,14 +1,18 @@
 //! The IPC methods of protocol version 1 (INTERFACE §4). Agent methods are answered here by asking
-//! the hub; mail methods live in `mail`, calendar and contact methods in `dav`. Reads come straight
-//! from the store; writes and live operations go through the hub to the account's actors.
+//! the hub; mail methods live in `mail`, calendar and contact methods in `dav`, `account.discover`
+//! in `account`. Reads come straight from the store; writes and live operations go through the
+//! hub to the account's actors.
 //! Method names and error codes are a contract with the Outlook add-in.
 
+mod account;
 mod dav;
+mod dav_write;
 mod mail;
 
 use actix::Addr;
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use opconnect_actors::AccountSpec;
 use opconnect_actors::hub::{Action, Control, GetStatus, Hub, HubError};
 use opconnect_actors::store::Store;
 use opconnect_ipc::rpc::code;
@@ -21,11 +25,33 @@ pub struct AgentApi {
     hub: Addr<Hub>,
     store: Store,
     events: broadcast::Sender<Event>,
+    /// `[agent] dns`, for `account.discover`.
+    dns: Option<std::net::SocketAddr>,
+    /// Which services each account has, to refuse what it cannot do before journaling.
+    accounts: std::sync::Arc<std::collections::BTreeMap<String, AccountSpec>>,
 }
 
 impl AgentApi {
-    pub fn new(hub: Addr<Hub>, store: Store, events: broadcast::Sender<Event>) -> Self {
-        AgentApi { hub, store, events }
+    pub fn new(
+        hub: Addr<Hub>,
+        store: Store,
+        events: broadcast::Sender<Event>,
+        accounts: Vec<AccountSpec>,
+    ) -> Self {
+        let accounts = accounts.into_iter().map(|a| (a.name.clone(), a)).collect();
+        AgentApi {
+            hub,
+            store,
+            events,
+            dns: None,
+            accounts: std::sync::Arc::new(accounts),
+        }
+    }
+
+    /// The DNS server `account.discover` asks instead of the system's.
+    pub fn with_dns(mut self, dns: Option<std::net::SocketAddr>) -> Self {
+        self.dns = dns;
+        self
     }
 }
 
@@ -33,7 +59,9 @@ impl Service for AgentApi {
     fn call(&self, method: String, params: Value) -> BoxFuture<'static, Result<Value, RpcError>> {
         let hub = self.hub.clone();
         let store = self.store.clone();
+        let dns = self.dns;
         let events = self.events.clone();
+        let accounts = self.accounts.clone();
         async move {
             match method.as_str() {
                 "hello" => Ok(json!({
@@ -48,7 +76,25 @@ impl Service for AgentApi {
                 "resume" => control(&hub, Action::Resume, &params).await,
                 "sync" => control(&hub, Action::Sync, &params).await,
                 "ops" => ops(&store, &params),
+                "mail.send" => {
+                    let name = known_account(&hub, &params).await?;
+                    let spec = accounts.get(&name).ok_or_else(|| RpcError::unknown_account(&name))?;
+                    if spec.smtp.is_none() || spec.imap.is_none() {
+                        return Err(RpcError::new(
+                            code::NOT_SUPPORTED,
+                            format!("account `{name}` needs both an smtp and an imap server to send (the copy goes to Sent)"),
+                        ));
+                    }
+                    mail::send(&hub, &store, &events, &params).await
+                }
+                m if m.starts_with("account.") => account::call(m, &params, dns).await,
                 m if m.starts_with("mail.") => mail::call(&hub, &store, &events, m, &params).await,
+                "calendar.put" => dav_write::put(&hub, &store, &events, &params, true).await,
+                "contacts.put" => dav_write::put(&hub, &store, &events, &params, false).await,
+                "calendar.delete" => dav_write::delete(&hub, &store, &events, &params, true).await,
+                "contacts.delete" => dav_write::delete(&hub, &store, &events, &params, false).await,
+                "conflicts.list" => dav_write::list(&store),
+                "conflicts.resolve" => dav_write::resolve(&hub, &store, &params).await,
                 m if m.starts_with("calendar.") || m.starts_with("contacts.") || m == "gal.search" => {
                     dav::call(&hub, &store, m, &params).await
                 }
@@ -95,6 +141,76 @@ fn ops(store: &Store, params: &Value) -> Result<Value, RpcError> {
             })
             .collect(),
     ))
+}
+
+/// How long `wait: true` waits for the server before answering that the write stays queued.
+const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `wait: true`: the server's verdict on operation `id` (`op.done` → `answer`; `op.failed` → the
+/// refusal; nothing within the limit → code 4, the operation stays queued).
+pub(crate) async fn verdict(
+    mut verdicts: broadcast::Receiver<Event>,
+    id: u64,
+    answer: Value,
+) -> Result<Value, RpcError> {
+    let event = tokio::time::timeout(WAIT_LIMIT, async {
+        loop {
+            match verdicts.recv().await {
+                Ok(event) if event.data.get("op").and_then(Value::as_u64) == Some(id) => return Some(event),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .await;
+    match event {
+        Ok(Some(event)) if event.topic == "op.done" => {
+            let mut answer = answer;
+            if let Some(conflict) = event.data.get("conflict") {
+                answer["conflict"] = conflict.clone();
+            }
+            Ok(answer)
+        }
+        Ok(Some(event)) => Err(RpcError::new(
+            // No INTERFACE code fits a server's refusal better; the message and `data.op` say what to do.
+            code::INTERNAL_ERROR,
+            format!(
+                "the server refused operation {id}: {} (it stays in the journal)",
+                event
+                    .data
+                    .get("error")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error")
+            ),
+        )
+        .with_data(json!({"op": id}))),
+        _ => Err(RpcError::new(
+            code::UNREACHABLE,
+            format!("operation {id} is saved but the server has not confirmed it yet; it will be replayed"),
+        )
+        .with_data(json!({"op": id}))),
+    }
+}
+
+/// `params.key` as a string, required (-32602 naming the key otherwise).
+pub(crate) fn required_string(params: &Value, key: &str) -> Result<String, RpcError> {
+    optional_string(params, key)?.ok_or_else(|| RpcError::invalid_params(format!("`{key}` is required")))
+}
+
+/// A mirror failure, as an internal error.
+pub(crate) fn store_error(e: impl std::fmt::Display) -> RpcError {
+    RpcError::internal(format!("mirror: {e}"))
+}
+
+/// The account named in `params`, if the agent knows it (code 1 otherwise).
+pub(crate) async fn known_account(hub: &Addr<Hub>, params: &Value) -> Result<String, RpcError> {
+    let account = required_string(params, "account")?;
+    let status = hub.send(GetStatus).await.map_err(mailbox)?;
+    if status.accounts.iter().any(|a| a.name == account) {
+        Ok(account)
+    } else {
+        Err(RpcError::unknown_account(&account))
+    }
 }
 
 pub(crate) fn optional_string(params: &Value, key: &str) -> Result<Option<String>, RpcError> {

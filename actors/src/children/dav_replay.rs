@@ -1,0 +1,322 @@
+//! Replay of journaled calendar and contact writes by a DAV child, before each poll (push, then
+//! pull), with conflicts kept whole (invariant 2).
+//!
+//! ```text
+//!  PUT If-Match / If-None-Match: *  ─ 2xx ─► mirror gets the new etag, op.done
+//!                                   └ 412 / 404 ─► GET the server's version ─► conflict record
+//!                                       (both versions) ─► conflict_policy decides what the
+//!                                       server and the mirror hold now ─► `conflict` event
+//! ```
+
+use serde_json::{Value, json};
+
+use crate::children::AccountEnv;
+use crate::dav::DavClient;
+use crate::dav::client::WriteAnswer;
+use crate::error::ServiceError;
+use crate::journal::dav_op::{Delete, Put, is_dav_kind};
+use crate::journal::{DavOp, MAX_ATTEMPTS};
+use crate::settings::ConflictPolicy;
+use crate::store::StoreError;
+use crate::store::records::{ConflictRecord, ItemRecord, JournalEntry};
+
+fn db(e: StoreError) -> ServiceError {
+    ServiceError::Config(format!("the local mirror: {e}"))
+}
+
+/// Replays the pending writes of this child's service (`calendar` true: CalDAV).
+pub async fn replay(env: &AccountEnv, client: &DavClient, calendar: bool) -> Result<(), ServiceError> {
+    let account = env.spec.name.clone();
+    for entry in env.store.journal_pending(Some(&account)).map_err(db)? {
+        let kind = entry
+            .op
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        if !is_dav_kind(&kind) || kind.starts_with("calendar.") != calendar || entry.attempts >= MAX_ATTEMPTS
+        {
+            continue;
+        }
+        let op: DavOp = match serde_json::from_value(entry.op.clone()) {
+            Ok(op) => op,
+            Err(e) => {
+                let error = format!("journal entry {} is damaged: {e}", entry.id);
+                env.store.journal_failed(&account, entry.id, &error).map_err(db)?;
+                env.store.journal_attempt(&account, entry.id).map_err(db)?;
+                env.emit(
+                    "op.failed",
+                    json!({"op": entry.id, "kind": kind, "error": error, "final": true}),
+                );
+                continue;
+            }
+        };
+        let Some(entry) = env.store.journal_attempt(&account, entry.id).map_err(db)? else {
+            continue;
+        };
+        let url = client
+            .base()
+            .join(op.href())
+            .map_err(|e| ServiceError::Protocol(format!("bad href {}: {e}", op.href())))?;
+        let answer = match &op {
+            DavOp::CalendarPut(p) | DavOp::ContactsPut(p) => {
+                client
+                    .put(&url, &p.body, op.content_type(), p.if_match.as_deref())
+                    .await
+            }
+            DavOp::CalendarDelete(d) | DavOp::ContactsDelete(d) => {
+                client.delete(&url, d.if_match.as_deref()).await
+            }
+        };
+        match answer {
+            Ok(WriteAnswer::Done { etag }) => done(env, &entry, &op, etag)?,
+            Ok(WriteAnswer::Gone) if matches!(op, DavOp::CalendarDelete(_) | DavOp::ContactsDelete(_)) => {
+                env.store.journal_done(&account, entry.id).map_err(db)?;
+                env.emit(
+                    "op.done",
+                    json!({"op": entry.id, "kind": op.kind(), "href": op.href(), "moot": true,
+                                           "reason": "already deleted on the server"}),
+                );
+            }
+            Ok(WriteAnswer::PreconditionFailed | WriteAnswer::Gone) => {
+                let server = client.get(&url).await?;
+                conflict(env, &entry, &op, server, calendar)?;
+            }
+            Err(e @ ServiceError::Transient { .. }) => return Err(e),
+            Err(e) => {
+                let error = e.to_string();
+                env.store.journal_failed(&account, entry.id, &error).map_err(db)?;
+                env.emit("op.failed", json!({"op": entry.id, "kind": op.kind(), "error": error,
+                                             "attempts": entry.attempts, "final": entry.attempts >= MAX_ATTEMPTS}));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn done(
+    env: &AccountEnv,
+    entry: &JournalEntry,
+    op: &DavOp,
+    etag: Option<String>,
+) -> Result<(), ServiceError> {
+    let account = &env.spec.name;
+    if let DavOp::CalendarPut(p) | DavOp::ContactsPut(p) = op
+        && let Some(mut item) = env.store.dav_item(account, &p.collection, &p.href).map_err(db)?
+    {
+        // Without an ETag (RFC 4791 §5.3.4) the next poll fills it in.
+        item.etag = etag.clone();
+        env.store
+            .set_dav_item(account, &p.collection, &p.href, Some(&item))
+            .map_err(db)?;
+    }
+    env.store.journal_done(account, entry.id).map_err(db)?;
+    env.emit(
+        "op.done",
+        json!({"op": entry.id, "kind": op.kind(), "href": op.href(), "etag": etag}),
+    );
+    Ok(())
+}
+
+/// Keeps both sides, then lets the policy decide what is in effect; the loser stays in the record.
+fn conflict(
+    env: &AccountEnv,
+    entry: &JournalEntry,
+    op: &DavOp,
+    server: Option<(String, Option<String>)>,
+    calendar: bool,
+) -> Result<(), ServiceError> {
+    let account = env.spec.name.clone();
+    let collection = op.collection().to_owned();
+    let href = op.href().to_owned();
+    let local_body = match op {
+        DavOp::CalendarPut(p) | DavOp::ContactsPut(p) => Some(p.body.clone()),
+        _ => None,
+    };
+    let summary = summary_of(
+        local_body.as_deref().or(server.as_ref().map(|s| s.0.as_str())),
+        calendar,
+        &href,
+    );
+    let policy = env.settings.conflict_policy;
+    let copy = match (policy, &local_body) {
+        (ConflictPolicy::KeepBoth, Some(body)) => Some(copy_op(op, body, calendar)),
+        _ => None,
+    };
+    let applied = match policy {
+        ConflictPolicy::ServerWins => "server",
+        ConflictPolicy::LocalWins => "local",
+        ConflictPolicy::KeepBoth => "both",
+    };
+    let record = ConflictRecord {
+        id: 0,
+        account: account.clone(),
+        kind: if calendar { "calendar" } else { "contacts" }.into(),
+        summary: summary.clone(),
+        local: json!({"href": href, "collection": collection, "body": local_body, "deleted": local_body.is_none(),
+                      "copy_href": copy.as_ref().map(DavOp::href)}),
+        server: json!({"href": href, "collection": collection, "body": server.as_ref().map(|s| &s.0),
+                       "etag": server.as_ref().and_then(|s| s.1.clone()), "deleted": server.is_none(),
+                       "applied": applied}),
+        detected: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+    };
+    let id = env
+        .store
+        .record_conflict(&account, entry.id, record)
+        .map_err(db)?;
+    // What the mirror and the server hold from now on.
+    let server_item = server
+        .as_ref()
+        .map(|(body, etag)| ItemRecord::parsed(&collection, &href, etag.clone(), body.clone(), calendar));
+    match policy {
+        ConflictPolicy::ServerWins => {
+            env.store
+                .set_dav_item(&account, &collection, &href, server_item.as_ref())
+                .map_err(db)?;
+        }
+        ConflictPolicy::LocalWins => {
+            let etag = server.as_ref().map(|s| s.1.clone().unwrap_or_else(|| "*".into()));
+            let again = rewrite(op, etag);
+            env.store
+                .journal_dav(&account, &again, current(&again, calendar)?.as_ref())
+                .map_err(db)?;
+        }
+        ConflictPolicy::KeepBoth => {
+            env.store
+                .set_dav_item(&account, &collection, &href, server_item.as_ref())
+                .map_err(db)?;
+            if let Some(copy) = &copy {
+                env.store
+                    .journal_dav(&account, copy, current(copy, calendar)?.as_ref())
+                    .map_err(db)?;
+            }
+        }
+    }
+    tracing::warn!(account, conflict = id, %href, ?policy, "conflict: both versions kept");
+    env.emit(
+        "conflict",
+        json!({"id": id, "summary": summary, "href": href, "applied": applied}),
+    );
+    env.emit(
+        "op.done",
+        json!({"op": entry.id, "kind": op.kind(), "href": href, "conflict": id}),
+    );
+    Ok(())
+}
+
+/// The same write again, now based on the server's current version.
+pub fn rewrite(op: &DavOp, if_match: Option<String>) -> DavOp {
+    match op.clone() {
+        DavOp::CalendarPut(p) => DavOp::CalendarPut(Put { if_match, ..p }),
+        DavOp::ContactsPut(p) => DavOp::ContactsPut(Put { if_match, ..p }),
+        DavOp::CalendarDelete(d) => DavOp::CalendarDelete(Delete { if_match, ..d }),
+        DavOp::ContactsDelete(d) => DavOp::ContactsDelete(Delete { if_match, ..d }),
+    }
+}
+
+/// A create of `body` under a new UID and href next to the original ("keep both").
+pub fn copy_op(op: &DavOp, body: &str, calendar: bool) -> DavOp {
+    let uid = format!("opconnect-copy-{}", nonce());
+    let body = replace_uid(body, &uid);
+    let ext = if calendar { "ics" } else { "vcf" };
+    let put = Put {
+        collection: op.collection().to_owned(),
+        href: format!("{}{uid}.{ext}", op.collection()),
+        body,
+        if_match: None,
+    };
+    if calendar {
+        DavOp::CalendarPut(put)
+    } else {
+        DavOp::ContactsPut(put)
+    }
+}
+
+/// Replaces every `UID:` property value (RFC 5545 §3.8.4.7, RFC 6350 §6.7.6), overrides included.
+pub fn replace_uid(body: &str, uid: &str) -> String {
+    body.split_inclusive('\n')
+        .map(|line| {
+            if line.len() >= 4 && line[..4].eq_ignore_ascii_case("UID:") {
+                let ending = if line.ends_with("\r\n") {
+                    "\r\n"
+                } else if line.ends_with('\n') {
+                    "\n"
+                } else {
+                    ""
+                };
+                format!("UID:{uid}{ending}")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect()
+}
+
+fn nonce() -> String {
+    use rand::Rng;
+    format!("{:016x}", rand::rng().random::<u64>())
+}
+
+/// The mirror item a put will leave behind (`None` for a delete).
+pub fn current(op: &DavOp, calendar: bool) -> Result<Option<ItemRecord>, ServiceError> {
+    Ok(match op {
+        DavOp::CalendarPut(p) | DavOp::ContactsPut(p) => Some(ItemRecord::parsed(
+            &p.collection,
+            &p.href,
+            None,
+            p.body.clone(),
+            calendar,
+        )),
+        _ => None,
+    })
+}
+
+fn summary_of(body: Option<&str>, calendar: bool, href: &str) -> String {
+    let parsed = body.and_then(|b| {
+        if calendar {
+            crate::formats::ical::parse_event(b.as_bytes())
+                .ok()
+                .and_then(|e| e.summary)
+        } else {
+            crate::formats::vcard::parse_contact(b.as_bytes())
+                .ok()
+                .map(|c| c.name)
+        }
+    });
+    parsed
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| href.rsplit('/').next().unwrap_or(href).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_are_replaced_everywhere_and_line_endings_kept() {
+        let body = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:abc\r\nSUMMARY:x\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nuid:abc\r\nRECURRENCE-ID:20261124T090000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let out = replace_uid(body, "new");
+        assert_eq!(out.matches("UID:new\r\n").count(), 2, "{out}");
+        assert!(!out.contains("abc"));
+        assert!(out.contains("SUMMARY:x\r\n"));
+    }
+
+    #[test]
+    fn a_copy_is_a_create_next_to_the_original() {
+        let op = DavOp::ContactsPut(Put {
+            collection: "/a/book/".into(),
+            href: "/a/book/x.vcf".into(),
+            body: "BEGIN:VCARD\nUID:x\nEND:VCARD\n".into(),
+            if_match: Some("\"1\"".into()),
+        });
+        let copy = copy_op(&op, "BEGIN:VCARD\nUID:x\nEND:VCARD\n", false);
+        match copy {
+            DavOp::ContactsPut(p) => {
+                assert!(p.href.starts_with("/a/book/opconnect-copy-") && p.href.ends_with(".vcf"));
+                assert!(p.if_match.is_none());
+                assert!(!p.body.contains("UID:x\n"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Journaled calendar and contact writes, named after the IPC methods (INTERFACE §4).
+//!
+//! Each carries the etag the client's version was based on: replay sends it as `If-Match`
+//! (RFC 9110 §13.1.1), or `If-None-Match: *` for a create (§13.1.2), so a change made on the
+//! server meanwhile comes back as 412 and becomes a conflict instead of being overwritten.
+
+use serde::{Deserialize, Serialize};
+
+/// A DAV write waiting for the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum DavOp {
+    #[serde(rename = "calendar.put")]
+    CalendarPut(Put),
+    #[serde(rename = "calendar.delete")]
+    CalendarDelete(Delete),
+    #[serde(rename = "contacts.put")]
+    ContactsPut(Put),
+    #[serde(rename = "contacts.delete")]
+    ContactsDelete(Delete),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Put {
+    pub collection: String,
+    pub href: String,
+    pub body: String,
+    /// `None`: a new item (`If-None-Match: *`).
+    pub if_match: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delete {
+    pub collection: String,
+    pub href: String,
+    pub if_match: Option<String>,
+}
+
+impl DavOp {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DavOp::CalendarPut(_) => "calendar.put",
+            DavOp::CalendarDelete(_) => "calendar.delete",
+            DavOp::ContactsPut(_) => "contacts.put",
+            DavOp::ContactsDelete(_) => "contacts.delete",
+        }
+    }
+
+    /// True for CalDAV operations, false for CardDAV ones.
+    pub fn is_calendar(&self) -> bool {
+        matches!(self, DavOp::CalendarPut(_) | DavOp::CalendarDelete(_))
+    }
+
+    pub fn href(&self) -> &str {
+        match self {
+            DavOp::CalendarPut(p) | DavOp::ContactsPut(p) => &p.href,
+            DavOp::CalendarDelete(d) | DavOp::ContactsDelete(d) => &d.href,
+        }
+    }
+
+    pub fn collection(&self) -> &str {
+        match self {
+            DavOp::CalendarPut(p) | DavOp::ContactsPut(p) => &p.collection,
+            DavOp::CalendarDelete(d) | DavOp::ContactsDelete(d) => &d.collection,
+        }
+    }
+
+    /// The media type of the body (RFC 4791 §5.3.2, RFC 6352 §5.3).
+    pub fn content_type(&self) -> &'static str {
+        if self.is_calendar() {
+            "text/calendar; charset=utf-8"
+        } else {
+            "text/vcard; charset=utf-8"
+        }
+    }
+}
+
+/// A journal kind that belongs to a DAV service.
+pub fn is_dav_kind(kind: &str) -> bool {
+    kind.starts_with("calendar.") || kind.starts_with("contacts.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_with_the_method_name() {
+        let op = DavOp::CalendarPut(Put {
+            collection: "/alice/cal/".into(),
+            href: "/alice/cal/x.ics".into(),
+            body: "BEGIN:VCALENDAR".into(),
+            if_match: Some("\"1\"".into()),
+        });
+        let v = serde_json::to_value(&op).unwrap();
+        assert_eq!(v["kind"], "calendar.put");
+        assert_eq!(v["href"], "/alice/cal/x.ics");
+        assert_eq!(serde_json::from_value::<DavOp>(v).unwrap(), op);
+        assert!(is_dav_kind("contacts.delete") && !is_dav_kind("mail.flag"));
+    }
+}
