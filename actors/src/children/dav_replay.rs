@@ -225,11 +225,7 @@ pub fn copy_op(op: &DavOp, body: &str, calendar: bool) -> DavOp {
         body,
         if_match: None,
     };
-    if calendar {
-        DavOp::CalendarPut(put)
-    } else {
-        DavOp::ContactsPut(put)
-    }
+    DavOp::put(calendar, put)
 }
 
 /// Replaces every `UID:` property value (RFC 5545 §3.8.4.7, RFC 6350 §6.7.6), overrides included.

@@ -37,6 +37,24 @@ pub struct Delete {
 }
 
 impl DavOp {
+    /// A put of the calendar (`calendar` true) or contact flavour.
+    pub fn put(calendar: bool, put: Put) -> DavOp {
+        if calendar {
+            DavOp::CalendarPut(put)
+        } else {
+            DavOp::ContactsPut(put)
+        }
+    }
+
+    /// A delete of the calendar (`calendar` true) or contact flavour.
+    pub fn delete(calendar: bool, delete: Delete) -> DavOp {
+        if calendar {
+            DavOp::CalendarDelete(delete)
+        } else {
+            DavOp::ContactsDelete(delete)
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             DavOp::CalendarPut(_) => "calendar.put",

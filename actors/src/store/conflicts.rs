@@ -16,14 +16,27 @@ impl Store {
         item: Option<&ItemRecord>,
     ) -> Result<u64, StoreError> {
         let mut wtxn = self.env().write_txn()?;
-        let id = self.next_journal_id(&mut wtxn)?;
+        let id = self.journal_dav_in(&mut wtxn, account, op, item)?;
+        wtxn.commit()?;
+        Ok(id)
+    }
+
+    /// The journal entry and its mirror change, inside the caller's transaction.
+    fn journal_dav_in(
+        &self,
+        wtxn: &mut heed::RwTxn<'_>,
+        account: &str,
+        op: &DavOp,
+        item: Option<&ItemRecord>,
+    ) -> Result<u64, StoreError> {
+        let id = self.next_journal_id(wtxn)?;
         let key = item_key(account, op.collection(), op.href());
         match (op, item) {
             (DavOp::CalendarPut(_) | DavOp::ContactsPut(_), Some(item)) => {
-                self.dav_items.put(&mut wtxn, &key, item)?
+                self.dav_items.put(wtxn, &key, item)?
             }
             (DavOp::CalendarDelete(_) | DavOp::ContactsDelete(_), _) => {
-                self.dav_items.delete(&mut wtxn, &key)?;
+                self.dav_items.delete(wtxn, &key)?;
             }
             _ => {}
         }
@@ -32,11 +45,10 @@ impl Store {
             reason: e.to_string(),
         })?;
         self.journal.put(
-            &mut wtxn,
+            wtxn,
             &keys::with_u64(account, id),
             &JournalEntry::new(id, account, value),
         )?;
-        wtxn.commit()?;
         Ok(id)
     }
 
@@ -116,27 +128,7 @@ impl Store {
         let account = conflict.account.as_str();
         let mut ids = Vec::new();
         for (op, item) in writes {
-            let id = self.next_journal_id(&mut wtxn)?;
-            let key = item_key(account, op.collection(), op.href());
-            match (op, item) {
-                (DavOp::CalendarPut(_) | DavOp::ContactsPut(_), Some(item)) => {
-                    self.dav_items.put(&mut wtxn, &key, item)?
-                }
-                (DavOp::CalendarDelete(_) | DavOp::ContactsDelete(_), _) => {
-                    self.dav_items.delete(&mut wtxn, &key)?;
-                }
-                _ => {}
-            }
-            let value = serde_json::to_value(op).map_err(|e| StoreError::Corrupt {
-                key: format!("journal {id}"),
-                reason: e.to_string(),
-            })?;
-            self.journal.put(
-                &mut wtxn,
-                &keys::with_u64(account, id),
-                &JournalEntry::new(id, account, value),
-            )?;
-            ids.push(id);
+            ids.push(self.journal_dav_in(&mut wtxn, account, op, item.as_ref())?);
         }
         self.conflicts
             .delete(&mut wtxn, &keys::with_u64(account, conflict.id))?;

@@ -85,11 +85,7 @@ pub async fn put(
         body,
         if_match,
     };
-    let op = if calendar {
-        DavOp::CalendarPut(put)
-    } else {
-        DavOp::ContactsPut(put)
-    };
+    let op = DavOp::put(calendar, put);
     journal(
         hub,
         store,
@@ -147,11 +143,7 @@ pub async fn delete(
         href,
         if_match,
     };
-    let op = if calendar {
-        DavOp::CalendarDelete(delete)
-    } else {
-        DavOp::ContactsDelete(delete)
-    };
+    let op = DavOp::delete(calendar, delete);
     journal(
         hub,
         store,
@@ -290,11 +282,7 @@ fn plan(store: &Store, c: &ConflictRecord, keep: &str) -> Result<Vec<DavOp>, Rpc
             body,
             if_match: if_match.clone(),
         };
-        if calendar {
-            DavOp::CalendarPut(put)
-        } else {
-            DavOp::ContactsPut(put)
-        }
+        DavOp::put(calendar, put)
     };
     let make_delete = |h: String, m: Option<String>| {
         let d = Delete {
@@ -302,11 +290,7 @@ fn plan(store: &Store, c: &ConflictRecord, keep: &str) -> Result<Vec<DavOp>, Rpc
             href: h,
             if_match: m.or_else(|| Some("*".into())),
         };
-        if calendar {
-            DavOp::CalendarDelete(d)
-        } else {
-            DavOp::ContactsDelete(d)
-        }
+        DavOp::delete(calendar, d)
     };
     let version = |side: &Value| -> Option<DavOp> {
         match text(side, "body") {
