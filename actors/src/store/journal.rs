@@ -10,6 +10,25 @@ use crate::store::{Store, StoreError, keys};
 /// Ids are global and never reused, so an `op.done` names exactly one write.
 const NEXT_ID: &str = "journal_next_id";
 
+/// A journal record whose bytes no longer decode, as an entry the user can see in `ops`.
+fn damaged(key: &[u8], bytes: &[u8], error: serde_json::Error) -> JournalEntry {
+    let split = key.iter().position(|b| *b == 0).unwrap_or(key.len());
+    let account = String::from_utf8_lossy(&key[..split]).into_owned();
+    let id = key
+        .get(split + 1..)
+        .and_then(|rest| <[u8; 8]>::try_from(rest).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0);
+    JournalEntry {
+        id,
+        account,
+        created: String::new(),
+        attempts: 0,
+        last_error: Some(format!("damaged journal record: {error}")),
+        op: serde_json::json!({"kind": "damaged", "bytes": String::from_utf8_lossy(bytes)}),
+    }
+}
+
 impl Store {
     /// Journals `op` for `account` and applies it to the mirror, atomically and durably (LMDB
     /// syncs on commit). Fills in the folder's UIDVALIDITY and the messages' Message-IDs so that
@@ -33,20 +52,31 @@ impl Store {
     /// Pending entries of `account` (or all accounts), oldest first.
     pub fn journal_pending(&self, account: Option<&str>) -> Result<Vec<JournalEntry>, StoreError> {
         let rtxn = self.env().read_txn()?;
+        // Read raw so that one damaged record cannot hide the others: it is listed with its
+        // error and a kind no service replays, never dropped (invariant 2).
+        let raw = self.journal.remap_data_type::<heed::types::Bytes>();
         let mut out = Vec::new();
+        let mut take = |key: &[u8], bytes: &[u8]| {
+            out.push(
+                serde_json::from_slice::<JournalEntry>(bytes).unwrap_or_else(|e| damaged(key, bytes, e)),
+            );
+        };
         match account {
             Some(account) => {
-                for item in self.journal.prefix_iter(&rtxn, &keys::account_prefix(account))? {
-                    out.push(item?.1);
+                for item in raw.prefix_iter(&rtxn, &keys::account_prefix(account))? {
+                    let (key, bytes) = item?;
+                    take(key, bytes);
                 }
             }
+            // LMDB keys cannot be empty: all accounts is a plain scan.
             None => {
-                for item in self.journal.iter(&rtxn)? {
-                    out.push(item?.1);
+                for item in raw.iter(&rtxn)? {
+                    let (key, bytes) = item?;
+                    take(key, bytes);
                 }
-                out.sort_by_key(|e| e.id);
             }
         }
+        out.sort_by_key(|e| e.id);
         Ok(out)
     }
 
@@ -341,6 +371,32 @@ mod tests {
             .journal_mail("a", MailOp::FolderCreate { path: "New".into() })
             .unwrap();
         assert!(next > id, "ids are never reused");
+    }
+
+    #[test]
+    fn a_damaged_record_is_listed_with_its_error_and_hides_nothing() {
+        let (_d, store) = store();
+        let good = store
+            .journal_mail("a", MailOp::FolderCreate { path: "X".into() })
+            .unwrap();
+        let mut wtxn = store.env().write_txn().unwrap();
+        let raw = store.journal.remap_data_type::<heed::types::Bytes>();
+        raw.put(&mut wtxn, &keys::with_u64("a", 99), b"{\"id\": 99, trunc")
+            .unwrap();
+        wtxn.commit().unwrap();
+        let pending = store.journal_pending(Some("a")).unwrap();
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending[0].id, good);
+        assert_eq!((pending[1].id, pending[1].account.as_str()), (99, "a"));
+        assert!(
+            pending[1]
+                .last_error
+                .as_deref()
+                .unwrap()
+                .starts_with("damaged journal record")
+        );
+        assert_eq!(pending[1].op["kind"], "damaged");
+        assert_eq!(store.pending_ops("a").unwrap(), 2, "status counts it");
     }
 
     #[test]
