@@ -182,11 +182,15 @@ impl Cyrus {
             "conf/proc",
             "conf/lock",
             "conf/sieve",
-            "conf/log/alice",
             "spool",
             "tmp",
         ] {
             fs::create_dir_all(d.join(sub))?;
+        }
+        for (user, _) in USERS {
+            // Cyrus's telemetry: every session of a user with a directory here is written to it,
+            // which is how tests count the requests the agent sends (see `Cyrus::requests`).
+            fs::create_dir_all(cyrus.telemetry_dir(user))?;
         }
         fs::write(cyrus.config_path(), cyrus.render_imapd_conf())?;
         fs::write(d.join("cyrus.conf"), cyrus.render_cyrus_conf())?;
@@ -463,6 +467,40 @@ impl Cyrus {
         fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    fn telemetry_dir(&self, user: &str) -> PathBuf {
+        self.dir.path().join("conf/log").join(user)
+    }
+
+    /// Every HTTP request `user` made so far, from Cyrus's telemetry log (`configdirectory/log/USER`,
+    /// one file per server process, passwords masked), in file order.
+    pub fn requests(&self, user: &str) -> Result<Vec<HttpLogEntry>> {
+        let mut files: Vec<PathBuf> = fs::read_dir(self.telemetry_dir(user))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("http-"))
+            })
+            .collect();
+        files.sort();
+        let mut entries = Vec::new();
+        for file in files {
+            let text = String::from_utf8_lossy(&fs::read(&file)?).into_owned();
+            entries.extend(parse_telemetry(&text));
+        }
+        Ok(entries)
+    }
+
+    /// The requests the agent (User-Agent `opconnect/…`) sent as `user`, as `METHOD path`.
+    pub fn agent_requests(&self, user: &str) -> Result<Vec<String>> {
+        Ok(self
+            .requests(user)?
+            .into_iter()
+            .filter(|r| r.user_agent.starts_with("opconnect/"))
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect())
+    }
+
     /// A probe logged in as `user` (one of [`crate::USERS`]).
     pub fn probe(&self, user: &str) -> Result<ImapProbe> {
         let mut probe = ImapProbe::connect(self.ports.imap)?;
@@ -611,6 +649,54 @@ fn term_with_parent(cmd: &mut Command) {
     }
 }
 
+/// One request in Cyrus's telemetry log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLogEntry {
+    pub method: String,
+    pub path: String,
+    pub user_agent: String,
+}
+
+/// The requests of one telemetry file: each starts with `<UNIXTIME<METHOD PATH HTTP/1.1` and its
+/// headers follow up to an empty line; answers start with `>UNIXTIME>`.
+fn parse_telemetry(text: &str) -> Vec<HttpLogEntry> {
+    let mut out: Vec<HttpLogEntry> = Vec::new();
+    let mut in_headers = false;
+    for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {
+        // A request line may follow a body without a line break: find its marker anywhere.
+        let request = line.char_indices().filter(|&(_, c)| c == '<').find_map(|(i, _)| {
+            let rest = &line[i + 1..];
+            let (stamp, request) = rest.split_once('<')?;
+            (!stamp.is_empty() && stamp.bytes().all(|b| b.is_ascii_digit())).then_some(request)
+        });
+        if let Some(request) = request {
+            let mut words = request.split(' ');
+            if let (Some(method), Some(path), Some(version)) = (words.next(), words.next(), words.next())
+                && version.starts_with("HTTP/")
+            {
+                out.push(HttpLogEntry {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    user_agent: String::new(),
+                });
+                in_headers = true;
+                continue;
+            }
+        }
+        if in_headers {
+            if line.is_empty() {
+                in_headers = false;
+            } else if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("user-agent")
+                && let Some(last) = out.last_mut()
+            {
+                last.user_agent = value.trim().to_string();
+            }
+        }
+    }
+    out
+}
+
 const PROPFIND_BODY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:displayname/><D:getetag/></D:prop></D:propfind>"#;
 
@@ -623,4 +709,32 @@ fn expect_status(r: &HttpResponse, ok: &[u16], method: &str, path: &str) -> Resu
 
 fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_requests_from_telemetry() {
+        let log = "---------- alice Mon Nov 23 22:32:17 2026\n\n\
+                   <1795473137<OPTIONS / HTTP/1.1\r\nAuthorization: Basic ...   \r\n\
+                   user-agent: opconnect/0.1.0\r\n\r\n>1795473137>HTTP/1.1 200 OK\r\nAllow: GET\r\n\r\n\
+                   <1795473137<PROPFIND / HTTP/1.1\r\nuser-agent: curl\r\n\r\n\
+                   <?xml version=\"1.0\"?>\n<d:propfind xmlns:d=\"DAV:\"/><1795473138<REPORT /dav/x/ HTTP/1.1\r\n\
+                   User-Agent: opconnect/0.1.0\r\n\r\n";
+        let got = parse_telemetry(log);
+        let got: Vec<(&str, &str, &str)> = got
+            .iter()
+            .map(|e| (e.method.as_str(), e.path.as_str(), e.user_agent.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("OPTIONS", "/", "opconnect/0.1.0"),
+                ("PROPFIND", "/", "curl"),
+                ("REPORT", "/dav/x/", "opconnect/0.1.0")
+            ]
+        );
+    }
 }

@@ -26,7 +26,7 @@ pub mod tls;
 
 pub use agent::{Agent, EventStream};
 pub use config::{AccountSpec, AgentSettings, config_for};
-pub use cyrus::Cyrus;
+pub use cyrus::{Cyrus, HttpLogEntry};
 pub use dovecot::{Dovecot, DovecotOptions};
 pub use http::HttpResponse;
 pub use imap::ImapProbe;

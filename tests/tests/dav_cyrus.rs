@@ -7,9 +7,12 @@
 //!   Cyrus imapd ◀──┘ (IMAP too, in one test)   ◀── opconnect call calendar.* / contacts.*
 //! ```
 //!
-//! What Cyrus does differently from Radicale: homes under `/dav/calendars/user/NAME/`, a `Default`
-//! calendar (VEVENT and VTODO) and address book per user, scheduling Inbox/Outbox collections in the
-//! calendar home, CDATA display names, and a 415 for an XML request without an XML Content-Type.
+//! What Cyrus does differently from Radicale: `OPTIONS /` carries no DAV header (the classes are
+//! announced on `/dav/…` only), homes under `/dav/calendars/user/NAME/`, a `Default` calendar
+//! (VEVENT and VTODO) and address book per user, scheduling Inbox/Outbox collections in the calendar
+//! home, CDATA display names, a 415 for an XML body without an XML Content-Type, and vCards
+//! re-serialized on the way in (folded at 75 octets, vCard 4 served as 3.0 unless asked for 4).
+//! Requests are counted from Cyrus's per-user telemetry log (`Cyrus::agent_requests`).
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -159,6 +162,10 @@ fn calendars_tasks_and_mail_of_a_cyrus_account() -> Result<()> {
     let work = cyrus.create_calendar("alice", "work", "Work")?;
     let chores = cyrus.create_calendar_for("alice", "chores", "Chores", &["VTODO"])?;
     let default = cyrus.default_calendar("alice");
+    let task = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VTODO\r\nUID:task1\r\n\
+                DTSTAMP:20260101T000000Z\r\nDUE;VALUE=DATE:20260410\r\nSUMMARY:File taxes\r\nEND:VTODO\r\n\
+                END:VCALENDAR\r\n";
+    cyrus.put_event("alice", &chores, "task1", task)?;
     let agent = cyrus_agent(&cyrus, true)?;
     let list = call_until(
         &agent,
@@ -177,7 +184,11 @@ fn calendars_tasks_and_mail_of_a_cyrus_account() -> Result<()> {
     };
     // The scheduling Inbox and Outbox are not calendars (RFC 6638 §2.2, §2.1).
     let d = find(&default)?;
-    assert_eq!(d["read_only"], false, "{d}");
+    assert_eq!(
+        (d["kind"].as_str(), d["name"].as_str(), d["read_only"].as_bool()),
+        (Some("calendar"), Some("personal"), Some(false)),
+        "{d}"
+    );
     let comps = d["components"].as_array().context("components")?;
     assert!(
         comps.contains(&json!("VEVENT")) && comps.contains(&json!("VTODO")),
@@ -195,6 +206,18 @@ fn calendars_tasks_and_mail_of_a_cyrus_account() -> Result<()> {
         (t["kind"].as_str(), t["name"].as_str()),
         (Some("tasks"), Some("Chores")),
         "{t}"
+    );
+    let got = call_until(
+        &agent,
+        "calendar.items",
+        json!({"account": "alice", "calendar": chores}),
+        Duration::from_secs(20),
+        len_is(1),
+    )?;
+    assert_eq!(
+        (got[0]["component"].as_str(), got[0]["summary"].as_str()),
+        (Some("VTODO"), Some("File taxes")),
+        "{got}"
     );
     // The same account's mail comes from Cyrus's IMAP.
     let folders = call_until(
@@ -246,6 +269,15 @@ fn initial_sync_of_200_events_then_a_change_and_a_delete() -> Result<()> {
         let served = cyrus.get("alice", item["href"].as_str().unwrap())?;
         assert_eq!(item["ics"].as_str().unwrap(), served.text());
     }
+    // One sync-collection and two multigets of 100, not 200 GETs.
+    let initial = cyrus.agent_requests("alice")?;
+    let on_work = |reqs: &[String], method: &str| {
+        reqs.iter()
+            .filter(|r| r.starts_with(method) && r.ends_with("/work/"))
+            .count()
+    };
+    assert_eq!(on_work(&initial, "REPORT"), 3, "{initial:?}");
+    assert_eq!(on_work(&initial, "GET"), 0, "{initial:?}");
 
     // A change and a delete on the server show up after `opconnect sync`.
     let mut watch = agent.watch(&["calendar.changed"])?;
@@ -291,6 +323,10 @@ fn initial_sync_of_200_events_then_a_change_and_a_delete() -> Result<()> {
         line.contains("fetched=1"),
         "only the changed item is fetched: {line}"
     );
+    // The round after `sync`: one sync-collection and one multiget (for the one changed href).
+    let after = cyrus.agent_requests("alice")?;
+    let reports = on_work(&after, "REPORT") - on_work(&initial, "REPORT");
+    assert_eq!(reports, 2, "{:?}", &after[initial.len().min(after.len())..]);
     Ok(())
 }
 
@@ -476,4 +512,57 @@ fn the_account_goes_offline_and_back_with_cyrus() -> Result<()> {
         len_is(2),
     )?;
     Ok(())
+}
+
+#[test]
+fn an_unchanged_account_costs_one_propfind_per_home_per_poll() -> Result<()> {
+    let cyrus = Cyrus::start()?;
+    let cal = cyrus.default_calendar("alice");
+    cyrus.put_event("alice", &cal, "one", &event("one", "One", "20260105T100000Z"))?;
+    let settings = AgentSettings {
+        dav_poll_interval: "1s".into(),
+        ..AgentSettings::default()
+    };
+    let mut account = AccountSpec::for_user("alice");
+    account.caldav = Some(cyrus.dav_url());
+    account.carddav = Some(cyrus.dav_url());
+    let agent = Agent::start(&render_config(&settings, &[account]))?;
+    agent.wait_for_state("alice", "online", Duration::from_secs(20))?;
+    call_until(
+        &agent,
+        "calendar.items",
+        json!({"account": "alice", "calendar": cal}),
+        Duration::from_secs(20),
+        len_is(1),
+    )?;
+    thread::sleep(Duration::from_millis(1500));
+    let before = count_by_request(&cyrus.agent_requests("alice")?);
+    thread::sleep(Duration::from_secs(5));
+    let after = count_by_request(&cyrus.agent_requests("alice")?);
+    let mut new: Vec<(String, usize)> = after
+        .iter()
+        .map(|(r, n)| (r.clone(), n - before.get(r).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    new.sort();
+    ensure!(!new.is_empty(), "no polls seen");
+    let homes = [cyrus.calendar_home("alice"), cyrus.addressbook_home("alice")];
+    for (request, _) in &new {
+        assert!(
+            homes.iter().any(|h| *request == format!("PROPFIND {h}")),
+            "an idle poll is one PROPFIND of each home: {new:?}"
+        );
+    }
+    let total: usize = new.iter().map(|(_, n)| n).sum();
+    assert!(total <= 14, "{total} requests in 5 s: {new:?}");
+    println!("idle against Cyrus: {total} requests in 5 s for 2 services polling every 1 s");
+    Ok(())
+}
+
+fn count_by_request(requests: &[String]) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for r in requests {
+        *counts.entry(r.clone()).or_insert(0) += 1;
+    }
+    counts
 }

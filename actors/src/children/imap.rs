@@ -214,6 +214,10 @@ impl MailSync {
         .await
         {
             Ok((_, outcome)) => {
+                if folder.path.eq_ignore_ascii_case("Notes") {
+                    // Notes are read whole (`notes.list`), and the folder is small: keep bodies.
+                    self.prefetch_bodies(&folder.path).await?;
+                }
                 self.announce(&folder.path, &outcome, first_sync);
                 Ok(())
             }
@@ -257,6 +261,27 @@ impl MailSync {
             || status.highest_modseq != known.highestmodseq;
         if moved {
             self.sync_one(known).await?;
+        }
+        Ok(())
+    }
+
+    /// Fetches every body of `folder` that is not cached yet.
+    async fn prefetch_bodies(&mut self, folder: &str) -> Result<(), ServiceError> {
+        let account = self.env.spec.name.clone();
+        let uids: Vec<u32> = self
+            .env
+            .store
+            .message_flags(&account, folder)
+            .map_err(db)?
+            .into_keys()
+            .collect();
+        for uid in uids {
+            if self.env.store.body(&account, folder, uid).map_err(db)?.is_none() {
+                match self.fetch_body(folder, uid).await {
+                    Ok(_) | Err(ServiceError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 
 pub mod discovery;
 pub mod ical;
+pub mod note;
 pub mod text;
 pub mod vcard;
 

@@ -8,6 +8,7 @@ mod account;
 mod dav;
 mod dav_write;
 mod mail;
+mod notes;
 
 use actix::Addr;
 use futures::FutureExt;
@@ -76,6 +77,22 @@ impl Service for AgentApi {
                 "resume" => control(&hub, Action::Resume, &params).await,
                 "sync" => control(&hub, Action::Sync, &params).await,
                 "ops" => ops(&store, &params),
+                "notes.list" => {
+                    let name = known_account(&hub, &params).await?;
+                    notes::list(&store, &name)
+                }
+                "notes.put" | "notes.delete" => {
+                    let name = known_account(&hub, &params).await?;
+                    let spec = accounts.get(&name).ok_or_else(|| RpcError::unknown_account(&name))?;
+                    if spec.imap.is_none() {
+                        return Err(RpcError::new(code::NOT_SUPPORTED, format!("account `{name}` has no imap server for notes")));
+                    }
+                    if method == "notes.put" {
+                        notes::put(&hub, &store, spec, &params).await
+                    } else {
+                        notes::delete(&hub, &store, &name, &params).await
+                    }
+                }
                 "mail.send" => {
                     let name = known_account(&hub, &params).await?;
                     let spec = accounts.get(&name).ok_or_else(|| RpcError::unknown_account(&name))?;
