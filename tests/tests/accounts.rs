@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use opconnect_tests::agent::{opconnect_bin, service_state};
 use opconnect_tests::process::{self, Spawned};
-use opconnect_tests::{AccountSpec, Agent, AgentSettings, Dovecot, Radicale, ports};
+use opconnect_tests::{AccountSpec, Agent, AgentSettings, Dovecot, DovecotOptions, Radicale, ports};
 use serde_json::json;
 
 const DOMAIN: &str = "example.test";
@@ -524,6 +524,58 @@ fn a_typed_password_goes_to_the_secret_service_and_the_agent_uses_it() -> Result
     let tested = cli_in(dir.path(), bus, &["account", "test", "work"], "")?;
     ensure!(
         tested.status.code() == Some(1) && text(&tested).contains("has no password"),
+        "{}",
+        text(&tested)
+    );
+    Ok(())
+}
+
+#[test]
+fn a_self_hosted_certificate_needs_tls_ca_and_then_works() -> Result<()> {
+    let dovecot = Dovecot::start_with(DovecotOptions {
+        tls: true,
+        ..DovecotOptions::default()
+    })?;
+    let dns = Dnsmasq::start(&[format!(
+        "--srv-host=_imaps._tcp.{DOMAIN},localhost,{},0,0",
+        dovecot.imaps_port()
+    )])?;
+    let agent = Agent::start(&user_config(&dns))?;
+    let before = std::fs::read_to_string(agent.config_path())?;
+    let add = [
+        "account",
+        "add",
+        "self",
+        "--email",
+        EMAIL,
+        "--username",
+        "alice",
+        "--password-command",
+        PASSWORD_COMMAND,
+    ];
+    // TLS is always verified: the private CA is not trusted until it is given.
+    let out = cli(&agent, &add, "")?;
+    ensure!(out.status.code() == Some(1), "{}", text(&out));
+    ensure!(
+        text(&out).contains("not trusted") && text(&out).contains("tls_ca"),
+        "{}",
+        text(&out)
+    );
+    ensure!(std::fs::read_to_string(agent.config_path())? == before);
+
+    let ca = dovecot.ca_pem();
+    let mut with_ca: Vec<&str> = add.to_vec();
+    let ca_arg = ca.to_string_lossy().into_owned();
+    with_ca.extend(["--tls-ca", &ca_arg]);
+    let out = cli(&agent, &with_ca, "")?;
+    ensure!(out.status.success(), "{}", text(&out));
+    let config = std::fs::read_to_string(agent.config_path())?;
+    let imaps = format!("imap = \"imaps://localhost:{}\"", dovecot.imaps_port());
+    ensure!(config.contains(&imaps), "{config}");
+    ensure!(config.contains("tls_ca = "), "{config}");
+    let tested = cli(&agent, &["account", "test", "self"], "")?;
+    ensure!(
+        tested.status.success() && text(&tested).contains("logged in (TLS)"),
         "{}",
         text(&tested)
     );

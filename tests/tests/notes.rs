@@ -24,13 +24,19 @@ fn settled(agent: &Agent) -> Result<()> {
 }
 
 fn list(agent: &Agent) -> Result<Vec<Value>> {
-    Ok(agent.call("notes.list", json!({"account": "alice"}))?.as_array().cloned().unwrap_or_default())
+    Ok(agent
+        .call("notes.list", json!({"account": "alice"}))?
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
 }
 
 /// The server confirms a write before the agent has pulled the result back: wait for the list.
 fn list_when(agent: &Agent, pred: impl Fn(&[Value]) -> bool) -> Result<Vec<Value>> {
     settled(agent)?;
-    agent.wait_for(Duration::from_secs(10), |_| list(agent).map(|l| pred(&l)).unwrap_or(false))?;
+    agent.wait_for(Duration::from_secs(10), |_| {
+        list(agent).map(|l| pred(&l)).unwrap_or(false)
+    })?;
     list(agent)
 }
 
@@ -38,16 +44,32 @@ fn list_when(agent: &Agent, pred: impl Fn(&[Value]) -> bool) -> Result<Vec<Value
 fn a_note_round_trips() -> Result<()> {
     let dovecot = Dovecot::start()?;
     let agent = agent_on(&dovecot)?;
-    assert_eq!(list(&agent)?, Vec::<Value>::new(), "no Notes folder yet, no notes");
-    let created = agent.call("notes.put", json!({"account": "alice", "subject": "Groceries", "body": "Milk\nBread"}))?;
+    assert_eq!(
+        list(&agent)?,
+        Vec::<Value>::new(),
+        "no Notes folder yet, no notes"
+    );
+    let created = agent.call(
+        "notes.put",
+        json!({"account": "alice", "subject": "Groceries", "body": "Milk\nBread"}),
+    )?;
     let id = created["id"].as_str().context("id")?.to_owned();
     let notes = list_when(&agent, |l| l.len() == 1)?;
     ensure!(notes.len() == 1, "{notes:?}");
-    assert_eq!((notes[0]["id"].as_str(), notes[0]["subject"].as_str()), (Some(id.as_str()), Some("Groceries")));
+    assert_eq!(
+        (notes[0]["id"].as_str(), notes[0]["subject"].as_str()),
+        (Some(id.as_str()), Some("Groceries"))
+    );
     assert_eq!(notes[0]["body"], "Milk\nBread");
     let mut probe = dovecot.probe("alice")?;
     probe.select("Notes")?;
-    ensure!(probe.uid_search("HEADER X-Uniform-Type-Identifier com.apple.mail-note")?.len() == 1, "Apple's marker");
+    ensure!(
+        probe
+            .uid_search("HEADER X-Uniform-Type-Identifier com.apple.mail-note")?
+            .len()
+            == 1,
+        "Apple's marker"
+    );
 
     agent.call("notes.put", json!({"account": "alice", "id": id, "subject": "Groceries", "body": "<div>Milk, bread, <b>eggs</b></div>"}))?;
     let notes = list_when(&agent, |l| l.len() == 1 && l[0]["format"] == "html")?;
@@ -55,7 +77,10 @@ fn a_note_round_trips() -> Result<()> {
     assert_eq!(notes[0]["format"], "html");
     assert!(notes[0]["body"].as_str().unwrap().contains("<b>eggs</b>"));
     probe.select("Notes")?;
-    ensure!(probe.uid_search("ALL")?.len() == 1, "one message per note on the server");
+    ensure!(
+        probe.uid_search("ALL")?.len() == 1,
+        "one message per note on the server"
+    );
 
     agent.call("notes.delete", json!({"account": "alice", "id": id}))?;
     assert_eq!(list_when(&agent, |l| l.is_empty())?, Vec::<Value>::new());
@@ -80,6 +105,9 @@ Date: Tue, 24 Nov 2026 08:00:00 +0100\r\n\r\n<div>Call Bob =E2=80=93 tomorrow</d
     let notes = list_when(&agent, |l| l.len() == 1)?;
     assert_eq!(notes[0]["id"], "0E6B7D2A-1111-4222-8333-444455556666");
     assert_eq!(notes[0]["subject"], "From the phone");
-    assert!(notes[0]["body"].as_str().unwrap().contains("Call Bob – tomorrow"), "{notes:?}");
+    assert!(
+        notes[0]["body"].as_str().unwrap().contains("Call Bob – tomorrow"),
+        "{notes:?}"
+    );
     Ok(())
 }

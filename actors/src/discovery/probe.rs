@@ -439,3 +439,96 @@ async fn dav(
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::endpoint::{Protocol, parse};
+    use tokio::net::TcpListener;
+
+    /// A scripted submission server on loopback (no STARTTLS: loopback plaintext is allowed).
+    /// It accepts `alice` / `pw` and answers every connection the same way.
+    async fn fake_smtp() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let reply: &[u8] = if line.starts_with("EHLO") {
+                            b"250-fake\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 1000\r\n"
+                        } else if let Some(b64) = line.strip_prefix("AUTH PLAIN ") {
+                            let raw = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+                            if raw == b"\0alice\0pw" {
+                                b"235 2.7.0 ok\r\n"
+                            } else {
+                                b"535 5.7.8 bad credentials\r\n"
+                            }
+                        } else {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            break;
+                        };
+                        write.write_all(reply).await.unwrap();
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    fn login(password: &str) -> Login {
+        Login {
+            username: "alice".into(),
+            password: Secret::new(password),
+        }
+    }
+
+    #[tokio::test]
+    async fn smtp_greeting_and_auth_plain() {
+        let port = fake_smtp().await;
+        let ep = parse(Protocol::Smtp, &format!("smtp://127.0.0.1:{port}")).unwrap();
+        let tls = crate::net::tls::client_config(None).unwrap();
+        let t = std::time::Duration::from_secs(5);
+        let reached = probe(Service::Smtp, &ep, tls.clone(), None, t).await.unwrap();
+        assert_eq!(reached, "SMTP submission (plaintext, loopback)");
+        let ok = probe(Service::Smtp, &ep, tls.clone(), Some(&login("pw")), t).await;
+        assert_eq!(ok.unwrap(), "logged in (plaintext, loopback)");
+        let refused = probe(Service::Smtp, &ep, tls, Some(&login("nope")), t).await;
+        match refused {
+            Err(ServiceError::Auth(text)) => {
+                assert!(text.contains("bad credentials") && !text.contains("nope"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn plaintext_is_refused_off_loopback() {
+        // A server that offers no STARTTLS must not get a password unless it is on loopback.
+        let port = fake_smtp().await;
+        let mut ep = parse(Protocol::Smtp, &format!("smtp://127.0.0.1:{port}")).unwrap();
+        ep.loopback = false;
+        let tls = crate::net::tls::client_config(None).unwrap();
+        let e = probe(
+            Service::Smtp,
+            &ep,
+            tls,
+            Some(&login("pw")),
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(e, ServiceError::Tls(_)) && e.to_string().contains("no STARTTLS"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sasl_plain_is_rfc_4616() {
+        assert_eq!(sasl_plain(&login("pw")), "AGFsaWNlAHB3");
+    }
+}

@@ -30,7 +30,7 @@ use edit::ConfigFile;
 #[derive(Subcommand)]
 pub enum AccountCommand {
     /// Set up an account from its email address; discovery fills in the servers not given.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// The configured accounts and their servers.
     List,
     /// Remove an account: its config entry, its stored password and (asked) its local mirror.
@@ -63,6 +63,9 @@ pub struct AddArgs {
     /// The login name, if it is not the email address.
     #[arg(long)]
     username: Option<String>,
+    /// An extra trust anchor (PEM) for a self-hosted server; written to the config as `tls_ca`.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
     /// A command printing the password; it goes into the config instead of the password.
     #[arg(long, value_name = "CMD", conflicts_with = "password_stdin")]
     password_command: Option<String>,
@@ -128,6 +131,15 @@ fn add(paths: &Paths, args: &AddArgs) -> Result<(), Failure> {
         )));
     }
     let given = given_urls(args)?;
+    let tls_ca = match &args.tls_ca {
+        Some(path) => Some(
+            std::fs::canonicalize(path)
+                .ok()
+                .filter(|p| p.is_file())
+                .ok_or_else(|| usage(format!("--tls-ca: {} is not a readable file", path.display())))?,
+        ),
+        None => None,
+    };
     if args.password_command.is_none() {
         secrets::init_credential_store();
         credentials::check_store(&args.name).map_err(failed)?;
@@ -143,7 +155,7 @@ fn add(paths: &Paths, args: &AddArgs) -> Result<(), Failure> {
     let options = Options {
         dns: config.dns,
         timeout: config.settings.connect_timeout.min(discovery::PROBE_TIMEOUT),
-        tls_ca: None,
+        tls_ca: tls_ca.clone(),
         login: Some(Login {
             username: username.clone(),
             password: password.secret().clone(),
@@ -185,6 +197,9 @@ fn add(paths: &Paths, args: &AddArgs) -> Result<(), Failure> {
         if let Some(url) = found.found.get(&service) {
             fields.push((service.key(), url.clone()));
         }
+    }
+    if let Some(ca) = &tls_ca {
+        fields.push(("tls_ca", ca.display().to_string()));
     }
     file.add_account(&fields).map_err(|e| failed(format!("{e:#}")))?;
     if let Password::Typed(secret) = &password {
@@ -256,6 +271,13 @@ fn attempt_line(a: &Attempt) -> String {
 
 /// `account list`: straight from the config file, no agent needed.
 fn list(paths: &Paths) -> Result<(), Failure> {
+    if !paths.config.exists() {
+        println!(
+            "no accounts configured ({} does not exist)",
+            paths.config.display()
+        );
+        return Ok(());
+    }
     let config = Config::load(&paths.config).map_err(|e| failed(e.0))?;
     if config.accounts.is_empty() {
         println!("no accounts configured ({})", paths.config.display());

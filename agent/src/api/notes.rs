@@ -34,7 +34,10 @@ fn notes(store: &Store, account: &str) -> Result<Vec<(u32, note::Note)>, RpcErro
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for m in store.messages(account, &path, 0, usize::MAX).map_err(store_error)? {
+    for m in store
+        .messages(account, &path, 0, usize::MAX)
+        .map_err(store_error)?
+    {
         if let Some(raw) = store.body(account, &path, m.uid).map_err(store_error)?
             && let Some(n) = note::parse(&raw, &m.uid.to_string())
         {
@@ -51,19 +54,35 @@ pub fn list(store: &Store, account: &str) -> Result<Value, RpcError> {
         .collect())
 }
 
-pub async fn put(hub: &Addr<Hub>, store: &Store, spec: &AccountSpec, params: &Value) -> Result<Value, RpcError> {
+pub async fn put(
+    hub: &Addr<Hub>,
+    store: &Store,
+    spec: &AccountSpec,
+    params: &Value,
+) -> Result<Value, RpcError> {
     let subject = required_string(params, "subject")?;
     let body = required_string(params, "body")?;
     let now = std::time::SystemTime::now();
-    let stamp = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let stamp = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let id = match optional_string(params, "id")? {
         Some(id) if id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !id.is_empty() => id,
-        Some(_) => return Err(RpcError::invalid_params("`id` may hold letters, digits and '-' only")),
+        Some(_) => {
+            return Err(RpcError::invalid_params(
+                "`id` may hold letters, digits and '-' only",
+            ));
+        }
         None => new_id(),
     };
     let date = httpdate(now);
     let raw = note::build(&id, &subject, &body, &spec.email, &date, &stamp.to_string());
-    let old: Vec<u32> = notes(store, &spec.name)?.into_iter().filter(|(_, n)| n.id == id).map(|(uid, _)| uid).collect();
+    let old: Vec<u32> = notes(store, &spec.name)?
+        .into_iter()
+        .filter(|(_, n)| n.id == id)
+        .map(|(uid, _)| uid)
+        .collect();
     let mut ops = Vec::new();
     let path = match folder(store, &spec.name)? {
         Some(path) => path,
@@ -79,20 +98,48 @@ pub async fn put(hub: &Addr<Hub>, store: &Store, spec: &AccountSpec, params: &Va
         message_id: opconnect_actors::imap::headers::summarize(&raw).message_id,
     });
     if !old.is_empty() {
-        ops.push(MailOp::Delete { folder: path, uids: old, uidvalidity: None, message_ids: Vec::new() });
+        ops.push(MailOp::Delete {
+            folder: path,
+            uids: old,
+            uidvalidity: None,
+            message_ids: Vec::new(),
+        });
     }
     let op = journal(hub, store, &spec.name, ops).await?;
     Ok(json!({"op": op, "id": id}))
 }
 
-pub async fn delete(hub: &Addr<Hub>, store: &Store, account: &str, params: &Value) -> Result<Value, RpcError> {
+pub async fn delete(
+    hub: &Addr<Hub>,
+    store: &Store,
+    account: &str,
+    params: &Value,
+) -> Result<Value, RpcError> {
     let id = required_string(params, "id")?;
-    let uids: Vec<u32> = notes(store, account)?.into_iter().filter(|(_, n)| n.id == id).map(|(uid, _)| uid).collect();
+    let uids: Vec<u32> = notes(store, account)?
+        .into_iter()
+        .filter(|(_, n)| n.id == id)
+        .map(|(uid, _)| uid)
+        .collect();
     let path = folder(store, account)?;
     let (Some(path), false) = (path, uids.is_empty()) else {
-        return Err(RpcError::new(code::NOT_FOUND, format!("no note `{id}` in account `{account}`")));
+        return Err(RpcError::new(
+            code::NOT_FOUND,
+            format!("no note `{id}` in account `{account}`"),
+        ));
     };
-    let op = journal(hub, store, account, vec![MailOp::Delete { folder: path, uids, uidvalidity: None, message_ids: Vec::new() }]).await?;
+    let op = journal(
+        hub,
+        store,
+        account,
+        vec![MailOp::Delete {
+            folder: path,
+            uids,
+            uidvalidity: None,
+            message_ids: Vec::new(),
+        }],
+    )
+    .await?;
     Ok(json!({"op": op}))
 }
 
@@ -110,7 +157,11 @@ async fn journal(hub: &Addr<Hub>, store: &Store, account: &str, ops: Vec<MailOp>
     .map_err(|e| RpcError::internal(e.to_string()))?
     .map_err(store_error)?;
     let _ = hub
-        .send(ToAccount { account: account.to_owned(), kind: ServiceKind::Imap, command: ChildCommand::Replay })
+        .send(ToAccount {
+            account: account.to_owned(),
+            kind: ServiceKind::Imap,
+            command: ChildCommand::Replay,
+        })
         .await;
     Ok(last)
 }
@@ -120,7 +171,12 @@ fn new_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let random = || {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
         h.finish()
     };
     let (a, b) = (random(), random());
@@ -137,13 +193,22 @@ fn new_id() -> String {
 /// RFC 5322 §3.3 date in UTC.
 fn httpdate(t: std::time::SystemTime) -> String {
     let rfc3339 = humantime::format_rfc3339_seconds(t).to_string();
-    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = secs / 86_400;
     let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let (y, m, d) = (&rfc3339[0..4], &rfc3339[5..7], &rfc3339[8..10]);
     let month = months[m.parse::<usize>().unwrap_or(1).clamp(1, 12) - 1];
-    format!("{weekday}, {} {month} {y} {} +0000", d.trim_start_matches('0'), &rfc3339[11..19])
+    format!(
+        "{weekday}, {} {month} {y} {} +0000",
+        d.trim_start_matches('0'),
+        &rfc3339[11..19]
+    )
 }
 
 #[cfg(test)]
