@@ -46,6 +46,7 @@ pub(super) struct MailSync {
     pub(super) session: Session<ImapConnection>,
     condstore: bool,
     namespace: bool,
+    acl: bool,
     pub(super) caps: OpCaps,
 }
 
@@ -71,6 +72,7 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
     let mut sync = MailSync {
         condstore: login.has("CONDSTORE"),
         namespace: login.has("NAMESPACE"),
+        acl: login.has("ACL"),
         caps: OpCaps {
             move_: login.has("MOVE"),
             uidplus: login.has("UIDPLUS"),
@@ -130,6 +132,15 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
                         sync.replay_then_sync().await?;
                         cx.synced();
                     }
+                    ChildCommand::AclGet { folder, reply } => {
+                        let result = crate::imap::acl::get_acl(&mut sync.session, &folder).await;
+                        let lost = matches!(result, Err(ServiceError::Transient { .. }));
+                        let failure = result.as_ref().err().cloned();
+                        let _ = reply.send(result);
+                        if let (true, Some(e)) = (lost, failure) {
+                            return Err(e);
+                        }
+                    }
                     ChildCommand::FetchBody { folder, uid, reply } => {
                         let result = sync.fetch_body(&folder, uid).await;
                         let transient = matches!(result, Err(ServiceError::Transient { .. }));
@@ -169,7 +180,7 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
 impl MailSync {
     /// LIST/LSUB/NAMESPACE into the mirror; emits `folders.changed` when the list changed.
     pub(super) async fn discover(&mut self) -> Result<(), ServiceError> {
-        let (listed, _) = folders::discover(&mut self.session, self.namespace).await?;
+        let (listed, _) = folders::discover(&mut self.session, self.namespace, self.acl).await?;
         let changes = self
             .env
             .store

@@ -10,13 +10,14 @@ use futures::TryStreamExt;
 use crate::error::ServiceError;
 use crate::imap::connect::{ImapConnection, classify_error};
 use crate::imap::namespace::{self, Namespaces};
-use crate::imap::raw;
+use crate::imap::{acl, raw};
 use crate::store::records::FolderRecord;
 
 /// Lists every folder the user can see, own, other users' and shared.
 pub async fn discover(
     session: &mut Session<ImapConnection>,
     has_namespace: bool,
+    has_acl: bool,
 ) -> Result<(Vec<FolderRecord>, Namespaces), ServiceError> {
     let namespaces = if has_namespace {
         let lines = raw::command(session, "ns1", "NAMESPACE").await?;
@@ -59,6 +60,13 @@ pub async fn discover(
             path,
             ..FolderRecord::default()
         });
+    }
+    // Other users' and shared folders carry the user's rights (RFC 4314 §3.5), so writes the
+    // owner did not allow are refused before they are journaled. Own folders: all rights.
+    if has_acl {
+        for folder in folders.iter_mut().filter(|f| f.namespace != "personal") {
+            folder.rights = acl::my_rights(session, &folder.path).await.ok();
+        }
     }
     folders.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((folders, namespaces))

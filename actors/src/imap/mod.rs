@@ -1,6 +1,7 @@
 //! IMAP: connecting and logging in (`connect`), and the per-account session that keeps the
 //! connection alive and notices new data with IDLE or NOOP (`watch`).
 
+pub mod acl;
 pub mod connect;
 pub mod folders;
 pub mod headers;

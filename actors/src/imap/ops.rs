@@ -144,6 +144,14 @@ pub async fn execute(
                 .map_err(classify_error)?;
             Ok(Applied::Done)
         }
+        MailOp::AclSet {
+            folder,
+            identifier,
+            rights,
+        } => {
+            crate::imap::acl::set_acl(session, folder, identifier, rights).await?;
+            Ok(Applied::Done)
+        }
         MailOp::Send { .. } => Err(ServiceError::Unsupported(
             "mail.send is carried out by the replay, not here".into(),
         )),

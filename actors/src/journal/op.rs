@@ -70,6 +70,13 @@ pub enum MailOp {
         #[serde(default)]
         submitted: bool,
     },
+    /// SETACL, or DELETEACL for empty rights (RFC 4314 §3.1, §3.2).
+    #[serde(rename = "mail.acl.set")]
+    AclSet {
+        folder: String,
+        identifier: String,
+        rights: String,
+    },
     #[serde(rename = "mail.folder.create")]
     FolderCreate { path: String },
     /// RENAME moves the folder with its subfolders and content (RFC 3501 §6.3.5).
@@ -94,6 +101,7 @@ impl MailOp {
             MailOp::Delete { .. } => "mail.delete",
             MailOp::Append { .. } => "mail.append",
             MailOp::Send { .. } => "mail.send",
+            MailOp::AclSet { .. } => "mail.acl.set",
             MailOp::FolderCreate { .. } => "mail.folder.create",
             MailOp::FolderRename { .. } => "mail.folder.rename",
             MailOp::FolderDelete { .. } => "mail.folder.delete",
@@ -111,6 +119,7 @@ impl MailOp {
             }
             MailOp::FolderCreate { path } | MailOp::FolderDelete { path } => vec![path.clone()],
             MailOp::Send { .. } => Vec::new(),
+            MailOp::AclSet { folder, .. } => vec![folder.clone()],
             MailOp::FolderRename { path, to } => vec![path.clone(), to.clone()],
         }
     }
@@ -178,6 +187,23 @@ impl MailOp {
                     ));
                 }
                 Ok(())
+            }
+            MailOp::AclSet {
+                folder,
+                identifier,
+                rights,
+            } => {
+                folder_ok(folder, "folder")?;
+                if identifier.is_empty() || identifier.chars().any(|c| c.is_control()) {
+                    return Err(OpError(
+                        "`identifier` must name a user or group (RFC 4314 §2)".into(),
+                    ));
+                }
+                // RFC 4314 §2.1 rights letters, plus the obsolete c/d (§2.1.1).
+                match rights.chars().find(|c| !"lrswipkxteacd0123456789".contains(*c)) {
+                    Some(bad) => Err(OpError(format!("`{bad}` is not an IMAP right (RFC 4314 §2.1)"))),
+                    None => Ok(()),
+                }
             }
             MailOp::FolderRename { path, to } => {
                 folder_ok(path, "path")?;

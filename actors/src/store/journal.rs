@@ -232,7 +232,7 @@ impl Store {
                 self.mail_folders.delete(wtxn, &keys::with_str(account, path))?;
                 self.clear_folder(wtxn, account, path)?;
             }
-            MailOp::Copy { .. } | MailOp::Append { .. } | MailOp::Send { .. } => {}
+            MailOp::Copy { .. } | MailOp::Append { .. } | MailOp::Send { .. } | MailOp::AclSet { .. } => {}
         }
         Ok(())
     }

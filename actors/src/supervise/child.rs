@@ -68,6 +68,11 @@ pub enum ChildCommand {
     Unwatch(String),
     /// New operations are in the journal: push them (before the next pull).
     Replay,
+    /// Read a folder's access list now (`mail.acl.get`, RFC 4314 GETACL).
+    AclGet {
+        folder: String,
+        reply: tokio::sync::oneshot::Sender<Result<Vec<crate::imap::acl::AclEntry>, ServiceError>>,
+    },
     /// Fetch a message body now and cache it (`mail.fetch`).
     FetchBody {
         folder: String,
@@ -81,6 +86,10 @@ impl ChildCommand {
     pub fn fail(self, error: ServiceError) -> Option<ChildCommand> {
         match self {
             ChildCommand::FetchBody { reply, .. } => {
+                let _ = reply.send(Err(error));
+                None
+            }
+            ChildCommand::AclGet { reply, .. } => {
                 let _ = reply.send(Err(error));
                 None
             }

@@ -15,7 +15,7 @@ use opconnect_ipc::{Event, RpcError};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use super::{known_account, mailbox, required_string, store_error};
+use super::{known_account, mailbox, optional_string, required_string, store_error};
 
 /// `mail.messages` answers at most this many at once; page with `after_uid`.
 const MAX_PAGE: usize = 5000;
@@ -39,6 +39,7 @@ pub async fn call(
         "mail.fetch" => fetch(hub, store, params).await,
         "mail.watch" => watch(hub, params, true).await,
         "mail.unwatch" => watch(hub, params, false).await,
+        "mail.acl.get" => acl_get(hub, params).await,
         _ => Err(RpcError::method_not_found(method)),
     }
 }
@@ -272,6 +273,12 @@ fn write_op(method: &str, params: &Value) -> Result<Option<MailOp>, RpcError> {
             to: s("to")?,
         },
         "mail.folder.delete" => MailOp::FolderDelete { path: s("path")? },
+        "mail.acl.set" => MailOp::AclSet {
+            folder: s("folder")?,
+            identifier: s("identifier")?,
+            // Empty rights remove the identifier's entry (DELETEACL).
+            rights: optional_string(params, "rights")?.unwrap_or_default(),
+        },
         _ => return Ok(None),
     };
     op.validate().map_err(|e| RpcError::invalid_params(e.0))?;
@@ -300,6 +307,7 @@ async fn write(
             format!("no folder `{folder}` in account `{account}`"),
         ));
     }
+    check_rights(store, &account, &op)?;
     // Subscribe before the child can finish, so the verdict cannot slip past.
     let verdicts = events.subscribe();
     let journal = store.clone();
@@ -362,4 +370,72 @@ fn rand_id() -> u128 {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     nanos ^ ((std::process::id() as u128) << 96)
+}
+
+/// Refuses, before journaling, a write the folder's owner did not allow (RFC 4314 §4: which
+/// rights each command needs). Folders without recorded rights are the user's own.
+fn check_rights(store: &Store, account: &str, op: &MailOp) -> Result<(), RpcError> {
+    use opconnect_actors::imap::acl::allows;
+    let needs: Vec<(&str, String)> = match op {
+        MailOp::Flag {
+            folder, add, remove, ..
+        } => {
+            let mut letters = String::new();
+            for flag in add.iter().chain(remove) {
+                letters.push(match flag.to_ascii_lowercase().as_str() {
+                    "\\seen" => 's',
+                    "\\deleted" => 't',
+                    _ => 'w',
+                });
+            }
+            vec![(folder.as_str(), letters)]
+        }
+        MailOp::Delete { folder, .. } => vec![(folder.as_str(), "te".into())],
+        MailOp::Move { folder, to, .. } => vec![(folder.as_str(), "te".into()), (to.as_str(), "i".into())],
+        MailOp::Copy { to, .. } | MailOp::Append { folder: to, .. } => vec![(to.as_str(), "i".into())],
+        MailOp::FolderRename { path, .. } | MailOp::FolderDelete { path } => {
+            vec![(path.as_str(), "x".into())]
+        }
+        MailOp::AclSet { folder, .. } => vec![(folder.as_str(), "a".into())],
+        MailOp::FolderCreate { .. } | MailOp::Send { .. } => Vec::new(),
+    };
+    for (folder, letters) in needs {
+        let Some(record) = store.folder(account, folder).map_err(store_error)? else {
+            continue;
+        };
+        if let Some(rights) = record.rights
+            && !allows(&rights, &letters)
+        {
+            return Err(RpcError::new(
+                code::NOT_SUPPORTED,
+                format!(
+                    "your rights on `{folder}` are `{rights}`: this needs `{letters}` (RFC 4314), so it was not saved"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `mail.acl.get {account, folder}` → `[{identifier, rights}]`, from the server now.
+async fn acl_get(hub: &Addr<Hub>, params: &Value) -> Result<Value, RpcError> {
+    let account = required_string(params, "account")?;
+    let folder = required_string(params, "folder")?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    hub.send(ToAccount {
+        account,
+        kind: ServiceKind::Imap,
+        command: ChildCommand::AclGet { folder, reply },
+    })
+    .await
+    .map_err(mailbox)?
+    .map_err(|HubError::UnknownAccount(name)| RpcError::unknown_account(&name))?;
+    let entries = answer
+        .await
+        .map_err(|_| RpcError::new(code::UNREACHABLE, "the IMAP connection went away"))?
+        .map_err(service_error)?;
+    Ok(entries
+        .into_iter()
+        .map(|e| json!({"identifier": e.identifier, "rights": e.rights}))
+        .collect())
 }
