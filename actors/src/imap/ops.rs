@@ -152,6 +152,9 @@ pub async fn execute(
             crate::imap::acl::set_acl(session, folder, identifier, rights).await?;
             Ok(Applied::Done)
         }
+        MailOp::FolderCopy { .. } => Err(ServiceError::Unsupported(
+            "mail.folder.copy is carried out by the replay, not here".into(),
+        )),
         MailOp::Send { .. } => Err(ServiceError::Unsupported(
             "mail.send is carried out by the replay, not here".into(),
         )),

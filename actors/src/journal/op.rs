@@ -70,6 +70,16 @@ pub enum MailOp {
         #[serde(default)]
         submitted: bool,
     },
+    /// Copies a folder with its subfolders and messages into `to` (the tree's new root).
+    /// `done` lists the source folders already copied, recorded durably as the copy goes, so a
+    /// crash resumes where it stopped.
+    #[serde(rename = "mail.folder.copy")]
+    FolderCopy {
+        path: String,
+        to: String,
+        #[serde(default)]
+        done: Vec<String>,
+    },
     /// SETACL, or DELETEACL for empty rights (RFC 4314 §3.1, §3.2).
     #[serde(rename = "mail.acl.set")]
     AclSet {
@@ -102,6 +112,7 @@ impl MailOp {
             MailOp::Append { .. } => "mail.append",
             MailOp::Send { .. } => "mail.send",
             MailOp::AclSet { .. } => "mail.acl.set",
+            MailOp::FolderCopy { .. } => "mail.folder.copy",
             MailOp::FolderCreate { .. } => "mail.folder.create",
             MailOp::FolderRename { .. } => "mail.folder.rename",
             MailOp::FolderDelete { .. } => "mail.folder.delete",
@@ -120,6 +131,8 @@ impl MailOp {
             MailOp::FolderCreate { path } | MailOp::FolderDelete { path } => vec![path.clone()],
             MailOp::Send { .. } => Vec::new(),
             MailOp::AclSet { folder, .. } => vec![folder.clone()],
+            // The copy syncs its new folders itself.
+            MailOp::FolderCopy { .. } => Vec::new(),
             MailOp::FolderRename { path, to } => vec![path.clone(), to.clone()],
         }
     }
@@ -180,6 +193,17 @@ impl MailOp {
                 }
             }
             MailOp::FolderCreate { path } | MailOp::FolderDelete { path } => folder_ok(path, "path"),
+            MailOp::FolderCopy { path, to, .. } => {
+                folder_ok(path, "path")?;
+                folder_ok(to, "to")?;
+                let inside = [format!("{path}/"), format!("{path}.")]
+                    .iter()
+                    .any(|p| to.starts_with(p.as_str()));
+                if to == path || inside {
+                    return Err(OpError("a folder cannot be copied into itself".into()));
+                }
+                Ok(())
+            }
             MailOp::Send { message_id, .. } => {
                 if message_id.is_none() {
                     return Err(OpError(

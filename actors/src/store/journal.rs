@@ -232,7 +232,11 @@ impl Store {
                 self.mail_folders.delete(wtxn, &keys::with_str(account, path))?;
                 self.clear_folder(wtxn, account, path)?;
             }
-            MailOp::Copy { .. } | MailOp::Append { .. } | MailOp::Send { .. } | MailOp::AclSet { .. } => {}
+            MailOp::Copy { .. }
+            | MailOp::Append { .. }
+            | MailOp::Send { .. }
+            | MailOp::AclSet { .. }
+            | MailOp::FolderCopy { .. } => {}
         }
         Ok(())
     }

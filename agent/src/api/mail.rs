@@ -273,6 +273,11 @@ fn write_op(method: &str, params: &Value) -> Result<Option<MailOp>, RpcError> {
             to: s("to")?,
         },
         "mail.folder.delete" => MailOp::FolderDelete { path: s("path")? },
+        "mail.folder.copy" => MailOp::FolderCopy {
+            path: s("path")?,
+            to: s("to")?,
+            done: Vec::new(),
+        },
         "mail.acl.set" => MailOp::AclSet {
             folder: s("folder")?,
             identifier: s("identifier")?,
@@ -397,6 +402,7 @@ fn check_rights(store: &Store, account: &str, op: &MailOp) -> Result<(), RpcErro
             vec![(path.as_str(), "x".into())]
         }
         MailOp::AclSet { folder, .. } => vec![(folder.as_str(), "a".into())],
+        MailOp::FolderCopy { path, .. } => vec![(path.as_str(), "lr".into())],
         MailOp::FolderCreate { .. } | MailOp::Send { .. } => Vec::new(),
     };
     for (folder, letters) in needs {
