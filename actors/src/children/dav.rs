@@ -20,7 +20,7 @@ use serde_json::json;
 use tracing::Instrument;
 use url::Url;
 
-use crate::children::{AccountEnv, dav_replay};
+use crate::children::{AccountEnv, dav_replay, freebusy};
 use crate::dav::DavClient;
 use crate::dav::discovery::{self, CollectionInfo, DavService};
 use crate::dav::sync::{self, Fetched, MULTIGET_BATCH, MULTIGET_IN_FLIGHT};
@@ -29,7 +29,7 @@ use crate::net::endpoint::Endpoint;
 use crate::status::ServiceKind;
 use crate::store::StoreError;
 use crate::store::records::{CollectionRecord, ItemRecord};
-use crate::supervise::{ChildContext, ChildFactory};
+use crate::supervise::{ChildCommand, ChildContext, ChildFactory};
 
 pub fn factory(env: AccountEnv, endpoint: Endpoint, kind: ServiceKind) -> ChildFactory {
     Rc::new(move |cx| Box::pin(run(env.clone(), endpoint.clone(), kind, cx)))
@@ -92,12 +92,23 @@ async fn run(
         tokio::select! {
             _ = tokio::time::sleep(env.settings.dav_poll_interval) => {}
             _ = cx.woken() => {}
-            command = cx.next_command() => {
-                if let Some(other) = command.fail(ServiceError::Unsupported("not a DAV request".into())) {
-                    // Replay (new writes in the journal) is handled at the top of the loop.
-                    tracing::trace!(?other, "DAV child woken by a command");
+            command = cx.next_command() => match command {
+                ChildCommand::FreeBusy { attendees, start, end, reply } if calendar => {
+                    let result = freebusy::ask(&env, &client, &principal, &attendees, start, end).await;
+                    let lost = matches!(result, Err(ServiceError::Transient { .. }));
+                    let failure = result.as_ref().err().cloned();
+                    let _ = reply.send(result);
+                    if let (true, Some(e)) = (lost, failure) {
+                        return Err(e);
+                    }
                 }
-            }
+                other => {
+                    if let Some(other) = other.fail(ServiceError::Unsupported("not a DAV request".into())) {
+                        // Replay (new writes in the journal) is handled at the top of the loop.
+                        tracing::trace!(?other, "DAV child woken by a command");
+                    }
+                }
+            },
         }
     }
 }

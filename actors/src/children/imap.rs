@@ -132,6 +132,9 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
                         sync.replay_then_sync().await?;
                         cx.synced();
                     }
+                    other @ ChildCommand::FreeBusy { .. } => {
+                        other.fail(ServiceError::Unsupported("free/busy is a CalDAV request".into()));
+                    }
                     ChildCommand::AclGet { folder, reply } => {
                         let result = crate::imap::acl::get_acl(&mut sync.session, &folder).await;
                         let lost = matches!(result, Err(ServiceError::Transient { .. }));

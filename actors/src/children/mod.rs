@@ -3,6 +3,7 @@
 
 mod dav;
 pub mod dav_replay;
+pub mod freebusy;
 mod imap;
 mod listeners;
 mod replay;

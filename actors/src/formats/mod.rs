@@ -9,6 +9,7 @@
 //! ```
 
 pub mod discovery;
+pub mod freebusy;
 pub mod ical;
 pub mod note;
 pub mod text;

@@ -73,6 +73,13 @@ pub enum ChildCommand {
         folder: String,
         reply: tokio::sync::oneshot::Sender<Result<Vec<crate::imap::acl::AclEntry>, ServiceError>>,
     },
+    /// Ask the CalDAV server for attendees' busy times now (`calendar.freebusy`).
+    FreeBusy {
+        attendees: Vec<String>,
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+        reply: tokio::sync::oneshot::Sender<Result<crate::children::freebusy::Answers, ServiceError>>,
+    },
     /// Fetch a message body now and cache it (`mail.fetch`).
     FetchBody {
         folder: String,
@@ -90,6 +97,10 @@ impl ChildCommand {
                 None
             }
             ChildCommand::AclGet { reply, .. } => {
+                let _ = reply.send(Err(error));
+                None
+            }
+            ChildCommand::FreeBusy { reply, .. } => {
                 let _ = reply.send(Err(error));
                 None
             }

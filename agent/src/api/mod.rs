@@ -7,6 +7,7 @@
 mod account;
 mod dav;
 mod dav_write;
+mod freebusy;
 mod mail;
 mod notes;
 
@@ -111,6 +112,7 @@ impl Service for AgentApi {
                 "calendar.delete" => dav_write::delete(&hub, &store, &events, &params, true).await,
                 "contacts.delete" => dav_write::delete(&hub, &store, &events, &params, false).await,
                 "conflicts.list" => dav_write::list(&store),
+                "calendar.freebusy" => freebusy::call(&hub, &params).await,
                 "conflicts.resolve" => dav_write::resolve(&hub, &store, &params).await,
                 m if m.starts_with("calendar.") || m.starts_with("contacts.") || m == "gal.search" => {
                     dav::call(&hub, &store, m, &params).await

@@ -1,0 +1,149 @@
+//! Free/busy for the CalDAV child: through the user's scheduling outbox (RFC 6638 §5, a POST of a
+//! VFREEBUSY request), else a free-busy-query REPORT (RFC 4791 §7.10) on the user's own calendars
+//! for the user's own address, else "not supported".
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use url::Url;
+
+use crate::children::AccountEnv;
+use crate::dav::DavClient;
+use crate::dav::client::check_status;
+use crate::dav::xml::NS_CALDAV;
+use crate::error::ServiceError;
+use crate::formats::freebusy::{self, Period};
+
+/// Per attendee: the busy periods, or why the server could not say (a request-status).
+pub type Answers = BTreeMap<String, Result<Vec<Period>, String>>;
+
+const PROPFIND_SCHEDULING: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><c:schedule-outbox-URL/><c:calendar-user-address-set/></d:prop></d:propfind>"#;
+
+/// Answers who is busy when, asking the server now.
+pub async fn ask(
+    env: &AccountEnv,
+    client: &DavClient,
+    principal: &Url,
+    attendees: &[String],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Answers, ServiceError> {
+    let (answered, ms) = client.propfind(principal, "0", PROPFIND_SCHEDULING).await?;
+    let prop = |name: &str| ms.responses.iter().find_map(|r| r.prop(NS_CALDAV, name));
+    let outbox = prop("schedule-outbox-URL")
+        .and_then(|p| p.hrefs.first())
+        .and_then(|h| answered.join(h).ok());
+    let own: Vec<String> = prop("calendar-user-address-set")
+        .map(|p| p.hrefs.clone())
+        .unwrap_or_default();
+    let organizer = own
+        .iter()
+        .find(|a| a.to_ascii_lowercase().starts_with("mailto:"))
+        .cloned()
+        .unwrap_or_else(|| format!("mailto:{}", env.spec.email));
+    if let Some(outbox) = outbox {
+        return via_outbox(client, &outbox, &organizer, attendees, start, end).await;
+    }
+    via_query(env, client, &own, &organizer, attendees, start, end).await
+}
+
+async fn via_outbox(
+    client: &DavClient,
+    outbox: &Url,
+    organizer: &str,
+    attendees: &[String],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Answers, ServiceError> {
+    let uid = format!("opconnect-fb-{}", Utc::now().timestamp_nanos_opt().unwrap_or(0));
+    let body = freebusy::request(organizer, attendees, start, end, &uid);
+    let (url, resp) = client
+        .request(
+            Method::POST,
+            outbox,
+            &[("Content-Type", "text/calendar; charset=utf-8")],
+            Some(&body),
+        )
+        .await?;
+    check_status(&url, resp.status(), resp.headers())?;
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| ServiceError::transient(format!("{url}: {e}")))?;
+    let answers = freebusy::parse_schedule_response(&bytes)
+        .map_err(|e| ServiceError::Protocol(format!("{url}: {e}")))?;
+    let mut out = Answers::new();
+    for answer in answers {
+        let result = match (&answer.calendar_data, answer.status.starts_with("2.")) {
+            (Some(ics), true) => freebusy::periods(ics),
+            _ => Err(answer.status.clone()),
+        };
+        out.insert(answer.recipient, result);
+    }
+    Ok(out)
+}
+
+/// RFC 4791 §7.10 on every calendar of the user, for the user's own addresses only.
+async fn via_query(
+    env: &AccountEnv,
+    client: &DavClient,
+    own: &[String],
+    organizer: &str,
+    attendees: &[String],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Answers, ServiceError> {
+    let is_own =
+        |a: &String| a.eq_ignore_ascii_case(organizer) || own.iter().any(|o| o.eq_ignore_ascii_case(a));
+    if !attendees.iter().any(is_own) {
+        return Err(ServiceError::Unsupported(
+            "the server has no scheduling outbox (RFC 6638), so only your own free/busy can be asked".into(),
+        ));
+    }
+    let body = format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav"><c:time-range start="{}" end="{}"/></c:free-busy-query>"#,
+        start.format("%Y%m%dT%H%M%SZ"),
+        end.format("%Y%m%dT%H%M%SZ")
+    );
+    let calendars = env
+        .store
+        .dav_collections_of(&env.spec.name, &["calendar"])
+        .map_err(|e| ServiceError::Config(format!("the local mirror: {e}")))?;
+    let mut busy = Vec::new();
+    for calendar in calendars {
+        let url = client
+            .base()
+            .join(&calendar.href)
+            .map_err(|e| ServiceError::Protocol(format!("bad href {}: {e}", calendar.href)))?;
+        let method = Method::from_bytes(b"REPORT").expect("valid method");
+        let (url, resp) = client
+            .request(method, &url, &[("Depth", "1")], Some(&body))
+            .await?;
+        if matches!(resp.status().as_u16(), 403 | 404 | 405 | 501) {
+            return Err(ServiceError::Unsupported(format!(
+                "{url} does not answer free-busy-query ({})",
+                resp.status()
+            )));
+        }
+        check_status(&url, resp.status(), resp.headers())?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| ServiceError::transient(format!("{url}: {e}")))?;
+        busy.extend(freebusy::periods(&text).map_err(|e| ServiceError::Protocol(format!("{url}: {e}")))?);
+    }
+    busy.sort_by_key(|p| p.start);
+    Ok(attendees
+        .iter()
+        .map(|a| {
+            let result = if is_own(a) {
+                Ok(busy.clone())
+            } else {
+                Err("3.7;not visible without a scheduling outbox".into())
+            };
+            (a.clone(), result)
+        })
+        .collect())
+}
