@@ -256,6 +256,35 @@ impl Agent {
         })
     }
 
+    /// Calls `method` until `pred` holds on its result, which it returns; on timeout the error
+    /// carries the last answer and the tail of the agent's log.
+    pub fn call_until(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = self.call(method, params.clone());
+            if let Ok(v) = &last
+                && pred(v)
+            {
+                return Ok(v.clone());
+            }
+            if Instant::now() >= deadline {
+                let log = self.log();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+                bail!(
+                    "{method} {params} did not reach the expected state in {timeout:?}; last: {last:?}\nagent log tail:\n{tail}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
     /// `opconnect status --json`, parsed.
     pub fn status_json(&self) -> Result<Value> {
         let text = self.cli_ok(&["status", "--json"])?;

@@ -17,7 +17,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use opconnect_tests::config::render_config;
 use opconnect_tests::{AccountSpec, Agent, AgentSettings, Cyrus, USERS};
 use serde_json::{Value, json};
@@ -37,37 +37,6 @@ fn cyrus_agent(cyrus: &Cyrus, imap: bool) -> Result<Agent> {
     let agent = Agent::start(&render_config(&settings, &[account]))?;
     agent.wait_for_state("alice", "online", Duration::from_secs(20))?;
     Ok(agent)
-}
-
-/// Calls `method` until `pred` holds on the result; returns that result.
-fn call_until(
-    agent: &Agent,
-    method: &str,
-    params: Value,
-    timeout: Duration,
-    pred: impl Fn(&Value) -> bool,
-) -> Result<Value> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = agent.call(method, params.clone());
-        if let Ok(v) = &last
-            && pred(v)
-        {
-            return Ok(v.clone());
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "{method} {params} did not reach the expected state in {timeout:?}; last: {last:?}\nagent log tail:\n{}",
-                tail(&agent.log(), 30)
-            );
-        }
-        thread::sleep(Duration::from_millis(150));
-    }
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 fn len_is(n: usize) -> impl Fn(&Value) -> bool {
@@ -167,8 +136,7 @@ fn calendars_tasks_and_mail_of_a_cyrus_account() -> Result<()> {
                 END:VCALENDAR\r\n";
     cyrus.put_event("alice", &chores, "task1", task)?;
     let agent = cyrus_agent(&cyrus, true)?;
-    let list = call_until(
-        &agent,
+    let list = agent.call_until(
         "calendar.list",
         json!({"account": "alice"}),
         Duration::from_secs(20),
@@ -207,8 +175,7 @@ fn calendars_tasks_and_mail_of_a_cyrus_account() -> Result<()> {
         (Some("tasks"), Some("Chores")),
         "{t}"
     );
-    let got = call_until(
-        &agent,
+    let got = agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": chores}),
         Duration::from_secs(20),
@@ -220,8 +187,7 @@ fn calendars_tasks_and_mail_of_a_cyrus_account() -> Result<()> {
         "{got}"
     );
     // The same account's mail comes from Cyrus's IMAP.
-    let folders = call_until(
-        &agent,
+    let folders = agent.call_until(
         "mail.folders",
         json!({"account": "alice"}),
         Duration::from_secs(20),
@@ -244,8 +210,7 @@ fn initial_sync_of_200_events_then_a_change_and_a_delete() -> Result<()> {
     println!("200 PUTs to Cyrus: {:?}", seeding.elapsed());
     let began = Instant::now();
     let agent = cyrus_agent(&cyrus, false)?;
-    let got = call_until(
-        &agent,
+    let got = agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": cal}),
         Duration::from_secs(60),
@@ -290,8 +255,7 @@ fn initial_sync_of_200_events_then_a_change_and_a_delete() -> Result<()> {
     )?;
     cyrus.delete("alice", &format!("{cal}ev0007.ics"))?;
     agent.cli_ok(&["sync", "alice"])?;
-    let got = call_until(
-        &agent,
+    let got = agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": cal}),
         Duration::from_secs(20),
@@ -348,8 +312,7 @@ fn the_default_address_book_and_a_vcard_round_trip() -> Result<()> {
     let served = cyrus.get("alice", &href)?;
     assert_eq!(served.status, 200);
     let agent = cyrus_agent(&cyrus, false)?;
-    let books = call_until(
-        &agent,
+    let books = agent.call_until(
         "contacts.books",
         json!({"account": "alice"}),
         Duration::from_secs(20),
@@ -366,8 +329,7 @@ fn the_default_address_book_and_a_vcard_round_trip() -> Result<()> {
         (Some(false), Some(false)),
         "{b}"
     );
-    let got = call_until(
-        &agent,
+    let got = agent.call_until(
         "contacts.items",
         json!({"account": "alice", "book": book}),
         Duration::from_secs(20),
@@ -418,8 +380,7 @@ fn a_recurring_event_in_berlin_yields_the_right_instances() -> Result<()> {
     let ics = include_str!("../../actors/tests/fixtures/ical/berlin-weekly.ics");
     cyrus.put_event("alice", &cal, "standup", ics)?;
     let agent = cyrus_agent(&cyrus, false)?;
-    let all = call_until(
-        &agent,
+    let all = agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": cal}),
         Duration::from_secs(20),
@@ -459,8 +420,7 @@ fn the_mass_deletion_guard_holds_against_cyrus() -> Result<()> {
         cyrus.put_event("alice", &cal, &uid, &event(&uid, "Keep me", "20260105T100000Z"))?;
     }
     let agent = cyrus_agent(&cyrus, false)?;
-    call_until(
-        &agent,
+    agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": cal}),
         Duration::from_secs(20),
@@ -490,8 +450,7 @@ fn the_account_goes_offline_and_back_with_cyrus() -> Result<()> {
     let cal = cyrus.default_calendar("alice");
     cyrus.put_event("alice", &cal, "one", &event("one", "One", "20260105T100000Z"))?;
     let agent = cyrus_agent(&cyrus, true)?;
-    call_until(
-        &agent,
+    agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": cal}),
         Duration::from_secs(20),
@@ -504,8 +463,7 @@ fn the_account_goes_offline_and_back_with_cyrus() -> Result<()> {
     cyrus.put_event("alice", &cal, "two", &event("two", "Two", "20260106T100000Z"))?;
     agent.cli_ok(&["sync", "alice"])?;
     agent.wait_for_state("alice", "online", Duration::from_secs(30))?;
-    call_until(
-        &agent,
+    agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": cal}),
         Duration::from_secs(20),
@@ -528,8 +486,7 @@ fn an_unchanged_account_costs_one_propfind_per_home_per_poll() -> Result<()> {
     account.carddav = Some(cyrus.dav_url());
     let agent = Agent::start(&render_config(&settings, &[account]))?;
     agent.wait_for_state("alice", "online", Duration::from_secs(20))?;
-    call_until(
-        &agent,
+    agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": cal}),
         Duration::from_secs(20),

@@ -10,7 +10,7 @@ use std::fs;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use opconnect_tests::config::render_config;
 use opconnect_tests::{AccountSpec, Agent, AgentSettings, Radicale};
 use serde_json::{Value, json};
@@ -25,37 +25,6 @@ fn dav_agent(radicale: &Radicale, poll: &str) -> Result<Agent> {
     let agent = Agent::start(&config)?;
     agent.wait_for_state("alice", "online", Duration::from_secs(20))?;
     Ok(agent)
-}
-
-/// Calls `method` until `pred` holds on the result; returns that result.
-fn call_until(
-    agent: &Agent,
-    method: &str,
-    params: Value,
-    timeout: Duration,
-    pred: impl Fn(&Value) -> bool,
-) -> Result<Value> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = agent.call(method, params.clone());
-        if let Ok(v) = &last
-            && pred(v)
-        {
-            return Ok(v.clone());
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "{method} {params} did not reach the expected state in {timeout:?}; last: {last:?}\nagent log tail:\n{}",
-                tail(&agent.log(), 30)
-            );
-        }
-        thread::sleep(Duration::from_millis(150));
-    }
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 fn items(agent: &Agent, calendar: &str) -> Result<Vec<Value>> {
@@ -124,8 +93,7 @@ fn initial_sync_of_1000_events_matches_the_server() -> Result<()> {
     seed_events(&radicale, "work", 1000)?;
     let began = Instant::now();
     let agent = dav_agent(&radicale, "5m")?;
-    let got = call_until(
-        &agent,
+    let got = agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": cal}),
         Duration::from_secs(120),
@@ -171,8 +139,7 @@ fn changes_show_after_sync_and_only_changed_items_are_fetched() -> Result<()> {
     let cal = radicale.create_calendar("alice", "work", "Work")?;
     seed_events(&radicale, "work", 30)?;
     let agent = dav_agent(&radicale, "5m")?;
-    call_until(
-        &agent,
+    agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": cal}),
         Duration::from_secs(30),
@@ -191,8 +158,7 @@ fn changes_show_after_sync_and_only_changed_items_are_fetched() -> Result<()> {
     radicale.put_event("alice", &cal, "new1", &event("new1", "Fresh", "20260302T090000Z"))?;
     let mark_server = log_mark(&radicale);
     agent.cli_ok(&["sync", "alice"])?;
-    let got = call_until(
-        &agent,
+    let got = agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": cal}),
         Duration::from_secs(20),
@@ -243,8 +209,7 @@ fn an_unchanged_collection_costs_one_request_per_poll() -> Result<()> {
     radicale.create_addressbook("alice", "contacts", "Contacts")?;
     seed_events(&radicale, "work", 5)?;
     let agent = dav_agent(&radicale, "1s")?;
-    call_until(
-        &agent,
+    agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": cal}),
         Duration::from_secs(20),
@@ -279,8 +244,7 @@ fn tasks_and_calendars_are_listed_with_their_properties() -> Result<()> {
                 DUE;TZID=Europe/Berlin:20260410T170000\r\nSUMMARY:File taxes\r\nEND:VTODO\r\nEND:VCALENDAR\r\n";
     radicale.put_event("alice", &todo, "task1", task)?;
     let agent = dav_agent(&radicale, "5m")?;
-    let list = call_until(
-        &agent,
+    let list = agent.call_until(
         "calendar.list",
         json!({"account": "alice"}),
         Duration::from_secs(20),
@@ -302,8 +266,7 @@ fn tasks_and_calendars_are_listed_with_their_properties() -> Result<()> {
     assert_eq!(w["components"], json!(["VEVENT"]));
     let t = find(&todo);
     assert_eq!(t["kind"], "tasks");
-    let got = call_until(
-        &agent,
+    let got = agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": todo}),
         Duration::from_secs(20),
@@ -348,8 +311,7 @@ fn vcard_3_and_4_and_groups() -> Result<()> {
         "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:team\r\nFN:Team\r\nN:Team;;;;\r\nX-ADDRESSBOOKSERVER-KIND:group\r\nX-ADDRESSBOOKSERVER-MEMBER:urn:uuid:ada\r\nX-ADDRESSBOOKSERVER-MEMBER:urn:uuid:grace\r\nEND:VCARD\r\n",
     )?;
     let agent = dav_agent(&radicale, "5m")?;
-    let books = call_until(
-        &agent,
+    let books = agent.call_until(
         "contacts.books",
         json!({"account": "alice"}),
         Duration::from_secs(20),
@@ -359,8 +321,7 @@ fn vcard_3_and_4_and_groups() -> Result<()> {
         books[0],
         json!({"href": book, "name": "Contacts", "read_only": false, "directory": false})
     );
-    let got = call_until(
-        &agent,
+    let got = agent.call_until(
         "contacts.items",
         json!({"account": "alice", "book": book}),
         Duration::from_secs(20),
@@ -409,8 +370,7 @@ fn a_broken_item_is_recorded_and_the_others_sync() -> Result<()> {
         }
     }
     let agent = dav_agent(&radicale, "5m")?;
-    let got = call_until(
-        &agent,
+    let got = agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": cal}),
         Duration::from_secs(20),
@@ -442,8 +402,7 @@ fn a_recurring_event_in_berlin_yields_the_right_instances() -> Result<()> {
     let ics = include_str!("../../actors/tests/fixtures/ical/berlin-weekly.ics");
     radicale.put_event("alice", &cal, "standup", ics)?;
     let agent = dav_agent(&radicale, "5m")?;
-    call_until(
-        &agent,
+    agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": cal}),
         Duration::from_secs(20),
@@ -483,8 +442,7 @@ fn the_mass_deletion_guard_holds() -> Result<()> {
     let cal = radicale.create_calendar("alice", "work", "Work")?;
     seed_events(&radicale, "work", 12)?;
     let agent = dav_agent(&radicale, "5m")?;
-    call_until(
-        &agent,
+    agent.call_until(
         "calendar.items",
         json!({"account": "alice", "calendar": cal}),
         Duration::from_secs(20),
