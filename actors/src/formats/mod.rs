@@ -10,6 +10,7 @@
 
 pub mod discovery;
 pub mod freebusy;
+pub mod group;
 pub mod ical;
 pub mod note;
 pub mod text;

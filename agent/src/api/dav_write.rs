@@ -51,7 +51,10 @@ pub async fn put(
             format!("`{collection}` is read-only for this account"),
         ));
     }
-    let body = required_string(params, body_key)?;
+    let mut body = required_string(params, body_key)?;
+    if !calendar {
+        body = in_book_dialect(store, &account, &collection, body)?;
+    }
     let uid = if calendar {
         opconnect_actors::formats::ical::parse_event(body.as_bytes()).map(|e| e.uid)
     } else {
@@ -207,6 +210,22 @@ async fn wake(hub: &Addr<Hub>, account: &str, calendar: bool) {
             command: ChildCommand::Replay,
         })
         .await;
+}
+
+/// A group card in the dialect the book already uses (vCard 4 KIND or Apple's X- properties).
+fn in_book_dialect(store: &Store, account: &str, book: &str, vcf: String) -> Result<String, RpcError> {
+    use opconnect_actors::formats::group;
+    if group::dialect_of(&vcf).is_none() {
+        return Ok(vcf);
+    }
+    let items = store.dav_items_of(account, book).map_err(store_error)?;
+    let cards: Vec<_> = items.iter().filter_map(|i| i.contact.clone()).collect();
+    Ok(
+        match group::book_dialect(items.iter().map(|i| i.body.as_str()), &cards) {
+            Some(dialect) => group::convert(&vcf, dialect),
+            None => vcf,
+        },
+    )
 }
 
 /// A safe file name for a UID (RFC 4791 §5.3.2 leaves the resource name to the client).
