@@ -60,3 +60,21 @@ fn a_group_is_written_in_the_books_dialect() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn the_global_address_list_needs_a_directory() -> Result<()> {
+    let radicale = Radicale::start()?;
+    radicale.create_addressbook("alice", "contacts", "Contacts")?;
+    let spec = AccountSpec::for_user("alice").dav_from(&radicale);
+    let agent = Agent::start(&render_config(&AgentSettings::default(), &[spec]))?;
+    agent.wait_for_state("alice", "online", Duration::from_secs(20))?;
+    let raw = agent
+        .ipc()?
+        .request("gal.search", json!({"account": "alice", "query": "bob"}))?;
+    assert_eq!(raw["error"]["code"], 2, "Radicale publishes no directory: {raw}");
+    let short = agent
+        .ipc()?
+        .request("gal.search", json!({"account": "alice", "query": "b"}))?;
+    assert_eq!(short["error"]["code"], -32602, "{short}");
+    Ok(())
+}

@@ -102,6 +102,15 @@ async fn run(
                         return Err(e);
                     }
                 }
+                ChildCommand::GalSearch { query, limit, reply } if !calendar => {
+                    let result = search_directories(&env, &client, &query, limit).await;
+                    let lost = matches!(result, Err(ServiceError::Transient { .. }));
+                    let failure = result.as_ref().err().cloned();
+                    let _ = reply.send(result);
+                    if let (true, Some(e)) = (lost, failure) {
+                        return Err(e);
+                    }
+                }
                 other => {
                     if let Some(other) = other.fail(ServiceError::Unsupported("not a DAV request".into())) {
                         // Replay (new writes in the journal) is handled at the top of the loop.
@@ -111,6 +120,37 @@ async fn run(
             },
         }
     }
+}
+
+/// `gal.search` over every directory collection of the account, up to `limit` entries.
+async fn search_directories(
+    env: &AccountEnv,
+    client: &DavClient,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<crate::dav::gal::Entry>, ServiceError> {
+    let books = env
+        .store
+        .dav_collections_of(&env.spec.name, &["addressbook"])
+        .map_err(store_err)?;
+    let directories: Vec<_> = books.into_iter().filter(|b| b.directory).collect();
+    if directories.is_empty() {
+        return Err(ServiceError::Unsupported(
+            "the server publishes no directory (global address list)".into(),
+        ));
+    }
+    let mut out = Vec::new();
+    for book in directories {
+        let url = client
+            .base()
+            .join(&book.href)
+            .map_err(|e| ServiceError::Protocol(format!("bad href {}: {e}", book.href)))?;
+        out.extend(crate::dav::gal::search(client, &url, query, limit - out.len()).await?);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 struct Poller<'a> {

@@ -132,7 +132,7 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
                         sync.replay_then_sync().await?;
                         cx.synced();
                     }
-                    other @ ChildCommand::FreeBusy { .. } => {
+                    other @ (ChildCommand::FreeBusy { .. } | ChildCommand::GalSearch { .. }) => {
                         other.fail(ServiceError::Unsupported("free/busy is a CalDAV request".into()));
                     }
                     ChildCommand::AclGet { folder, reply } => {

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod discovery;
+pub mod gal;
 pub mod sync;
 pub mod xml;
 

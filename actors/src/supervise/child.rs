@@ -80,6 +80,12 @@ pub enum ChildCommand {
         end: chrono::DateTime<chrono::Utc>,
         reply: tokio::sync::oneshot::Sender<Result<crate::children::freebusy::Answers, ServiceError>>,
     },
+    /// Search the directory collections now (`gal.search`).
+    GalSearch {
+        query: String,
+        limit: usize,
+        reply: tokio::sync::oneshot::Sender<Result<Vec<crate::dav::gal::Entry>, ServiceError>>,
+    },
     /// Fetch a message body now and cache it (`mail.fetch`).
     FetchBody {
         folder: String,
@@ -101,6 +107,10 @@ impl ChildCommand {
                 None
             }
             ChildCommand::FreeBusy { reply, .. } => {
+                let _ = reply.send(Err(error));
+                None
+            }
+            ChildCommand::GalSearch { reply, .. } => {
                 let _ = reply.send(Err(error));
                 None
             }

@@ -8,6 +8,7 @@ mod account;
 mod dav;
 mod dav_write;
 mod freebusy;
+mod gal;
 mod mail;
 mod notes;
 
@@ -113,6 +114,7 @@ impl Service for AgentApi {
                 "contacts.delete" => dav_write::delete(&hub, &store, &events, &params, false).await,
                 "conflicts.list" => dav_write::list(&store),
                 "calendar.freebusy" => freebusy::call(&hub, &params).await,
+                "gal.search" => gal::search(&hub, &store, &params).await,
                 "conflicts.resolve" => dav_write::resolve(&hub, &store, &params).await,
                 m if m.starts_with("calendar.") || m.starts_with("contacts.") || m == "gal.search" => {
                     dav::call(&hub, &store, m, &params).await
