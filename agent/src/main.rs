@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod logging;
 mod paths;
+mod report;
 mod run;
 mod secrets;
 
@@ -71,6 +72,15 @@ enum Command {
         #[command(subcommand)]
         action: Option<ConflictsAction>,
     },
+    /// Probe the servers and print what they support (works without the agent).
+    Report {
+        account: Option<String>,
+        #[arg(long, default_value = "table", value_parser = report::FORMATS)]
+        format: String,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Add, list, test and remove accounts (works without the agent).
     Account {
         #[command(subcommand)]
@@ -102,6 +112,14 @@ fn main() -> ExitCode {
             logging::init_client();
             account::run(&paths, command)
         }
+        Command::Report {
+            account,
+            format,
+            output,
+        } => {
+            logging::init_client();
+            report::command(&paths, account.as_deref(), format, output.as_deref())
+        }
         other => {
             logging::init_client();
             client_command(&paths, other)
@@ -127,6 +145,8 @@ fn client_command(paths: &Paths, command: &Command) -> Result<(), Failure> {
             action: Some(ConflictsAction::Resolve { id, keep }),
             ..
         } => commands::resolve(socket, *id, keep),
-        Command::Run { .. } | Command::Account { .. } => unreachable!("handled in main"),
+        Command::Run { .. } | Command::Account { .. } | Command::Report { .. } => {
+            unreachable!("handled in main")
+        }
     }
 }

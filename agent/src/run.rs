@@ -26,6 +26,7 @@ pub fn run(paths: &Paths, headless: bool) -> anyhow::Result<()> {
     ensure_private_dir(&paths.data_dir).with_context(|| format!("data dir {}", paths.data_dir.display()))?;
     let _log_guard = logging::init_agent(&paths.log_dir())?;
     let config = Config::load(&paths.config)?;
+    crate::report::register(&config);
     if !headless {
         tracing::warn!("this build has no tray menu yet; running headless");
     }
@@ -76,7 +77,16 @@ pub fn run(paths: &Paths, headless: bool) -> anyhow::Result<()> {
             .collect();
         let hub = Hub::launch(accounts, bus, Some(store.clone()), false);
         let specs = config.accounts.iter().map(|a| a.spec.clone()).collect();
-        let api = Arc::new(AgentApi::new(hub, store, ipc_events, specs).with_dns(dns));
+        let passwords = config
+            .accounts
+            .iter()
+            .map(|a| (a.spec.name.clone(), secrets::source_for(a)))
+            .collect();
+        let api = Arc::new(
+            AgentApi::new(hub, store, ipc_events, specs)
+                .with_dns(dns)
+                .with_secrets(passwords),
+        );
         let served = server.run(api, shutdown_signal()).await;
         tracing::info!("opconnect stopping");
         served

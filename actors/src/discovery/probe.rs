@@ -112,8 +112,8 @@ async fn probe_once(
     }
 }
 
-/// A line-oriented connection that can be upgraded to TLS in place.
-struct Lines {
+/// A line-oriented connection that can be upgraded to TLS in place (also used by `probe::sieve`).
+pub(crate) struct Lines {
     /// `None` only while TLS is being started.
     io: Option<BufReader<Stream>>,
     endpoint: Endpoint,
@@ -121,7 +121,7 @@ struct Lines {
 }
 
 impl Lines {
-    async fn open(endpoint: &Endpoint, tls: &Arc<ClientConfig>) -> Result<Lines, ServiceError> {
+    pub(crate) async fn open(endpoint: &Endpoint, tls: &Arc<ClientConfig>) -> Result<Lines, ServiceError> {
         let tcp = TcpStream::connect(endpoint.authority())
             .await
             .map_err(|e| ServiceError::transient(format!("{}: {e}", endpoint.authority())))?;
@@ -136,7 +136,7 @@ impl Lines {
         Ok(lines)
     }
 
-    async fn start_tls(&mut self, tls: &Arc<ClientConfig>) -> Result<(), ServiceError> {
+    pub(crate) async fn start_tls(&mut self, tls: &Arc<ClientConfig>) -> Result<(), ServiceError> {
         let Some(Stream::Plain(tcp)) = self.io.take().map(BufReader::into_inner) else {
             return Err(ServiceError::Protocol("TLS started twice".into()));
         };
@@ -167,7 +167,7 @@ impl Lines {
             .ok_or_else(|| ServiceError::transient("the connection was lost during the TLS handshake"))
     }
 
-    async fn send(&mut self, line: &str) -> Result<(), ServiceError> {
+    pub(crate) async fn send(&mut self, line: &str) -> Result<(), ServiceError> {
         let mut data = Vec::with_capacity(line.len() + 2);
         data.extend_from_slice(line.as_bytes());
         data.extend_from_slice(b"\r\n");
@@ -179,7 +179,7 @@ impl Lines {
         result.map_err(|e| self.io_err(e))
     }
 
-    async fn line(&mut self) -> Result<String, ServiceError> {
+    pub(crate) async fn line(&mut self) -> Result<String, ServiceError> {
         let mut buf = Vec::new();
         let result = (&mut *self.io()?)
             .take(MAX_LINE as u64)
@@ -208,7 +208,7 @@ impl Lines {
     }
 
     /// Plaintext is used only on loopback when the server offers no STARTTLS (invariant 8).
-    fn need_starttls(&self, offered: bool) -> Result<bool, ServiceError> {
+    pub(crate) fn need_starttls(&self, offered: bool) -> Result<bool, ServiceError> {
         match (self.encrypted, offered, self.endpoint.loopback) {
             (true, _, _) => Ok(false),
             (false, true, _) => Ok(true),
@@ -220,7 +220,7 @@ impl Lines {
         }
     }
 
-    fn security(&self) -> &'static str {
+    pub(crate) fn security(&self) -> &'static str {
         if self.encrypted {
             "TLS"
         } else {
@@ -361,7 +361,7 @@ async fn sieve(
 }
 
 /// Reads lines up to `OK`, `NO` or `BYE` (RFC 5804 §1.3); `NO`/`BYE` become errors.
-async fn sieve_response(c: &mut Lines) -> Result<String, ServiceError> {
+pub(crate) async fn sieve_response(c: &mut Lines) -> Result<String, ServiceError> {
     let mut text = String::new();
     loop {
         let line = c.line().await?;

@@ -11,6 +11,7 @@ mod freebusy;
 mod gal;
 mod mail;
 mod notes;
+mod ooo;
 
 use actix::Addr;
 use futures::FutureExt;
@@ -32,6 +33,8 @@ pub struct AgentApi {
     dns: Option<std::net::SocketAddr>,
     /// Which services each account has, to refuse what it cannot do before journaling.
     accounts: std::sync::Arc<std::collections::BTreeMap<String, AccountSpec>>,
+    /// Password sources by account, for calls that talk to a server directly (`ooo.*`).
+    secrets: ooo::Secrets,
 }
 
 impl AgentApi {
@@ -48,7 +51,17 @@ impl AgentApi {
             events,
             dns: None,
             accounts: std::sync::Arc::new(accounts),
+            secrets: Default::default(),
         }
+    }
+
+    /// The accounts' password sources, for `ooo.get` / `ooo.set`.
+    pub fn with_secrets(
+        mut self,
+        secrets: std::collections::BTreeMap<String, opconnect_actors::account::SharedSecretSource>,
+    ) -> Self {
+        self.secrets = std::sync::Arc::new(secrets);
+        self
     }
 
     /// The DNS server `account.discover` asks instead of the system's.
@@ -65,6 +78,7 @@ impl Service for AgentApi {
         let dns = self.dns;
         let events = self.events.clone();
         let accounts = self.accounts.clone();
+        let secrets = self.secrets.clone();
         async move {
             match method.as_str() {
                 "hello" => Ok(json!({
@@ -79,6 +93,7 @@ impl Service for AgentApi {
                 "resume" => control(&hub, Action::Resume, &params).await,
                 "sync" => control(&hub, Action::Sync, &params).await,
                 "ops" => ops(&store, &params),
+                "report" => crate::report::ipc(&params).await,
                 "notes.list" => {
                     let name = known_account(&hub, &params).await?;
                     notes::list(&store, &name)
@@ -106,6 +121,7 @@ impl Service for AgentApi {
                     }
                     mail::send(&hub, &store, &events, &params).await
                 }
+                m if m.starts_with("ooo.") => ooo::call(m, &params, &accounts, &secrets).await,
                 m if m.starts_with("account.") => account::call(m, &params, dns).await,
                 m if m.starts_with("mail.") => mail::call(&hub, &store, &events, m, &params).await,
                 "calendar.put" => dav_write::put(&hub, &store, &events, &params, true).await,

@@ -1,0 +1,200 @@
+//! The status report (INTERFACE §2 `opconnect report`, §4 `report {account}`, §5): probe the
+//! account's servers directly (no agent needed), build the feature matrix, and render it as a
+//! terminal table, JSON or a self-contained HTML page.
+//!
+//! ```text
+//!   config ─► password (command / credential store) ─► probe::run (concurrent, time-limited)
+//!          ─► probe::features ─► Report ─┬─ table::render (colour on a TTY only)
+//!                                        ├─ to_json (INTERFACE §5 shape)
+//!                                        └─ html::render (no scripts, no external assets)
+//! ```
+
+mod html;
+mod table;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use opconnect_actors::Settings;
+use opconnect_actors::probe::{self, Feature, MatrixOptions, Probes};
+use opconnect_ipc::RpcError;
+use serde_json::{Map, Value, json};
+
+use crate::commands::{EXIT_FAILED, EXIT_USAGE, Failure};
+use crate::config::{AccountConfig, Config};
+use crate::paths::Paths;
+use crate::secrets;
+
+/// A probe may take this long at most, whatever `connect_timeout` says: a report is interactive.
+const PROBE_LIMIT: Duration = Duration::from_secs(15);
+
+/// The output formats of `--format`.
+pub const FORMATS: [&str; 3] = ["table", "json", "html"];
+
+/// One account's report.
+pub struct Report {
+    pub account: String,
+    pub email: String,
+    /// RFC 3339, UTC.
+    pub generated: String,
+    pub features: Vec<Feature>,
+    pub probes: Probes,
+    pub elapsed: Duration,
+}
+
+/// Probes `account` and builds its report. Never fails: what could not be learned is in the cells.
+pub async fn build(account: &AccountConfig, settings: &Settings) -> Report {
+    let started = std::time::Instant::now();
+    let source = secrets::source_for(account);
+    // A password command or the credential store may block: keep it off the async threads.
+    let password = tokio::task::spawn_blocking(move || source.password().map_err(|e| e.0))
+        .await
+        .unwrap_or_else(|e| Err(format!("reading the password failed: {e}")));
+    let limit = settings.connect_timeout.min(PROBE_LIMIT);
+    let probes = probe::run(&account.spec, password, limit).await;
+    let options = MatrixOptions {
+        noop_interval: settings.noop_interval,
+    };
+    Report {
+        account: account.spec.name.clone(),
+        email: account.spec.email.clone(),
+        generated: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        features: probe::features(&probes, &options),
+        probes,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// INTERFACE §5: `{account, generated, features: {KEY: {status, via, detail}}, servers}`.
+pub fn to_json(r: &Report) -> Value {
+    let mut features = Map::new();
+    for f in &r.features {
+        features.insert(
+            f.key.to_owned(),
+            json!({"status": f.status.as_str(), "via": f.via, "detail": f.detail}),
+        );
+    }
+    let server = |v: Result<Value, serde_json::Error>| {
+        v.unwrap_or_else(|e| json!({"state": "failed", "error": e.to_string()}))
+    };
+    json!({
+        "account": r.account,
+        "generated": r.generated,
+        "features": features,
+        "servers": {
+            "imap": server(serde_json::to_value(&r.probes.imap)),
+            "caldav": server(serde_json::to_value(&r.probes.caldav)),
+            "carddav": server(serde_json::to_value(&r.probes.carddav)),
+            "sieve": server(serde_json::to_value(&r.probes.sieve)),
+        },
+        "elapsed_ms": r.elapsed.as_millis() as u64,
+    })
+}
+
+/// `opconnect report [ACCOUNT] [--format F] [--output FILE]`; without ACCOUNT, every account.
+pub fn command(
+    paths: &Paths,
+    account: Option<&str>,
+    format: &str,
+    output: Option<&Path>,
+) -> Result<(), Failure> {
+    let fail = |message: String| Failure {
+        code: EXIT_FAILED,
+        message,
+    };
+    let config = Config::load(&paths.config).map_err(|e| fail(e.0))?;
+    let chosen: Vec<&AccountConfig> = match account {
+        Some(name) => vec![
+            config
+                .accounts
+                .iter()
+                .find(|a| a.spec.name == name)
+                .ok_or_else(|| Failure {
+                    code: EXIT_USAGE,
+                    message: format!("no account named \"{name}\" in {}", paths.config.display()),
+                })?,
+        ],
+        None => config.accounts.iter().collect(),
+    };
+    if chosen.is_empty() {
+        return Err(fail(format!(
+            "no accounts configured ({})",
+            paths.config.display()
+        )));
+    }
+    if chosen.iter().any(|a| a.password_command.is_none()) {
+        secrets::init_credential_store();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail(format!("tokio runtime: {e}")))?;
+    let settings = &config.settings;
+    let reports = runtime.block_on(futures::future::join_all(
+        chosen.iter().map(|a| build(a, settings)),
+    ));
+    let colour =
+        output.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let text = render(&reports, format, colour);
+    match output {
+        Some(file) => std::fs::write(file, text).map_err(|e| fail(format!("{}: {e}", file.display()))),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(|e| fail(format!("stdout: {e}")))
+        }
+    }
+}
+
+/// The reports in `format`; JSON is one object for one account, an array for several.
+pub fn render(reports: &[Report], format: &str, colour: bool) -> String {
+    match format {
+        "json" => {
+            let value = match reports {
+                [one] => to_json(one),
+                many => Value::Array(many.iter().map(to_json).collect()),
+            };
+            serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+        }
+        "html" => html::render(reports),
+        _ => reports
+            .iter()
+            .map(|r| table::render(r, colour))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+/// The accounts the running agent was configured with, for the IPC method.
+static ACCOUNTS: OnceLock<(Vec<AccountConfig>, Settings)> = OnceLock::new();
+
+/// Called once by `run` with the loaded configuration.
+pub fn register(config: &Config) {
+    let _ = ACCOUNTS.set((config.accounts.clone(), config.settings.clone()));
+}
+
+/// IPC `report {account}` → the JSON of INTERFACE §5.
+pub async fn ipc(params: &Value) -> Result<Value, RpcError> {
+    let name = crate::api::required_string(params, "account")?;
+    let (accounts, settings) = ACCOUNTS
+        .get()
+        .ok_or_else(|| RpcError::internal("the report is not available before the agent has started"))?;
+    let account = accounts
+        .iter()
+        .find(|a| a.spec.name == name)
+        .ok_or_else(|| RpcError::unknown_account(&name))?
+        .clone();
+    let settings = settings.clone();
+    // Its own task, so that a slow probe never holds up the IPC connection's other calls.
+    let report = tokio::spawn(async move { build(&account, &settings).await })
+        .await
+        .map_err(|e| RpcError::internal(format!("report stopped: {e}")))?;
+    Ok(to_json(&report))
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
