@@ -3,14 +3,13 @@
 
 use actix::Addr;
 use opconnect_actors::formats::ical;
-use opconnect_actors::hub::{Hub, HubError, ToAccount};
+use opconnect_actors::hub::Hub;
 use opconnect_actors::status::ServiceKind;
 use opconnect_actors::supervise::ChildCommand;
 use opconnect_ipc::RpcError;
-use opconnect_ipc::rpc::code;
 use serde_json::{Map, Value, json};
 
-use crate::api::{mailbox, required_string};
+use crate::api::required_string;
 
 pub async fn call(hub: &Addr<Hub>, params: &Value) -> Result<Value, RpcError> {
     let account = required_string(params, "account")?;
@@ -31,24 +30,15 @@ pub async fn call(hub: &Addr<Hub>, params: &Value) -> Result<Value, RpcError> {
     if end <= start {
         return Err(RpcError::invalid_params("`end` must come after `start`"));
     }
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    hub.send(ToAccount {
-        account,
-        kind: ServiceKind::Caldav,
-        command: ChildCommand::FreeBusy {
+    let answers = crate::api::ask(hub, account, ServiceKind::Caldav, |reply| {
+        ChildCommand::FreeBusy {
             attendees,
             start,
             end,
             reply,
-        },
+        }
     })
-    .await
-    .map_err(mailbox)?
-    .map_err(|HubError::UnknownAccount(name)| RpcError::unknown_account(&name))?;
-    let answers = answer
-        .await
-        .map_err(|_| RpcError::new(code::UNREACHABLE, "the CalDAV connection went away"))?
-        .map_err(crate::api::mail::service_error)?;
+    .await?;
     let mut out = Map::new();
     for (attendee, result) in answers {
         let value = match result {

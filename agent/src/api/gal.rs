@@ -3,7 +3,7 @@
 //! of the whole directory. No directory → code 2; offline → code 4.
 
 use actix::Addr;
-use opconnect_actors::hub::{Hub, HubError, ToAccount};
+use opconnect_actors::hub::Hub;
 use opconnect_actors::status::ServiceKind;
 use opconnect_actors::store::Store;
 use opconnect_actors::supervise::ChildCommand;
@@ -11,7 +11,7 @@ use opconnect_ipc::RpcError;
 use opconnect_ipc::rpc::code;
 use serde_json::{Value, json};
 
-use crate::api::{known_account, mailbox, required_string, store_error};
+use crate::api::{known_account, required_string, store_error};
 
 /// Answers carry at most this many entries.
 const MAX_LIMIT: u64 = 500;
@@ -38,19 +38,10 @@ pub async fn search(hub: &Addr<Hub>, store: &Store, params: &Value) -> Result<Va
             format!("the server of account `{account}` publishes no directory (global address list)"),
         ));
     }
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    hub.send(ToAccount {
-        account,
-        kind: ServiceKind::Carddav,
-        command: ChildCommand::GalSearch { query, limit, reply },
+    let entries = crate::api::ask(hub, account, ServiceKind::Carddav, |reply| {
+        ChildCommand::GalSearch { query, limit, reply }
     })
-    .await
-    .map_err(mailbox)?
-    .map_err(|HubError::UnknownAccount(name)| RpcError::unknown_account(&name))?;
-    let entries = answer
-        .await
-        .map_err(|_| RpcError::new(code::UNREACHABLE, "the CardDAV connection went away"))?
-        .map_err(crate::api::mail::service_error)?;
+    .await?;
     Ok(entries
         .into_iter()
         .map(|e| json!({"name": e.name, "emails": e.emails, "kind": e.kind, "href": e.href}))

@@ -110,19 +110,12 @@ async fn fetch(hub: &Addr<Hub>, store: &Store, params: &Value) -> Result<Value, 
     if let Some(raw) = store.body(&account, &folder, uid).map_err(store_error)? {
         return part(&raw, offset, length);
     }
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    hub.send(ToAccount {
-        account: account.clone(),
-        kind: ServiceKind::Imap,
-        command: ChildCommand::FetchBody { folder, uid, reply },
+    let raw = super::ask(hub, account, ServiceKind::Imap, |reply| ChildCommand::FetchBody {
+        folder,
+        uid,
+        reply,
     })
-    .await
-    .map_err(mailbox)?
-    .map_err(|HubError::UnknownAccount(name)| RpcError::unknown_account(&name))?;
-    let raw = answer
-        .await
-        .map_err(|_| RpcError::new(code::UNREACHABLE, "the IMAP connection went away"))?
-        .map_err(service_error)?;
+    .await?;
     part(&raw, offset, length)
 }
 
@@ -427,19 +420,11 @@ fn check_rights(store: &Store, account: &str, op: &MailOp) -> Result<(), RpcErro
 async fn acl_get(hub: &Addr<Hub>, params: &Value) -> Result<Value, RpcError> {
     let account = required_string(params, "account")?;
     let folder = required_string(params, "folder")?;
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    hub.send(ToAccount {
-        account,
-        kind: ServiceKind::Imap,
-        command: ChildCommand::AclGet { folder, reply },
+    let entries = super::ask(hub, account, ServiceKind::Imap, |reply| ChildCommand::AclGet {
+        folder,
+        reply,
     })
-    .await
-    .map_err(mailbox)?
-    .map_err(|HubError::UnknownAccount(name)| RpcError::unknown_account(&name))?;
-    let entries = answer
-        .await
-        .map_err(|_| RpcError::new(code::UNREACHABLE, "the IMAP connection went away"))?
-        .map_err(service_error)?;
+    .await?;
     Ok(entries
         .into_iter()
         .map(|e| json!({"identifier": e.identifier, "rights": e.rights}))

@@ -229,6 +229,36 @@ pub(crate) async fn verdict(
     }
 }
 
+/// Asks one service child of `account` something that needs the server now and waits for the
+/// answer: unknown account → 1, no such service → 2, offline or dropped → 4 (INTERFACE §4).
+pub(crate) async fn ask<T: Send + 'static>(
+    hub: &Addr<Hub>,
+    account: String,
+    kind: opconnect_actors::status::ServiceKind,
+    command: impl FnOnce(
+        tokio::sync::oneshot::Sender<Result<T, opconnect_actors::ServiceError>>,
+    ) -> opconnect_actors::supervise::ChildCommand,
+) -> Result<T, RpcError> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    hub.send(opconnect_actors::hub::ToAccount {
+        account,
+        kind,
+        command: command(reply),
+    })
+    .await
+    .map_err(mailbox)?
+    .map_err(|HubError::UnknownAccount(name)| RpcError::unknown_account(&name))?;
+    answer
+        .await
+        .map_err(|_| {
+            RpcError::new(
+                code::UNREACHABLE,
+                format!("the {} connection went away", kind.as_str()),
+            )
+        })?
+        .map_err(mail::service_error)
+}
+
 /// `params.key` as a string, required (-32602 naming the key otherwise).
 pub(crate) fn required_string(params: &Value, key: &str) -> Result<String, RpcError> {
     optional_string(params, key)?.ok_or_else(|| RpcError::invalid_params(format!("`{key}` is required")))
