@@ -14,6 +14,7 @@ h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}\
 table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #bbb;padding:.3em .6em;text-align:left;vertical-align:top}\
 th{background:#eee}.yes{background:#d8f0d8}.partial{background:#fbf0c8}.no{background:#f5d5d5}\
 .unknown{background:#e6dcf0}.na{background:#eee}code{font-size:.9em}\
+.matrix{width:100%;font-size:.8em}.matrix th,.matrix td{padding:.25em .35em}\
 @media print{body{margin:0}th{background:#ddd!important}}";
 
 /// HTML-escapes `s` for text and attribute values.
@@ -51,7 +52,7 @@ pub fn render(reports: &[Report]) -> String {
          <h1>opconnect status report</h1>\n"
     );
     // The platform matrix: one row per account, one column per feature.
-    h.push_str("<table><tr><th>Account</th>");
+    h.push_str("<table class=\"matrix\"><tr><th>Account</th>");
     if let Some(first) = reports.first() {
         for f in &first.features {
             let _ = write!(h, "<th>{}</th>", escape(f.label));
