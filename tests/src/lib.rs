@@ -19,9 +19,9 @@ pub mod http;
 pub mod imap;
 pub mod ipc;
 pub mod ports;
+pub mod postfix;
 pub mod process;
 pub mod radicale;
-pub mod smtp;
 pub mod tls;
 
 pub use agent::{Agent, EventStream};
@@ -31,8 +31,8 @@ pub use dovecot::{Dovecot, DovecotOptions};
 pub use http::HttpResponse;
 pub use imap::ImapProbe;
 pub use ipc::RawIpc;
+pub use postfix::Postfix;
 pub use radicale::{Radicale, RadicaleOptions};
-pub use smtp::SmtpRelay;
 
 /// The users every private server knows, with their passwords.
 pub const USERS: &[(&str, &str)] = &[("alice", "alice-pw"), ("bob", "bob-pw")];
