@@ -404,6 +404,42 @@ mod tests {
     }
 
     #[test]
+    fn a_full_store_refuses_the_write_and_keeps_everything_before_it() {
+        // 1 MiB of map: the store fills up like a full disk.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sized(dir.path(), 1 << 20).unwrap();
+        let raw = "x".repeat(64 << 10);
+        let mut acknowledged = Vec::new();
+        let error = loop {
+            let op = MailOp::Append {
+                folder: "INBOX".into(),
+                raw: raw.clone(),
+                flags: vec![],
+                message_id: None,
+            };
+            match store.journal_mail("a", op) {
+                Ok(id) => acknowledged.push(id),
+                Err(e) => break e,
+            }
+            assert!(acknowledged.len() < 100, "a 1 MiB store cannot hold 6 MiB");
+        };
+        let text = error.to_string();
+        assert!(
+            text.contains("MDB_MAP_FULL") || text.to_lowercase().contains("full"),
+            "a clear error: {text}"
+        );
+        // Every acknowledged write is there, and nothing of the refused one.
+        let pending: Vec<u64> = store
+            .journal_pending(Some("a"))
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(pending, acknowledged);
+        assert!(!acknowledged.is_empty());
+    }
+
+    #[test]
     fn rename_moves_children_and_messages_in_the_mirror() {
         let (_d, store) = store();
         store

@@ -75,13 +75,19 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store in `dir/store`, checking the schema version.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_sized(dir, MAP_SIZE)
+    }
+
+    /// `open` with a chosen map size: a full store behaves like a full disk (writes fail with
+    /// an error, nothing half-written), which the tests use to prove it.
+    pub fn open_sized(dir: &Path, map_size: usize) -> Result<Store, StoreError> {
         let path = dir.join("store");
         let open_err = |source| StoreError::Open {
             path: path.clone(),
             source,
         };
         std::fs::create_dir_all(&path).map_err(|e| open_err(heed::Error::Io(e)))?;
-        let env = open_env(&path).map_err(open_err)?;
+        let env = open_env(&path, map_size).map_err(open_err)?;
         let wtxn = env.write_txn()?;
         let opened = env.create_databases_and_commit(wtxn, |dbo, wtxn| -> heed::Result<_> {
             let meta: Database<'_, Str, Bytes> = dbo.create_database(wtxn, Some("meta"))?;
@@ -167,9 +173,9 @@ impl Store {
 }
 
 #[allow(unsafe_code)]
-fn open_env(path: &Path) -> heed::Result<Env> {
+fn open_env(path: &Path, map_size: usize) -> heed::Result<Env> {
     let mut options = EnvOpenOptions::new();
-    options.map_size(MAP_SIZE).max_dbs(16);
+    options.map_size(map_size).max_dbs(16);
     // SAFETY: heed requires that the same file is not opened twice in one process and that no
     // one truncates it while mapped. The agent opens its data dir once (the IPC socket's
     // single-agent check runs first), and the directory is private to the user.
