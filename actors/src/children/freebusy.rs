@@ -18,9 +18,6 @@ use crate::formats::freebusy::{self, Period};
 /// Per attendee: the busy periods, or why the server could not say (a request-status).
 pub type Answers = BTreeMap<String, Result<Vec<Period>, String>>;
 
-const PROPFIND_SCHEDULING: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><c:schedule-outbox-URL/><c:calendar-user-address-set/></d:prop></d:propfind>"#;
-
 /// Answers who is busy when, asking the server now.
 pub async fn ask(
     env: &AccountEnv,
@@ -30,7 +27,9 @@ pub async fn ask(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Answers, ServiceError> {
-    let (answered, ms) = client.propfind(principal, "0", PROPFIND_SCHEDULING).await?;
+    let (answered, ms) = client
+        .propfind(principal, "0", freebusy::PROPFIND_SCHEDULING)
+        .await?;
     let prop = |name: &str| ms.responses.iter().find_map(|r| r.prop(NS_CALDAV, name));
     let outbox = prop("schedule-outbox-URL")
         .and_then(|p| p.hrefs.first())
@@ -102,11 +101,7 @@ async fn via_query(
             "the server has no scheduling outbox (RFC 6638), so only your own free/busy can be asked".into(),
         ));
     }
-    let body = format!(
-        r#"<?xml version="1.0" encoding="utf-8"?><c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav"><c:time-range start="{}" end="{}"/></c:free-busy-query>"#,
-        start.format("%Y%m%dT%H%M%SZ"),
-        end.format("%Y%m%dT%H%M%SZ")
-    );
+    let body = freebusy::query_body(start, end);
     let calendars = env
         .store
         .dav_collections_of(&env.spec.name, &["calendar"])

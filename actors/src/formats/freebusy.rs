@@ -28,6 +28,19 @@ fn utc(t: DateTime<Utc>) -> String {
     t.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
+/// PROPFIND of a principal for its scheduling outbox and addresses (RFC 6638 §2.1.1, §2.4.1).
+pub const PROPFIND_SCHEDULING: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><c:schedule-outbox-URL/><c:calendar-user-address-set/></d:prop></d:propfind>"#;
+
+/// The free-busy-query REPORT body for [`start`, `end`) (RFC 4791 §7.10).
+pub fn query_body(start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav"><c:time-range start="{}" end="{}"/></c:free-busy-query>"#,
+        utc(start),
+        utc(end)
+    )
+}
+
 /// A VFREEBUSY REQUEST for `attendees` over [`start`, `end`).
 pub fn request(
     organizer: &str,
