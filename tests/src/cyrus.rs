@@ -34,10 +34,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
 
+use crate::dav::DavHttp;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::imap::ImapProbe;
 use crate::process::{self, Spawned};
-use crate::radicale::hrefs;
 use crate::{USERS, password_of, ports};
 
 /// Start-up limit. On 2 cores master greets in about 0.1 s, and the first logins of alice and bob
@@ -508,22 +508,19 @@ impl Cyrus {
         Ok(probe)
     }
 
-    /// Sends any request to the HTTP port.
-    pub fn send(&self, request: &HttpRequest<'_>) -> Result<HttpResponse> {
-        request.send(self.ports.http)
+    /// The DAV requests every harness server shares (`crate::dav`).
+    pub fn http(&self) -> DavHttp {
+        DavHttp(self.ports.http)
     }
 
-    /// PROPFIND `path` as `user` with the given Depth (RFC 4918 §9.1); asks for resourcetype,
-    /// displayname and getetag. Cyrus insists on an XML Content-Type.
+    /// Sends any request to the HTTP port.
+    pub fn send(&self, request: &HttpRequest<'_>) -> Result<HttpResponse> {
+        self.http().send(request)
+    }
+
+    /// PROPFIND `path` as `user` with the given Depth (RFC 4918 §9.1).
     pub fn propfind(&self, user: &str, path: &str, depth: u8) -> Result<HttpResponse> {
-        let depth = depth.to_string();
-        self.send(
-            &HttpRequest::new("PROPFIND", path)
-                .auth(user, password_of(user))
-                .header("Depth", &depth)
-                .header("Content-Type", "application/xml; charset=utf-8")
-                .body(PROPFIND_BODY.as_bytes()),
-        )
+        self.http().propfind(user, password_of(user), path, depth)
     }
 
     /// Creates calendar `<home>/<slug>/` for VEVENT (MKCALENDAR, RFC 4791 §5.3.1); returns its path.
@@ -540,82 +537,38 @@ impl Cyrus {
         components: &[&str],
     ) -> Result<String> {
         let path = format!("{}{slug}/", self.calendar_home(user));
-        let comps: String = components
-            .iter()
-            .map(|c| format!("<C:comp name=\"{c}\"/>"))
-            .collect();
-        let body = format!(
-            r#"<?xml version="1.0" encoding="utf-8"?>
-<C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
-  <D:set><D:prop>
-    <D:displayname>{}</D:displayname>
-    <C:supported-calendar-component-set>{comps}</C:supported-calendar-component-set>
-  </D:prop></D:set>
-</C:mkcalendar>"#,
-            xml_escape(display_name)
-        );
-        let r = self.as_user(user, "MKCALENDAR", &path, "application/xml", body.as_bytes())?;
-        expect_status(&r, &[201], "MKCALENDAR", &path)?;
-        Ok(path)
+        self.http().mkcalendar(user, path, display_name, components)
     }
 
     /// PUTs an item at `href` as `user`; returns its ETag. Creates or overwrites unconditionally.
     pub fn put(&self, user: &str, href: &str, content_type: &str, body: &[u8]) -> Result<String> {
-        let r = self.as_user(user, "PUT", href, content_type, body)?;
-        expect_status(&r, &[201, 204], "PUT", href)?;
-        Ok(r.header("ETag").unwrap_or_default().to_string())
+        self.http().put(user, href, content_type, body)
     }
 
     /// PUTs an iCalendar object into `calendar` (a path ending in `/`) as `<uid>.ics`; returns
     /// `(href, etag)`.
     pub fn put_event(&self, user: &str, calendar: &str, uid: &str, ics: &str) -> Result<(String, String)> {
-        let href = format!("{calendar}{uid}.ics");
-        let etag = self.put(user, &href, "text/calendar; charset=utf-8", ics.as_bytes())?;
-        Ok((href, etag))
+        self.http().put_event(user, calendar, uid, ics)
     }
 
     /// PUTs a vCard into `book` (a path ending in `/`) as `<uid>.vcf`; returns `(href, etag)`.
     pub fn put_contact(&self, user: &str, book: &str, uid: &str, vcf: &str) -> Result<(String, String)> {
-        let href = format!("{book}{uid}.vcf");
-        let etag = self.put(user, &href, "text/vcard; charset=utf-8", vcf.as_bytes())?;
-        Ok((href, etag))
+        self.http().put_contact(user, book, uid, vcf)
     }
 
     /// GETs `href` as `user`.
     pub fn get(&self, user: &str, href: &str) -> Result<HttpResponse> {
-        self.send(&HttpRequest::new("GET", href).auth(user, password_of(user)))
+        self.http().get(user, href)
     }
 
     /// DELETEs `href` as `user`.
     pub fn delete(&self, user: &str, href: &str) -> Result<()> {
-        let r = self.send(&HttpRequest::new("DELETE", href).auth(user, password_of(user)))?;
-        expect_status(&r, &[200, 204], "DELETE", href)
+        self.http().delete(user, href)
     }
 
     /// The member hrefs of `collection` (PROPFIND Depth 1), without the collection itself.
     pub fn members(&self, user: &str, collection: &str) -> Result<Vec<String>> {
-        let r = self.propfind(user, collection, 1)?;
-        expect_status(&r, &[207], "PROPFIND", collection)?;
-        Ok(hrefs(&r.text())
-            .into_iter()
-            .filter(|h| h.trim_end_matches('/') != collection.trim_end_matches('/'))
-            .collect())
-    }
-
-    fn as_user(
-        &self,
-        user: &str,
-        method: &str,
-        path: &str,
-        content_type: &str,
-        body: &[u8],
-    ) -> Result<HttpResponse> {
-        self.send(
-            &HttpRequest::new(method, path)
-                .auth(user, password_of(user))
-                .header("Content-Type", content_type)
-                .body(body),
-        )
+        self.http().members(user, collection)
     }
 }
 
@@ -695,20 +648,6 @@ fn parse_telemetry(text: &str) -> Vec<HttpLogEntry> {
         }
     }
     out
-}
-
-const PROPFIND_BODY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:displayname/><D:getetag/></D:prop></D:propfind>"#;
-
-fn expect_status(r: &HttpResponse, ok: &[u16], method: &str, path: &str) -> Result<()> {
-    if !ok.contains(&r.status) {
-        bail!("{method} {path} answered {}: {}", r.status, r.text());
-    }
-    Ok(())
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 #[cfg(test)]

@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use tempfile::TempDir;
 
+use crate::dav::DavHttp;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::process::{self, Spawned};
-use crate::{USERS, password_of, ports};
+use crate::{USERS, ports};
 
 /// Start-up limit. Radicale is ready in about 0.25 s; a loaded CI machine gets slack.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -163,22 +164,19 @@ impl Radicale {
         fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    /// Sends any request to this server.
-    pub fn send(&self, request: &HttpRequest<'_>) -> Result<HttpResponse> {
-        request.send(self.port)
+    /// The DAV requests every harness server shares (`crate::dav`).
+    pub fn http(&self) -> DavHttp {
+        DavHttp(self.port)
     }
 
-    /// PROPFIND `path` as `user`/`password` with the given Depth (RFC 4918 §9.1); asks for
-    /// resourcetype, displayname and getetag.
+    /// Sends any request to this server.
+    pub fn send(&self, request: &HttpRequest<'_>) -> Result<HttpResponse> {
+        self.http().send(request)
+    }
+
+    /// PROPFIND `path` as `user`/`password` with the given Depth (RFC 4918 §9.1).
     pub fn propfind(&self, user: &str, password: &str, path: &str, depth: u8) -> Result<HttpResponse> {
-        let depth = depth.to_string();
-        self.send(
-            &HttpRequest::new("PROPFIND", path)
-                .auth(user, password)
-                .header("Depth", &depth)
-                .header("Content-Type", "application/xml; charset=utf-8")
-                .body(PROPFIND_BODY.as_bytes()),
-        )
+        self.http().propfind(user, password, path, depth)
     }
 
     /// Creates calendar `/<user>/<slug>/` for VEVENT (MKCALENDAR, RFC 4791 §5.3.1); returns its path.
@@ -194,101 +192,45 @@ impl Radicale {
         display_name: &str,
         components: &[&str],
     ) -> Result<String> {
-        let path = format!("/{user}/{slug}/");
-        let comps: String = components
-            .iter()
-            .map(|c| format!("<C:comp name=\"{c}\"/>"))
-            .collect();
-        let body = format!(
-            r#"<?xml version="1.0" encoding="utf-8"?>
-<C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
-  <D:set><D:prop>
-    <D:displayname>{}</D:displayname>
-    <C:supported-calendar-component-set>{comps}</C:supported-calendar-component-set>
-  </D:prop></D:set>
-</C:mkcalendar>"#,
-            xml_escape(display_name)
-        );
-        let r = self.as_user(user, "MKCALENDAR", &path, "application/xml", body.as_bytes())?;
-        expect_status(&r, &[201], "MKCALENDAR", &path)?;
-        Ok(path)
+        self.http()
+            .mkcalendar(user, format!("/{user}/{slug}/"), display_name, components)
     }
 
     /// Creates address book `/<user>/<slug>/` (extended MKCOL, RFC 5689); returns its path.
     pub fn create_addressbook(&self, user: &str, slug: &str, display_name: &str) -> Result<String> {
-        let path = format!("/{user}/{slug}/");
-        let body = format!(
-            r#"<?xml version="1.0" encoding="utf-8"?>
-<D:mkcol xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav">
-  <D:set><D:prop>
-    <D:resourcetype><D:collection/><CR:addressbook/></D:resourcetype>
-    <D:displayname>{}</D:displayname>
-  </D:prop></D:set>
-</D:mkcol>"#,
-            xml_escape(display_name)
-        );
-        let r = self.as_user(user, "MKCOL", &path, "application/xml", body.as_bytes())?;
-        expect_status(&r, &[201], "MKCOL", &path)?;
-        Ok(path)
+        self.http()
+            .mkaddressbook(user, format!("/{user}/{slug}/"), display_name)
     }
 
     /// PUTs an item at `href` as `user`; returns its ETag. Creates or overwrites unconditionally.
     pub fn put(&self, user: &str, href: &str, content_type: &str, body: &[u8]) -> Result<String> {
-        let r = self.as_user(user, "PUT", href, content_type, body)?;
-        expect_status(&r, &[201, 204], "PUT", href)?;
-        Ok(r.header("ETag").unwrap_or_default().to_string())
+        self.http().put(user, href, content_type, body)
     }
 
     /// PUTs an iCalendar object into `calendar` (a path ending in `/`) as `<uid>.ics`; returns
     /// `(href, etag)`.
     pub fn put_event(&self, user: &str, calendar: &str, uid: &str, ics: &str) -> Result<(String, String)> {
-        let href = format!("{calendar}{uid}.ics");
-        let etag = self.put(user, &href, "text/calendar; charset=utf-8", ics.as_bytes())?;
-        Ok((href, etag))
+        self.http().put_event(user, calendar, uid, ics)
     }
 
     /// PUTs a vCard into `book` (a path ending in `/`) as `<uid>.vcf`; returns `(href, etag)`.
     pub fn put_contact(&self, user: &str, book: &str, uid: &str, vcf: &str) -> Result<(String, String)> {
-        let href = format!("{book}{uid}.vcf");
-        let etag = self.put(user, &href, "text/vcard; charset=utf-8", vcf.as_bytes())?;
-        Ok((href, etag))
+        self.http().put_contact(user, book, uid, vcf)
     }
 
     /// GETs `href` as `user`.
     pub fn get(&self, user: &str, href: &str) -> Result<HttpResponse> {
-        self.as_user(user, "GET", href, "text/plain", b"")
+        self.http().get(user, href)
     }
 
     /// DELETEs `href` as `user`.
     pub fn delete(&self, user: &str, href: &str) -> Result<()> {
-        let r = self.as_user(user, "DELETE", href, "text/plain", b"")?;
-        expect_status(&r, &[200, 204], "DELETE", href)
+        self.http().delete(user, href)
     }
 
     /// The member hrefs of `collection` (PROPFIND Depth 1), without the collection itself.
     pub fn members(&self, user: &str, collection: &str) -> Result<Vec<String>> {
-        let r = self.propfind(user, password_of(user), collection, 1)?;
-        expect_status(&r, &[207], "PROPFIND", collection)?;
-        Ok(hrefs(&r.text())
-            .into_iter()
-            .filter(|h| h.trim_end_matches('/') != collection.trim_end_matches('/'))
-            .collect())
-    }
-
-    fn as_user(
-        &self,
-        user: &str,
-        method: &str,
-        path: &str,
-        content_type: &str,
-        body: &[u8],
-    ) -> Result<HttpResponse> {
-        self.send(
-            &HttpRequest::new(method, path)
-                .auth(user, password_of(user))
-                .header("Content-Type", content_type)
-                .body(body),
-        )
+        self.http().members(user, collection)
     }
 }
 
@@ -298,32 +240,5 @@ impl Drop for Radicale {
     }
 }
 
-const PROPFIND_BODY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:displayname/><D:getetag/></D:prop></D:propfind>"#;
-
-/// Every `<…href>…</…href>` value in a multistatus body, in order (namespace prefix ignored).
-pub fn hrefs(xml: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(start) = rest.find("href>") {
-        let after = &rest[start + 5..];
-        let Some(end) = after.find("</") else { break };
-        let value = after[..end].trim();
-        if !value.is_empty() && !value.contains('<') {
-            out.push(value.to_string());
-        }
-        rest = &after[end..];
-    }
-    out
-}
-
-fn expect_status(r: &HttpResponse, ok: &[u16], method: &str, path: &str) -> Result<()> {
-    if !ok.contains(&r.status) {
-        bail!("{method} {path} answered {}: {}", r.status, r.text());
-    }
-    Ok(())
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
+/// Kept here for callers that know it as `radicale::hrefs`.
+pub use crate::dav::hrefs;
