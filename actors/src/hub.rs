@@ -48,6 +48,11 @@ pub struct Control {
 #[rtype(result = "StatusReport")]
 pub struct GetStatus;
 
+/// Whether an account of this name is configured (cheap: no store reads, unlike `GetStatus`).
+#[derive(Debug, Message)]
+#[rtype(result = "bool")]
+pub struct Knows(pub String);
+
 /// Hands a command to one service child of one account.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), HubError>")]
@@ -211,5 +216,13 @@ impl Handler<ToAccount> for Hub {
             command: msg.command,
         });
         Ok(())
+    }
+}
+
+impl Handler<Knows> for Hub {
+    type Result = bool;
+
+    fn handle(&mut self, Knows(name): Knows, _: &mut Context<Self>) -> bool {
+        self.accounts.contains_key(&name)
     }
 }

@@ -272,8 +272,11 @@ pub(crate) fn store_error(e: impl std::fmt::Display) -> RpcError {
 /// The account named in `params`, if the agent knows it (code 1 otherwise).
 pub(crate) async fn known_account(hub: &Addr<Hub>, params: &Value) -> Result<String, RpcError> {
     let account = required_string(params, "account")?;
-    let status = hub.send(GetStatus).await.map_err(mailbox)?;
-    if status.accounts.iter().any(|a| a.name == account) {
+    if hub
+        .send(opconnect_actors::hub::Knows(account.clone()))
+        .await
+        .map_err(mailbox)?
+    {
         Ok(account)
     } else {
         Err(RpcError::unknown_account(&account))
