@@ -198,6 +198,25 @@ pub fn resolve(socket: &Path, id: u64, keep: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `opconnect autostart on|off|status`: the start-at-login entry, which runs `opconnect run` with
+/// the same global flags.
+pub fn autostart(action: &str, flags: &[String]) -> Result<(), Failure> {
+    use opconnect_ui::autostart::Autostart;
+    let failed = |e: opconnect_ui::autostart::AutostartError| Failure {
+        code: EXIT_FAILED,
+        message: e.to_string(),
+    };
+    let entry = Autostart::for_current_exe(flags).map_err(failed)?;
+    match action {
+        "on" => entry.enable().map_err(failed)?,
+        "off" => entry.disable().map_err(failed)?,
+        _ => {}
+    }
+    let on = entry.is_enabled().map_err(failed)?;
+    println!("{} ({})", if on { "on" } else { "off" }, Autostart::location());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@ mod account;
 mod api;
 mod commands;
 mod config;
+mod desktop;
 mod logging;
 mod paths;
 mod report;
@@ -86,6 +87,11 @@ enum Command {
         #[command(subcommand)]
         command: account::AccountCommand,
     },
+    /// Start the agent at login: on, off, or status (works without the agent).
+    Autostart {
+        #[arg(value_parser = ["on", "off", "status"])]
+        action: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -100,14 +106,19 @@ enum ConflictsAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let flags = global_flags(&cli);
     let paths = Paths::resolve(cli.config, cli.data_dir, cli.socket);
     // One rustls crypto provider for the whole process (reqwest, IMAP, SMTP share it).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let result = match &cli.command {
-        Command::Run { headless } => run::run(&paths, *headless).map_err(|e| Failure {
+        Command::Run { headless } => run::run(&paths, *headless, flags).map_err(|e| Failure {
             code: commands::EXIT_FAILED,
             message: format!("{e:#}"),
         }),
+        Command::Autostart { action } => {
+            logging::init_client();
+            commands::autostart(action, &flags)
+        }
         Command::Account { command } => {
             logging::init_client();
             account::run(&paths, command)
@@ -131,6 +142,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// The locations given by flag or environment, as flags for `run` (the start-at-login entry must
+/// start the same agent). Relative paths are made absolute: autostart runs from another directory.
+fn global_flags(cli: &Cli) -> Vec<String> {
+    let mut flags = Vec::new();
+    for (flag, value) in [
+        ("--config", &cli.config),
+        ("--data-dir", &cli.data_dir),
+        ("--socket", &cli.socket),
+    ] {
+        if let Some(path) = value {
+            let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            flags.push(flag.to_owned());
+            flags.push(path.display().to_string());
+        }
+    }
+    flags
+}
+
 fn client_command(paths: &Paths, command: &Command) -> Result<(), Failure> {
     let socket = &paths.socket;
     match command {
@@ -145,7 +174,10 @@ fn client_command(paths: &Paths, command: &Command) -> Result<(), Failure> {
             action: Some(ConflictsAction::Resolve { id, keep }),
             ..
         } => commands::resolve(socket, *id, keep),
-        Command::Run { .. } | Command::Account { .. } | Command::Report { .. } => {
+        Command::Run { .. }
+        | Command::Account { .. }
+        | Command::Report { .. }
+        | Command::Autostart { .. } => {
             unreachable!("handled in main")
         }
     }

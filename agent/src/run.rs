@@ -1,9 +1,11 @@
 //! `opconnect run`: claim the IPC endpoint, open the store, start the hub and one supervisor per
-//! account, serve IPC until Ctrl-C or SIGTERM, then stop cleanly.
+//! account, serve IPC until Ctrl-C, SIGTERM or the tray's Quit, then stop cleanly.
 //!
 //! ```text
-//!  main thread: actix System ── Hub ── AccountSupervisor ×N ── children (IMAP, DAV)
-//!                    └── IPC server (socket / named pipe) ── AgentApi ── Hub
+//!  headless:  main thread: actix System ── Hub ── AccountSupervisor ×N ── children (IMAP, DAV)
+//!                              └── IPC server (socket / named pipe) ── AgentApi ── Hub
+//!  with tray: main thread: tao/GTK loop (ui::tray) ◄─ TrayHandle ─┐
+//!             agent thread: the actix System above + desktop::bridge ◄─ clicks ─┘
 //! ```
 
 use std::sync::Arc;
@@ -17,23 +19,79 @@ use opconnect_actors::{AgentEvent, events};
 use opconnect_ipc::{Event, Server};
 use tokio::sync::broadcast;
 
+use opconnect_ui::menu::Command;
+use opconnect_ui::tray::Tray;
+use tokio::sync::{mpsc, oneshot};
+
 use crate::api::AgentApi;
 use crate::config::Config;
+use crate::desktop::{self, Desktop};
 use crate::paths::{Paths, ensure_private_dir};
 use crate::{logging, secrets};
 
-pub fn run(paths: &Paths, headless: bool) -> anyhow::Result<()> {
+/// `autostart_args` are the global flags this agent was started with, for the start-at-login entry.
+pub fn run(paths: &Paths, headless: bool, autostart_args: Vec<String>) -> anyhow::Result<()> {
     ensure_private_dir(&paths.data_dir).with_context(|| format!("data dir {}", paths.data_dir.display()))?;
     let _log_guard = logging::init_agent(&paths.log_dir())?;
     let config = Config::load(&paths.config)?;
     crate::report::register(&config);
-    if !headless {
-        tracing::warn!("this build has no tray menu yet; running headless");
-    }
     // Claim the endpoint first: a second agent must stop here, before it touches the store.
     let server = Server::bind(&paths.socket)?;
     let store = Store::open(&paths.data_dir)?;
     secrets::init_credential_store();
+    let tray = if headless {
+        None
+    } else {
+        match Tray::new() {
+            Ok(tray) => Some(tray),
+            Err(e) => {
+                tracing::warn!("no tray: {e}; running headless");
+                None
+            }
+        }
+    };
+    let Some(tray) = tray else {
+        return serve(paths, config, server, store, None);
+    };
+    // GTK owns this thread; the agent runs on its own and ends the tray's loop when it stops.
+    let (clicks, commands) = mpsc::unbounded_channel();
+    let (quit, quitting) = oneshot::channel();
+    let desktop = Desktop {
+        tray: tray.handle(),
+        commands,
+        choices: clicks.clone(),
+        quit,
+        log_dir: paths.log_dir(),
+        data_dir: paths.data_dir.clone(),
+        autostart_args,
+    };
+    let handle = tray.handle();
+    let agent_paths = paths.clone();
+    let agent = std::thread::Builder::new().name("agent".into()).spawn(move || {
+        let result = serve(&agent_paths, config, server, store, Some((desktop, quitting)));
+        handle.exit();
+        result
+    })?;
+    let on_click = clicks.clone();
+    tray.run(move |command| {
+        let _ = on_click.send(command);
+    });
+    // The tray's loop ended without the agent asking (the session is closing): stop the agent too.
+    let _ = clicks.send(Command::Quit);
+    agent
+        .join()
+        .map_err(|_| anyhow::anyhow!("the agent thread panicked"))?
+}
+
+/// The agent proper: the actix system, the accounts and the IPC server, until a shutdown signal
+/// or (with a tray) Quit.
+fn serve(
+    paths: &Paths,
+    config: Config,
+    server: Server,
+    store: Store,
+    desktop: Option<(Desktop, oneshot::Receiver<()>)>,
+) -> anyhow::Result<()> {
     tracing::info!(
         config = %paths.config.display(),
         data_dir = %paths.data_dir.display(),
@@ -50,6 +108,7 @@ pub fn run(paths: &Paths, headless: bool) -> anyhow::Result<()> {
         let bus = events::event_bus();
         let (ipc_events, _) = broadcast::channel(1024);
         forward_events(bus.subscribe(), ipc_events.clone());
+        let desktop_events = bus.subscribe();
         let accounts = config
             .accounts
             .iter()
@@ -83,11 +142,27 @@ pub fn run(paths: &Paths, headless: bool) -> anyhow::Result<()> {
             .map(|a| (a.spec.name.clone(), secrets::source_for(a)))
             .collect();
         let api = Arc::new(
-            AgentApi::new(hub, store, ipc_events, specs)
+            AgentApi::new(hub.clone(), store, ipc_events, specs)
                 .with_dns(dns)
                 .with_secrets(passwords),
         );
-        let served = server.run(api, shutdown_signal()).await;
+        let quit = match desktop {
+            Some((desktop, quit)) => {
+                desktop::spawn(desktop, api.clone(), hub, desktop_events);
+                Some(quit)
+            }
+            None => None,
+        };
+        let stop = async move {
+            match quit {
+                Some(quit) => tokio::select! {
+                    _ = shutdown_signal() => {}
+                    _ = quit => tracing::info!("Quit chosen in the tray"),
+                },
+                None => shutdown_signal().await,
+            }
+        };
+        let served = server.run(api, stop).await;
         tracing::info!("opconnect stopping");
         served
     });

@@ -177,6 +177,15 @@ pub fn register(config: &Config) {
     let _ = ACCOUNTS.set((config.accounts.clone(), config.settings.clone()));
 }
 
+/// The HTML page for every configured account, probed concurrently (the tray's "Status report…").
+pub async fn html_for_all() -> Result<String, String> {
+    let (accounts, settings) = ACCOUNTS
+        .get()
+        .ok_or("the report is not available before the agent has started")?;
+    let reports = futures::future::join_all(accounts.iter().map(|a| build(a, settings))).await;
+    Ok(html::render(&reports))
+}
+
 /// IPC `report {account}` → the JSON of INTERFACE §5.
 pub async fn ipc(params: &Value) -> Result<Value, RpcError> {
     let name = crate::api::required_string(params, "account")?;
