@@ -74,11 +74,27 @@ pub struct Agent {
     bin: PathBuf,
     child: Option<Spawned>,
     started_in: Duration,
+    launch: Launch,
+}
+
+/// How `opconnect run` is started: headless (the default), or on a desktop session.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// `DISPLAY`, `DBUS_SESSION_BUS_ADDRESS`… of a private desktop (see `desktop::Desktop::env`):
+    /// the agent then runs without `--headless`, with its tray.
+    pub desktop: Option<Vec<(String, String)>>,
+    /// A command the agent runs under (e.g. `unshare --mount sh -c '…; exec "$@"' sh`).
+    pub wrapper: Vec<String>,
 }
 
 impl Agent {
     /// Writes `config_toml`, starts the agent and waits until `opconnect status` answers.
     pub fn start(config_toml: &str) -> Result<Agent> {
+        Agent::start_with(config_toml, Launch::default())
+    }
+
+    /// [`Agent::start`], launched as `launch` says.
+    pub fn start_with(config_toml: &str, launch: Launch) -> Result<Agent> {
         let bin = opconnect_bin();
         let dir = process::short_tempdir("oc")?;
         // Other users may traverse (not list) the root: the socket tests rely on the agent's own
@@ -90,6 +106,7 @@ impl Agent {
             bin,
             child: None,
             started_in: Duration::ZERO,
+            launch,
         };
         fs::write(agent.config_path(), config_toml)?;
         agent.spawn()?;
@@ -98,10 +115,23 @@ impl Agent {
 
     fn spawn(&mut self) -> Result<()> {
         let began = Instant::now();
-        let mut cmd = Command::new(&self.bin);
-        cmd.args(["run", "--headless"]);
+        let mut cmd = match self.launch.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(&self.bin);
+                cmd
+            }
+            None => Command::new(&self.bin),
+        };
+        cmd.arg("run");
+        if self.launch.desktop.is_none() {
+            cmd.arg("--headless");
+        }
         self.global_flags(&mut cmd);
         isolate_env(&mut cmd, self.dir.path());
+        for (key, value) in self.launch.desktop.iter().flatten() {
+            cmd.env(key, value);
+        }
         let mut child = Spawned::spawn("opconnect run", cmd, &self.log_path())?;
         let socket = self.socket_path();
         child.wait_ready(START_TIMEOUT, || {

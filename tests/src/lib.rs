@@ -15,6 +15,7 @@ pub mod agent;
 pub mod config;
 pub mod cyrus;
 pub mod dav;
+pub mod desktop;
 pub mod dovecot;
 pub mod http;
 pub mod imap;
