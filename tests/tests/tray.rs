@@ -216,6 +216,7 @@ fn autostart(home: &Path, action: &str) -> Result<(bool, String)> {
     let mut cmd = std::process::Command::new(opconnect_bin());
     cmd.args(["autostart", action, "--config", "/etc/opconnect-test/config.toml"])
         .env("HOME", home)
+        .env("XDG_CONFIG_DIRS", home.join("etc-xdg"))
         .env_remove("XDG_CONFIG_HOME");
     let out = process::run_with_timeout(cmd, Duration::from_secs(30))?;
     ensure!(
@@ -256,6 +257,20 @@ fn autostart_on_and_off_write_and_remove_the_xdg_entry() -> Result<()> {
     ensure!(!entry.exists(), "off removes the file");
     // Off again is not an error.
     ensure!(autostart(home.path(), "off")?.1.starts_with("off ("));
+
+    // A system-wide entry (the Debian package's, in $XDG_CONFIG_DIRS/autostart) counts as on;
+    // off overrides it for this user with Hidden=true (XDG Autostart spec), on replaces that.
+    let system = home.path().join("etc-xdg/autostart/opconnect.desktop");
+    std::fs::create_dir_all(system.parent().unwrap())?;
+    std::fs::write(&system, "[Desktop Entry]\nType=Application\nName=opconnect\nExec=opconnect run\n")?;
+    ensure!(autostart(home.path(), "status")?.1.starts_with("on ("), "the system entry starts it");
+    ensure!(autostart(home.path(), "off")?.1.starts_with("off ("));
+    let hidden = std::fs::read_to_string(&entry).context("the user's override")?;
+    ensure!(hidden.contains("Hidden=true"), "{hidden}");
+    ensure!(system.exists(), "the system entry is left alone");
+    ensure!(autostart(home.path(), "on")?.1.starts_with("on ("));
+    let full = std::fs::read_to_string(&entry)?;
+    ensure!(!full.contains("Hidden=true") && full.contains("Exec="), "{full}");
     Ok(())
 }
 
