@@ -361,6 +361,25 @@ impl Davical {
         Ok(())
     }
 
+    /// `by` lets `to` read collection `path` (one of `by`'s): a row in DAViCal's `grants` table,
+    /// what its admin pages write. (`php -S` refuses the WebDAV ACL method with 501.)
+    pub fn grant_read(&self, by: &str, path: &str, to: &str) -> Result<()> {
+        let dav_name = path
+            .strip_prefix("/caldav.php")
+            .with_context(|| format!("{path} is not under /caldav.php/"))?;
+        let sql = format!(
+            "INSERT INTO grants (by_collection, to_principal, privileges, is_group) \
+             SELECT c.collection_id, p.principal_id, privilege_to_bits(ARRAY['DAV::read']), false \
+             FROM collection c, principal p JOIN usr u USING (user_no) \
+             WHERE c.dav_name = '{dav_name}' AND c.user_no = (SELECT user_no FROM usr WHERE username = '{by}') \
+             AND u.username = '{to}' RETURNING 1"
+        );
+        if self.sql(&sql)?.trim() != "1" {
+            bail!("no collection {path} of {by}, or no user {to}");
+        }
+        Ok(())
+    }
+
     /// The DAV requests every harness server shares (`crate::dav`): put_event, put_contact, get,
     /// delete, members, … as a given user.
     pub fn http(&self) -> DavHttp {

@@ -1,8 +1,9 @@
 //! DAViCal end to end, driven through `opconnect call`: calendar delegation (calendar-proxy,
 //! granted by bob with a PROPPATCH as his client would), the delegated calendars in
 //! `calendar.list` and the mirror, the refusal of a write to a read-only delegated calendar
-//! before it is journaled, a write through a write-proxy grant, and free/busy through DAViCal's
-//! scheduling outbox.
+//! before it is journaled, a write through a write-proxy grant, free/busy through DAViCal's
+//! scheduling outbox, and a shared read-only address book configured as the global address
+//! list (`gal`), searched on the server and never downloaded.
 
 use std::time::{Duration, Instant};
 
@@ -194,5 +195,107 @@ fn free_busy_through_davicals_outbox() -> Result<()> {
         "asked through the outbox: {:?}",
         davical.requests_of("alice")
     );
+    Ok(())
+}
+
+#[test]
+fn shared_book_as_global_address_list() -> Result<()> {
+    let began = Instant::now();
+    let davical = Davical::start()?;
+    let dir = davical.create_addressbook("bob", "directory", "Company directory")?;
+    let http = davical.http();
+    for i in 0..30 {
+        let (name, mail) = if i % 3 == 0 {
+            (format!("Ann Smith{i}"), format!("ann{i}@example.org"))
+        } else {
+            (format!("Person {i}"), format!("p{i}@smithfield.example"))
+        };
+        let vcf =
+            format!("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:d{i}\r\nFN:{name}\r\nEMAIL:{mail}\r\nEND:VCARD\r\n");
+        http.put_contact("bob", &dir, &format!("d{i}"), &vcf)?;
+    }
+    davical.grant_read("bob", &dir, "alice")?;
+
+    let mut account = AccountSpec::for_user("alice");
+    account.caldav = Some(davical.dav_url());
+    account.carddav = Some(davical.dav_url());
+    account.gal = Some(davical.url_of(&dir));
+    let agent = Agent::start(&render_config(&AgentSettings::default(), &[account]))?;
+    agent.wait_for_state("alice", "online", Duration::from_secs(20))?;
+    let books = agent.call_until(
+        "contacts.books",
+        json!({"account": "alice"}),
+        Duration::from_secs(20),
+        |v| {
+            v.as_array()
+                .is_some_and(|a| a.iter().any(|b| b["href"] == dir.as_str()))
+        },
+    )?;
+    let gal = books
+        .as_array()
+        .and_then(|a| a.iter().find(|b| b["href"] == dir.as_str()))
+        .context("gal")?;
+    assert_eq!(
+        (&gal["directory"], &gal["read_only"], &gal["name"]),
+        (&json!(true), &json!(true), &json!("Company directory")),
+        "{books}"
+    );
+    let own = books.as_array().and_then(|a| {
+        a.iter()
+            .find(|b| b["href"] == davical.default_addressbook("alice"))
+    });
+    assert_eq!(own.map(|b| &b["directory"]), Some(&json!(false)), "{books}");
+
+    // By name: 10 Ann Smiths, limited to 4 by the server.
+    let found = agent.call(
+        "gal.search",
+        json!({"account": "alice", "query": "ann smith", "limit": 4}),
+    )?;
+    let found = found.as_array().context("array")?;
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|e| e["name"].as_str().is_some_and(|n| n.starts_with("Ann Smith"))),
+        "{found:?}"
+    );
+    // By email, and by a part that is in names and emails alike.
+    let by_mail = agent.call(
+        "gal.search",
+        json!({"account": "alice", "query": "p7@smithfield"}),
+    )?;
+    assert_eq!(
+        by_mail,
+        json!([{"name": "Person 7", "emails": ["p7@smithfield.example"], "kind": "individual", "href": format!("{dir}d7.vcf")}])
+    );
+    let both = agent.call(
+        "gal.search",
+        json!({"account": "alice", "query": "SMITH", "limit": 100}),
+    )?;
+    assert_eq!(
+        both.as_array().map(Vec::len),
+        Some(30),
+        "all 30 match by name or email"
+    );
+
+    // Never downloaded: nothing of it in the mirror, and the agent only described it once and
+    // searched it three times.
+    let items = agent.call("contacts.items", json!({"account": "alice", "book": dir}))?;
+    assert_eq!(items, json!([]));
+    let to_dir: Vec<String> = davical
+        .requests_of("alice")
+        .into_iter()
+        .filter(|r| r.ends_with(&format!(" {dir}")) || r.contains(&format!(" {dir}d")))
+        .collect();
+    assert_eq!(
+        to_dir,
+        [
+            format!("PROPFIND {dir}"),
+            format!("REPORT {dir}"),
+            format!("REPORT {dir}"),
+            format!("REPORT {dir}")
+        ],
+    );
+    println!("GAL on DAViCal: {:?}", began.elapsed());
     Ok(())
 }

@@ -25,7 +25,7 @@ use url::Url;
 use crate::children::{AccountEnv, dav_replay, freebusy};
 use crate::dav::discovery::{self, CollectionInfo, DavService};
 use crate::dav::sync::{self, Fetched, MULTIGET_BATCH, MULTIGET_IN_FLIGHT};
-use crate::dav::{DavClient, delegation};
+use crate::dav::{DavClient, delegation, proxy};
 use crate::error::ServiceError;
 use crate::net::endpoint::Endpoint;
 use crate::status::ServiceKind;
@@ -92,10 +92,15 @@ async fn run(
         "homes": home_list,
         "dav": compliance.classes,
     }));
+    let directories = match (service, &env.spec.gal) {
+        (DavService::CardDav, Some(gal)) => configured_directory(&client, &gal.url).await?,
+        _ => Vec::new(),
+    };
     let poller = Poller {
         env: &env,
         client: &client,
         service,
+        directories,
     };
     let calendar = service == DavService::CalDav;
     let mut delegations_read: Option<Instant> = None;
@@ -190,6 +195,35 @@ async fn delegated_homes(
     Ok(out)
 }
 
+/// The account's `gal` address book as a directory collection (read-only, never synced). A URL
+/// that is not an address book is left out with a warning; `gal.search` then says so.
+async fn configured_directory(client: &DavClient, url: &Url) -> Result<Vec<CollectionInfo>, ServiceError> {
+    let parent = url.join("..").unwrap_or_else(|_| url.clone());
+    let listed = match client.propfind(url, "0", discovery::PROPFIND_COLLECTIONS).await {
+        Ok((answered, ms)) => discovery::collections(&ms, &parent, DavService::CardDav)
+            .into_iter()
+            .filter(|c| proxy::same_path(&c.href, answered.path()))
+            .collect::<Vec<_>>(),
+        Err(e @ (ServiceError::Transient { .. } | ServiceError::Auth(_) | ServiceError::Tls(_))) => {
+            return Err(e);
+        }
+        Err(e) => {
+            tracing::warn!(gal = %url, error = %e, "the configured global address list is not readable");
+            Vec::new()
+        }
+    };
+    if listed.is_empty() {
+        tracing::warn!(gal = %url, "the configured global address list is not an address book");
+    }
+    Ok(listed
+        .into_iter()
+        .map(|mut c| {
+            (c.directory, c.read_only) = (true, true);
+            c
+        })
+        .collect())
+}
+
 /// `gal.search` over every directory collection of the account, up to `limit` entries.
 async fn search_directories(
     env: &AccountEnv,
@@ -225,6 +259,8 @@ struct Poller<'a> {
     env: &'a AccountEnv,
     client: &'a DavClient,
     service: DavService,
+    /// Directory collections from the account's `gal` setting, listed beside the homes'.
+    directories: Vec<CollectionInfo>,
 }
 
 /// Counts of one collection's round, for `calendar.changed` / `contacts.changed`.
@@ -233,6 +269,24 @@ struct Changes {
     added: usize,
     changed: usize,
     removed: usize,
+}
+
+/// The mirror record of a directory collection: its description, no items and no sync state.
+fn directory_record(info: &CollectionInfo) -> CollectionRecord {
+    CollectionRecord {
+        href: info.href.clone(),
+        name: info.name.clone(),
+        color: None,
+        components: Vec::new(),
+        kind: info.kind.clone(),
+        read_only: true,
+        directory: true,
+        owner: info.owner.clone(),
+        ctag: None,
+        sync_token: None,
+        held: Vec::new(),
+        held_since: None,
+    }
 }
 
 fn store_err(e: StoreError) -> ServiceError {
@@ -268,6 +322,9 @@ impl Poller<'_> {
                 seen.push((answered.clone(), info));
             }
         }
+        for info in &self.directories {
+            seen.push((self.client.base().clone(), info.clone()));
+        }
         // Owners whose home could not be listed this round: their collections are kept.
         let mut unlisted: Vec<&str> = Vec::new();
         for d in delegated {
@@ -292,6 +349,16 @@ impl Poller<'_> {
         }
         for (home, info) in &seen {
             let old = stored.iter().find(|c| c.href == info.href);
+            if info.directory {
+                // A directory is searched on the server (gal.search), never downloaded whole.
+                let record = directory_record(info);
+                if old != Some(&record) {
+                    store
+                        .put_dav_collections(self.account(), &[record])
+                        .map_err(store_err)?;
+                }
+                continue;
+            }
             let unchanged = old.is_some_and(|o| {
                 (o.ctag.is_some() && o.ctag == info.ctag)
                     || (o.sync_token.is_some() && o.sync_token == info.sync_token)
