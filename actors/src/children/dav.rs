@@ -25,7 +25,7 @@ use url::Url;
 use crate::children::{AccountEnv, dav_replay, freebusy};
 use crate::dav::discovery::{self, CollectionInfo, DavService};
 use crate::dav::sync::{self, Fetched, MULTIGET_BATCH, MULTIGET_IN_FLIGHT};
-use crate::dav::{DavClient, delegation, proxy};
+use crate::dav::{DavClient, delegation};
 use crate::error::ServiceError;
 use crate::net::endpoint::Endpoint;
 use crate::status::ServiceKind;
@@ -93,7 +93,7 @@ async fn run(
         "dav": compliance.classes,
     }));
     let directories = match (service, &env.spec.gal) {
-        (DavService::CardDav, Some(gal)) => configured_directory(&client, &gal.url).await?,
+        (DavService::CardDav, Some(gal)) => discovery::configured_directory(&client, &gal.url).await?,
         _ => Vec::new(),
     };
     let poller = Poller {
@@ -193,35 +193,6 @@ async fn delegated_homes(
         }
     }
     Ok(out)
-}
-
-/// The account's `gal` address book as a directory collection (read-only, never synced). A URL
-/// that is not an address book is left out with a warning; `gal.search` then says so.
-async fn configured_directory(client: &DavClient, url: &Url) -> Result<Vec<CollectionInfo>, ServiceError> {
-    let parent = url.join("..").unwrap_or_else(|_| url.clone());
-    let listed = match client.propfind(url, "0", discovery::PROPFIND_COLLECTIONS).await {
-        Ok((answered, ms)) => discovery::collections(&ms, &parent, DavService::CardDav)
-            .into_iter()
-            .filter(|c| proxy::same_path(&c.href, answered.path()))
-            .collect::<Vec<_>>(),
-        Err(e @ (ServiceError::Transient { .. } | ServiceError::Auth(_) | ServiceError::Tls(_))) => {
-            return Err(e);
-        }
-        Err(e) => {
-            tracing::warn!(gal = %url, error = %e, "the configured global address list is not readable");
-            Vec::new()
-        }
-    };
-    if listed.is_empty() {
-        tracing::warn!(gal = %url, "the configured global address list is not an address book");
-    }
-    Ok(listed
-        .into_iter()
-        .map(|mut c| {
-            (c.directory, c.read_only) = (true, true);
-            c
-        })
-        .collect())
 }
 
 /// `gal.search` over every directory collection of the account, up to `limit` entries.
