@@ -17,6 +17,9 @@ pub struct AccountSpec {
     pub caldav: Option<Endpoint>,
     pub carddav: Option<Endpoint>,
     pub sieve: Option<Endpoint>,
+    /// An address book (on the CardDAV server) searched as the global address list by
+    /// `gal.search`, for servers that publish no directory collection of their own.
+    pub gal: Option<Endpoint>,
     /// Extra trust anchor (PEM) for self-hosted servers, added to the system's roots.
     pub tls_ca: Option<PathBuf>,
 }

@@ -61,6 +61,7 @@ struct RawAccount {
     caldav: Option<String>,
     carddav: Option<String>,
     sieve: Option<String>,
+    gal: Option<String>,
     tls_ca: Option<PathBuf>,
 }
 
@@ -235,6 +236,32 @@ fn account_config(file: &str, label: &str, raw: RawAccount) -> Result<AccountCon
     let caldav = url("caldav", Protocol::Dav, &raw.caldav)?;
     let carddav = url("carddav", Protocol::Dav, &raw.carddav)?;
     let sieve = url("sieve", Protocol::Sieve, &raw.sieve)?;
+    let gal = url("gal", Protocol::Dav, &raw.gal)?;
+    if let Some(g) = &gal {
+        // The book is read with the CardDAV credentials: they go to that server only.
+        match &carddav {
+            None => {
+                return Err(err(
+                    "gal",
+                    "needs a carddav server (the book is read with its login)".into(),
+                ));
+            }
+            Some(c)
+                if (c.host.as_str(), c.port, c.url.scheme()) != (g.host.as_str(), g.port, g.url.scheme()) =>
+            {
+                return Err(err(
+                    "gal",
+                    format!(
+                        "must be on the carddav server {}://{}:{}",
+                        c.url.scheme(),
+                        c.host,
+                        c.port
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     if [&imap, &smtp, &caldav, &carddav, &sieve]
         .iter()
         .all(|e| e.is_none())
@@ -267,6 +294,7 @@ fn account_config(file: &str, label: &str, raw: RawAccount) -> Result<AccountCon
             caldav,
             carddav,
             sieve,
+            gal,
             tls_ca: raw.tls_ca,
         },
         password_command: raw.password_command,
@@ -297,6 +325,29 @@ caldav = "https://dav.example.org/"
 carddav = "http://127.0.0.1:5232/"
 sieve = "sieve://imap.example.org:4190"
 "#;
+
+    #[test]
+    fn gal_is_a_book_on_the_carddav_server() {
+        let with = |gal: &str| parse(&format!("{GOOD}gal = \"{gal}\"\n"));
+        let ok = with("http://127.0.0.1:5232/shared/directory/").unwrap();
+        assert_eq!(
+            ok.accounts[0].spec.gal.as_ref().unwrap().url.path(),
+            "/shared/directory/"
+        );
+        let other = with("http://127.0.0.1:5233/dir/").unwrap_err();
+        assert!(
+            other.contains("key \"gal\": must be on the carddav server http://127.0.0.1:5232"),
+            "{other}"
+        );
+        let plain = with("http://dir.example.org/dir/").unwrap_err();
+        assert!(plain.contains("key \"gal\""), "{plain}");
+        let alone = parse(&GOOD.replace(
+            "carddav = \"http://127.0.0.1:5232/\"\n",
+            "gal = \"http://127.0.0.1:5232/d/\"\n",
+        ))
+        .unwrap_err();
+        assert!(alone.contains("needs a carddav server"), "{alone}");
+    }
 
     #[test]
     fn a_full_config_reads() {

@@ -80,6 +80,8 @@ pub struct AccountSpec {
     pub caldav: Option<String>,
     pub carddav: Option<String>,
     pub sieve: Option<String>,
+    /// An address book searched as the global address list (the agent's `gal` key).
+    pub gal: Option<String>,
     pub tls_ca: Option<PathBuf>,
 }
 
@@ -156,6 +158,7 @@ impl AccountSpec {
         field("caldav", self.caldav.as_deref());
         field("carddav", self.carddav.as_deref());
         field("sieve", self.sieve.as_deref());
+        field("gal", self.gal.as_deref());
         let ca = self.tls_ca.as_ref().map(|p| p.to_string_lossy().into_owned());
         field("tls_ca", ca.as_deref());
         t

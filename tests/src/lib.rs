@@ -1,4 +1,4 @@
-//! The harness every end-to-end test of opconnect shares: private Dovecot, Radicale and Cyrus instances on
+//! The harness every end-to-end test of opconnect shares: private Dovecot, Radicale, Cyrus and DAViCal instances on
 //! 127.0.0.1, raw IMAP/HTTP/IPC probes, and a driver for the real `opconnect` binary.
 //!
 //! ```text
@@ -15,6 +15,7 @@ pub mod agent;
 pub mod config;
 pub mod cyrus;
 pub mod dav;
+pub mod davical;
 pub mod desktop;
 pub mod dovecot;
 pub mod http;
@@ -29,6 +30,7 @@ pub mod tls;
 pub use agent::{Agent, EventStream};
 pub use config::{AccountSpec, AgentSettings, config_for};
 pub use cyrus::{Cyrus, HttpLogEntry};
+pub use davical::Davical;
 pub use dovecot::{Dovecot, DovecotOptions};
 pub use http::HttpResponse;
 pub use imap::ImapProbe;

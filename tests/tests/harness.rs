@@ -1,4 +1,4 @@
-//! Self-tests of the server harness: the private Dovecot and Radicale come up as servers.md
+//! Self-tests of the server harness: the private Dovecot, Radicale and DAViCal come up as servers.md
 //! describes, and the probes see what the agent will see. No agent involved.
 
 use std::net::TcpStream;
@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use opconnect_tests::dovecot::SPECIAL_USE;
 use opconnect_tests::imap::ImapProbe;
-use opconnect_tests::{Dovecot, DovecotOptions, Radicale, ports, process, tls};
+use opconnect_tests::{Davical, Dovecot, DovecotOptions, Radicale, ports, process, tls};
 
 const MESSAGE: &[u8] = b"From: bob@localhost\r\nTo: alice@localhost\r\nSubject: harness\r\n\
 Message-ID: <harness-1@localhost>\r\n\r\nHello from the harness.\r\n";
@@ -229,5 +229,78 @@ DTEND:20250102T110000Z\r\nSUMMARY:Harness\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
     let got = radicale.get("alice", &href)?;
     assert_eq!(got.status, 200);
     assert!(got.text().contains("SUMMARY:Harness"));
+    Ok(())
+}
+
+/// DAViCal on its private PostgreSQL: logins, the home collections, items, the calendar-proxy
+/// grant the delegation tests rely on, the request log, and a clean kill.
+#[test]
+fn davical_login_homes_items_proxy_and_kill() -> Result<()> {
+    let davical = Davical::start()?;
+    eprintln!("davical ready in {:?}", davical.started_in());
+    assert_eq!(
+        davical.dav_url(),
+        format!("http://127.0.0.1:{}/caldav.php/", davical.http_port())
+    );
+    let bad = davical
+        .http()
+        .propfind("alice", "wrong-pw", "/caldav.php/alice/", 0)?;
+    assert_eq!(bad.status, 401, "{}", bad.text());
+    let home = davical.propfind("bob", &davical.principal("bob"), 1)?;
+    assert_eq!(home.status, 207, "{}", home.text());
+    let listed = opconnect_tests::dav::hrefs(&home.text());
+    for path in [
+        davical.default_calendar("bob"),
+        davical.default_addressbook("bob"),
+    ] {
+        assert!(listed.contains(&path), "{path} not in {listed:?}");
+    }
+
+    let cal = davical.default_calendar("bob");
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//opconnect-tests//EN\r\n\
+BEGIN:VEVENT\r\nUID:dv1\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:20250102T100000Z\r\n\
+DTEND:20250102T110000Z\r\nSUMMARY:Harness\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let (href, etag) = davical.http().put_event("bob", &cal, "dv1", ics)?;
+    assert!(!etag.is_empty());
+    assert_eq!(davical.http().members("bob", &cal)?, vec![href.clone()]);
+    let vcf = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c1\r\nFN:Carol\r\nEMAIL:carol@localhost\r\nEND:VCARD\r\n";
+    davical
+        .http()
+        .put_contact("bob", &davical.default_addressbook("bob"), "c1", vcf)?;
+
+    // Without a grant alice sees only free/busy (DAViCal's default privileges give a "Busy"
+    // stub); with a read-proxy grant she reads the event.
+    let hidden = davical.http().get("alice", &href)?;
+    assert!(
+        !hidden.text().contains("Harness"),
+        "{} {}",
+        hidden.status,
+        hidden.text()
+    );
+    davical.grant_proxy("bob", &["alice"], false)?;
+    let grants = davical.sql("SELECT count(*) FROM grants")?;
+    assert_eq!(grants.trim(), "1", "one row in DAViCal's grants table");
+    let got = davical.http().get("alice", &href)?;
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert!(got.text().contains("SUMMARY:Harness"));
+    assert!(
+        davical
+            .requests_of("alice")
+            .iter()
+            .any(|r| r == &format!("GET {href}")),
+        "{:?}",
+        davical.requests()
+    );
+
+    let (php, pg) = (
+        davical.pid().context("php running")?,
+        davical.postgres_pid().context("postgres running")?,
+    );
+    let (http, pg_port) = (davical.http_port(), davical.pg_port());
+    drop(davical);
+    for (pid, port) in [(php, http), (pg, pg_port)] {
+        ensure!(!process::group_alive(pid), "process group {pid} survived Drop");
+        ensure!(ports::port_is_free(port), "port {port} still bound after Drop");
+    }
     Ok(())
 }

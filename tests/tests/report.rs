@@ -5,7 +5,8 @@
 //! ```text
 //!   Dovecot (IMAP, ManageSieve) ─┐
 //!   Radicale (CalDAV, CardDAV) ──┼──◀ opconnect report alice --format json|table|html --config F
-//!   Cyrus (IMAP, CalDAV, CardDAV)┘
+//!   Cyrus (IMAP, CalDAV, CardDAV)┤
+//!   DAViCal (CalDAV, CardDAV) ───┘
 //! ```
 
 use std::path::Path;
@@ -16,7 +17,9 @@ use anyhow::{Context, Result, ensure};
 use opconnect_tests::agent::opconnect_bin;
 use opconnect_tests::config::render_config;
 use opconnect_tests::process::{run_with_timeout, short_tempdir};
-use opconnect_tests::{AccountSpec, Agent, AgentSettings, Cyrus, Dovecot, DovecotOptions, Radicale, USERS};
+use opconnect_tests::{
+    AccountSpec, Agent, AgentSettings, Cyrus, Davical, Dovecot, DovecotOptions, Radicale, USERS,
+};
 use serde_json::{Value, json};
 
 /// Every feature key of INTERFACE §5, in order.
@@ -324,5 +327,54 @@ fn cyrus_cells_that_differ() -> Result<()> {
     assert_eq!(fb, "schedule-outbox-URL /dav/calendars/user/alice/Outbox/");
     assert!(v["servers"]["caldav"]["facts"]["schedule_outbox"].is_string());
     assert_eq!(detail(&v, "out_of_office"), "no ManageSieve server configured");
+    Ok(())
+}
+
+/// Issue 9's DAViCal row: Dovecot for mail and ManageSieve, DAViCal for calendars (with its
+/// scheduling outbox and calendar-proxy) and contacts; every cell asserted.
+#[test]
+fn dovecot_and_davical_every_cell() -> Result<()> {
+    let dovecot = Dovecot::start()?;
+    let davical = Davical::start()?;
+    davical.grant_proxy("bob", &["alice"], false)?;
+    let mut account = AccountSpec::for_user("alice")
+        .imap_from(&dovecot)
+        .sieve_from(&dovecot);
+    account.caldav = Some(davical.dav_url());
+    account.carddav = Some(davical.dav_url());
+    let started = Instant::now();
+    let v = json_report(
+        &render_config(&AgentSettings::default(), &[account.clone()]),
+        "alice",
+    )?;
+    let took = started.elapsed();
+    assert_cells(&v, "yes yes yes yes yes yes yes yes no yes yes yes yes");
+    // DAViCal's home calendar takes VEVENT and VTODO; its outbox answers free/busy.
+    assert_eq!(
+        detail(&v, "tasks"),
+        "VTODO collection /caldav.php/alice/calendar/"
+    );
+    assert_eq!(
+        detail(&v, "freebusy"),
+        "schedule-outbox-URL /caldav.php/alice/.out/"
+    );
+    assert_eq!(
+        detail(&v, "sharing"),
+        "IMAP ACL (RFC 4314), other-users namespace shared/, CalDAV calendar-proxy (read for 1, write for 0)"
+    );
+    assert_eq!(
+        v["servers"]["caldav"]["facts"]["proxy_read_for"],
+        json!(["/caldav.php/bob/"])
+    );
+    assert_eq!(detail(&v, "gal"), "no directory collection published");
+    assert!(took < Duration::from_secs(3), "report took {took:?}");
+
+    // With a shared book configured as `gal`, the report counts it as the directory.
+    let book = davical.create_addressbook("bob", "directory", "Directory")?;
+    davical.grant_read("bob", &book, "alice")?;
+    account.gal = Some(davical.url_of(&book));
+    let v = json_report(&render_config(&AgentSettings::default(), &[account]), "alice")?;
+    assert_cells(&v, "yes yes yes yes yes yes yes yes yes yes yes yes yes");
+    assert_eq!(detail(&v, "gal"), format!("directory collection {book}"));
     Ok(())
 }

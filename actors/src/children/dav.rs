@@ -10,10 +10,12 @@
 //! ```
 //!
 //! An unchanged account costs one PROPFIND per home per poll: the listing carries every
-//! collection's ctag and sync-token.
+//! collection's ctag and sync-token. The calendar homes of people who made the user their
+//! calendar proxy are homes too; who they are is read again every [`DELEGATION_REFRESH`].
 
 use std::collections::HashSet;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::json;
@@ -21,15 +23,28 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::children::{AccountEnv, dav_replay, freebusy};
-use crate::dav::DavClient;
 use crate::dav::discovery::{self, CollectionInfo, DavService};
 use crate::dav::sync::{self, Fetched, MULTIGET_BATCH, MULTIGET_IN_FLIGHT};
+use crate::dav::{DavClient, delegation};
 use crate::error::ServiceError;
 use crate::net::endpoint::Endpoint;
 use crate::status::ServiceKind;
 use crate::store::StoreError;
 use crate::store::records::{CollectionRecord, ItemRecord};
 use crate::supervise::{ChildCommand, ChildContext, ChildFactory};
+
+/// How often the delegations (calendar-proxy) are read again. Grants change rarely, and an idle
+/// poll should stay one PROPFIND per home; a restart or reconnect reads them at once.
+pub const DELEGATION_REFRESH: Duration = Duration::from_secs(600);
+
+/// A calendar home of someone the user is a calendar proxy for.
+struct DelegatedHome {
+    url: Url,
+    /// Their principal path, shown as the collections' `owner`.
+    owner: String,
+    /// Read proxies may not write, whatever the listing says.
+    read_only: bool,
+}
 
 pub fn factory(env: AccountEnv, endpoint: Endpoint, kind: ServiceKind) -> ChildFactory {
     Rc::new(move |cx| Box::pin(run(env.clone(), endpoint.clone(), kind, cx)))
@@ -77,17 +92,28 @@ async fn run(
         "homes": home_list,
         "dav": compliance.classes,
     }));
+    let directories = match (service, &env.spec.gal) {
+        (DavService::CardDav, Some(gal)) => discovery::configured_directory(&client, &gal.url).await?,
+        _ => Vec::new(),
+    };
     let poller = Poller {
         env: &env,
         client: &client,
         service,
+        directories,
     };
     let calendar = service == DavService::CalDav;
+    let mut delegations_read: Option<Instant> = None;
     loop {
         // Push before pull: journaled writes first, so a poll never undoes them.
         dav_replay::replay(&env, &client, calendar).await?;
+        let delegated = if calendar {
+            delegated_homes(&env, &client, &principal, &mut delegations_read).await?
+        } else {
+            Vec::new()
+        };
         let span = tracing::info_span!("dav_round", account = %env.spec.name, service = ?service);
-        poller.round(&homes).instrument(span).await?;
+        poller.round(&homes, &delegated).instrument(span).await?;
         cx.synced();
         tokio::select! {
             _ = tokio::time::sleep(env.settings.dav_poll_interval) => {}
@@ -120,6 +146,53 @@ async fn run(
             },
         }
     }
+}
+
+/// The delegations (read again when due and stored for `calendar.delegations`), as the calendar
+/// homes to list beside the user's own. A server that refuses the question keeps the last answer.
+async fn delegated_homes(
+    env: &AccountEnv,
+    client: &DavClient,
+    principal: &Url,
+    read: &mut Option<Instant>,
+) -> Result<Vec<DelegatedHome>, ServiceError> {
+    if read.is_none_or(|at| at.elapsed() >= DELEGATION_REFRESH) {
+        match delegation::fetch(client, principal).await {
+            Ok(record) => {
+                tracing::debug!(
+                    read_for = record.read_for.len(),
+                    write_for = record.write_for.len(),
+                    delegates = record.delegates.len(),
+                    "delegations read"
+                );
+                env.store
+                    .put_dav_delegations(&env.spec.name, &record)
+                    .map_err(store_err)?;
+            }
+            Err(e @ ServiceError::Transient { .. }) => return Err(e),
+            Err(e) => tracing::warn!(error = %e, "delegations (calendar-proxy) not readable"),
+        }
+        *read = Some(Instant::now());
+    }
+    let Some(record) = env.store.dav_delegations(&env.spec.name).map_err(store_err)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (people, read_only) in [(&record.read_for, true), (&record.write_for, false)] {
+        for p in people {
+            for home in &p.calendar_homes {
+                match Url::parse(home) {
+                    Ok(url) => out.push(DelegatedHome {
+                        url,
+                        owner: p.principal.clone(),
+                        read_only,
+                    }),
+                    Err(e) => tracing::warn!(%home, error = %e, "delegated home skipped"),
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `gal.search` over every directory collection of the account, up to `limit` entries.
@@ -157,6 +230,8 @@ struct Poller<'a> {
     env: &'a AccountEnv,
     client: &'a DavClient,
     service: DavService,
+    /// Directory collections from the account's `gal` setting, listed beside the homes'.
+    directories: Vec<CollectionInfo>,
 }
 
 /// Counts of one collection's round, for `calendar.changed` / `contacts.changed`.
@@ -165,6 +240,24 @@ struct Changes {
     added: usize,
     changed: usize,
     removed: usize,
+}
+
+/// The mirror record of a directory collection: its description, no items and no sync state.
+fn directory_record(info: &CollectionInfo) -> CollectionRecord {
+    CollectionRecord {
+        href: info.href.clone(),
+        name: info.name.clone(),
+        color: None,
+        components: Vec::new(),
+        kind: info.kind.clone(),
+        read_only: true,
+        directory: true,
+        owner: info.owner.clone(),
+        ctag: None,
+        sync_token: None,
+        held: Vec::new(),
+        held_since: None,
+    }
 }
 
 fn store_err(e: StoreError) -> ServiceError {
@@ -183,8 +276,9 @@ impl Poller<'_> {
         }
     }
 
-    /// One poll: list the homes, sync what moved, forget collections that are gone.
-    async fn round(&self, homes: &[Url]) -> Result<(), ServiceError> {
+    /// One poll: list the homes (the user's, then the delegated ones), sync what moved, forget
+    /// collections that are gone.
+    async fn round(&self, homes: &[Url], delegated: &[DelegatedHome]) -> Result<(), ServiceError> {
         let store = &self.env.store;
         let stored = store
             .dav_collections_of(self.account(), self.kinds())
@@ -199,8 +293,43 @@ impl Poller<'_> {
                 seen.push((answered.clone(), info));
             }
         }
+        for info in &self.directories {
+            seen.push((self.client.base().clone(), info.clone()));
+        }
+        // Owners whose home could not be listed this round: their collections are kept.
+        let mut unlisted: Vec<&str> = Vec::new();
+        for d in delegated {
+            let (answered, ms) = match self
+                .client
+                .propfind(&d.url, "1", discovery::PROPFIND_COLLECTIONS)
+                .await
+            {
+                Ok(answer) => answer,
+                Err(e @ ServiceError::Transient { .. }) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(home = %d.url, error = %e, "delegated calendar home not listed");
+                    unlisted.push(&d.owner);
+                    continue;
+                }
+            };
+            for mut info in discovery::collections(&ms, &answered, self.service) {
+                info.owner = Some(d.owner.clone());
+                info.read_only |= d.read_only;
+                seen.push((answered.clone(), info));
+            }
+        }
         for (home, info) in &seen {
             let old = stored.iter().find(|c| c.href == info.href);
+            if info.directory {
+                // A directory is searched on the server (gal.search), never downloaded whole.
+                let record = directory_record(info);
+                if old != Some(&record) {
+                    store
+                        .put_dav_collections(self.account(), &[record])
+                        .map_err(store_err)?;
+                }
+                continue;
+            }
             let unchanged = old.is_some_and(|o| {
                 (o.ctag.is_some() && o.ctag == info.ctag)
                     || (o.sync_token.is_some() && o.sync_token == info.sync_token)
@@ -227,6 +356,7 @@ impl Poller<'_> {
         let gone: Vec<&CollectionRecord> = stored
             .iter()
             .filter(|c| !present.contains(c.href.as_str()))
+            .filter(|c| !c.owner.as_deref().is_some_and(|o| unlisted.contains(&o)))
             .collect();
         if !gone.is_empty() && seen.is_empty() {
             // Invariant 5 for whole collections: a home that suddenly lists nothing is held.

@@ -91,6 +91,38 @@ pub async fn discover(client: &DavClient, service: DavService) -> Result<(Url, V
     Ok((principal.clone(), home_sets(&ms, &principal, service)))
 }
 
+/// The account's `gal` address book as a directory collection (read-only, never synced). A URL
+/// that is not an address book is left out with a warning; `gal.search` then says so.
+pub async fn configured_directory(
+    client: &DavClient,
+    url: &Url,
+) -> Result<Vec<CollectionInfo>, ServiceError> {
+    let parent = url.join("..").unwrap_or_else(|_| url.clone());
+    let listed = match client.propfind(url, "0", PROPFIND_COLLECTIONS).await {
+        Ok((answered, ms)) => collections(&ms, &parent, DavService::CardDav)
+            .into_iter()
+            .filter(|c| crate::dav::proxy::same_path(&c.href, answered.path()))
+            .collect::<Vec<_>>(),
+        Err(e @ (ServiceError::Transient { .. } | ServiceError::Auth(_) | ServiceError::Tls(_))) => {
+            return Err(e);
+        }
+        Err(e) => {
+            tracing::warn!(gal = %url, error = %e, "the configured global address list is not readable");
+            Vec::new()
+        }
+    };
+    if listed.is_empty() {
+        tracing::warn!(gal = %url, "the configured global address list is not an address book");
+    }
+    Ok(listed
+        .into_iter()
+        .map(|mut c| {
+            (c.directory, c.read_only) = (true, true);
+            c
+        })
+        .collect())
+}
+
 /// The home URLs a principal's answer names (resolved against it), or the principal itself.
 pub fn home_sets(ms: &Multistatus, principal: &Url, service: DavService) -> Vec<Url> {
     let (ns, name) = service.home_set();

@@ -1,10 +1,13 @@
 //! WebDAV, CalDAV and CardDAV: XML bodies and multistatus parsing (`xml`, a pure format), the
-//! HTTP client that speaks them (`client`), discovery of homes and collections (`discovery`) and
-//! the pull of one collection (`sync`).
+//! calendar-proxy bodies and their reading (`proxy`, a pure format), the HTTP client that speaks
+//! them (`client`), discovery of homes and collections (`discovery`), the delegations
+//! (`delegation`), the pull of one collection (`sync`) and directory search (`gal`).
 
 pub mod client;
+pub mod delegation;
 pub mod discovery;
 pub mod gal;
+pub mod proxy;
 pub mod sync;
 pub mod xml;
 

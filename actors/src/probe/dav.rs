@@ -17,7 +17,7 @@ use url::Url;
 
 use crate::account::Secret;
 use crate::dav::DavClient;
-use crate::dav::discovery::{self, DavService, NS_CALSERVER, PROPFIND_COLLECTIONS};
+use crate::dav::discovery::{self, CollectionInfo, DavService, NS_CALSERVER, PROPFIND_COLLECTIONS};
 use crate::dav::xml::{Multistatus, NS_CALDAV, NS_CARDDAV, NS_DAV};
 use crate::error::ServiceError;
 use crate::net::endpoint::Endpoint;
@@ -38,6 +38,7 @@ pub async fn probe(
     username: &str,
     password: &Secret,
     service: DavService,
+    gal: Option<&Url>,
     timeout: Duration,
 ) -> Result<DavFacts, ServiceError> {
     let client = DavClient::new(endpoint, username, password.clone(), tls, timeout)?;
@@ -54,20 +55,20 @@ pub async fn probe(
     }
     for home in &homes {
         let (_, ms) = client.propfind(home, "1", PROPFIND_COLLECTIONS).await?;
-        facts
-            .collections
-            .extend(
-                discovery::collections(&ms, home, service)
-                    .into_iter()
-                    .map(|c| CollectionFacts {
-                        href: c.href,
-                        name: c.name,
-                        kind: c.kind,
-                        components: c.components,
-                        read_only: c.read_only,
-                        directory: c.directory,
-                    }),
-            );
+        facts.collections.extend(
+            discovery::collections(&ms, home, service)
+                .into_iter()
+                .map(collection_facts),
+        );
+    }
+    // The account's `gal` book is a directory opconnect searches (dav/gal.rs).
+    if let Some(gal) = gal {
+        facts.collections.extend(
+            discovery::configured_directory(&client, gal)
+                .await?
+                .into_iter()
+                .map(collection_facts),
+        );
     }
     if let Some(first) = facts.collections.first()
         && let Ok(url) = principal.join(&first.href)
@@ -78,6 +79,17 @@ pub async fn probe(
         };
     }
     Ok(facts)
+}
+
+fn collection_facts(c: CollectionInfo) -> CollectionFacts {
+    CollectionFacts {
+        href: c.href,
+        name: c.name,
+        kind: c.kind,
+        components: c.components,
+        read_only: c.read_only,
+        directory: c.directory,
+    }
 }
 
 /// Reads the principal's answer into `facts` (hrefs resolved to paths).

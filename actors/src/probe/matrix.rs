@@ -59,7 +59,8 @@ pub const DELIVERED: [(&str, &str, Delivered); 13] = [
     ("groups", "Groups", Delivered::Yes),
     // calendar.freebusy through the scheduling outbox (agent/src/api/freebusy.rs).
     ("freebusy", "Free/Busy", Delivered::Yes),
-    // mail.acl.get/set and other users' folders; calendar delegation: CALENDAR_PROXY_DELIVERED.
+    // mail.acl.get/set and other users' folders; calendar.delegations and the delegators'
+    // calendars through CalDAV calendar-proxy (dav/delegation.rs).
     ("sharing", "Sharing", Delivered::Yes),
     // gal.search: addressbook-query in the directory collections (dav/gal.rs).
     ("gal", "Global Address List", Delivered::Yes),
@@ -71,10 +72,6 @@ pub const DELIVERED: [(&str, &str, Delivered); 13] = [
     ("copy_folder", "Copy folder", Delivered::Yes),
     ("notifications", "Notifications", Delivered::Yes),
 ];
-
-/// The one mechanism of a delivered feature that is not delivered yet: calendar delegation
-/// (`calendar.delegations`, CalDAV calendar-proxy) within Sharing.
-pub const CALENDAR_PROXY_DELIVERED: bool = false;
 
 /// One row of the report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,8 +95,6 @@ pub struct MatrixOptions {
 /// What the server offers for one feature, before opconnect's part is applied.
 enum Offer {
     Yes(String),
-    /// The server offers more than opconnect uses yet (the text says what is left out).
-    Partial(String),
     No(String),
     Unknown(String),
 }
@@ -114,10 +109,8 @@ pub fn features(p: &Probes, o: &MatrixOptions) -> Vec<Feature> {
                 (Offer::Unknown(why), _) => (Status::Unknown, why),
                 (Offer::No(why), _) => (Status::No, why),
                 (Offer::Yes(ev), Delivered::Yes) => (Status::Yes, ev),
-                (Offer::Partial(ev), Delivered::Yes) => (Status::Partial, ev),
-                (Offer::Partial(ev), Delivered::Partial(gap)) => (Status::Partial, format!("{ev}; {gap}")),
                 (Offer::Yes(ev), Delivered::Partial(gap)) => (Status::Partial, format!("{ev}; {gap}")),
-                (Offer::Yes(ev) | Offer::Partial(ev), Delivered::No) => (
+                (Offer::Yes(ev), Delivered::No) => (
                     Status::No,
                     format!("server supports it ({ev}); opconnect does not yet"),
                 ),
@@ -273,24 +266,22 @@ fn sharing(p: &Probes) -> Offer {
         Outcome::NotConfigured => {}
     }
     let proxy = match &p.caldav {
-        Outcome::Ok { facts: d } => d.proxy_supported,
+        Outcome::Ok { facts: d } if d.proxy_supported => Some(format!(
+            "CalDAV calendar-proxy (read for {}, write for {})",
+            d.proxy_read_for.len(),
+            d.proxy_write_for.len()
+        )),
+        Outcome::Ok { .. } | Outcome::NotConfigured => None,
         Outcome::Failed { error } => {
             unknown.push(format!("CalDAV probe failed: {error}"));
-            false
+            None
         }
-        Outcome::NotConfigured => false,
     };
-    let left_out = "the server's calendar-proxy (delegation) is not yet used by opconnect";
-    match (imap.is_empty(), proxy, CALENDAR_PROXY_DELIVERED) {
-        (false, true, true) => Offer::Yes(format!("{}, CalDAV calendar-proxy", imap.join(", "))),
-        (false, true, false) => Offer::Partial(format!("{}; {left_out}", imap.join(", "))),
-        (false, false, _) => Offer::Yes(imap.join(", ")),
-        (true, true, true) => Offer::Yes("CalDAV calendar-proxy".into()),
-        (true, true, false) => {
-            Offer::No("server supports it (CalDAV calendar-proxy); opconnect does not yet".into())
-        }
-        (true, false, _) if !unknown.is_empty() => Offer::Unknown(unknown.join("; ")),
-        (true, false, _) => Offer::No("no IMAP ACL, no other-users namespace, no calendar-proxy".into()),
+    imap.extend(proxy);
+    match (imap.is_empty(), unknown.is_empty()) {
+        (false, _) => Offer::Yes(imap.join(", ")),
+        (true, false) => Offer::Unknown(unknown.join("; ")),
+        (true, true) => Offer::No("no IMAP ACL, no other-users namespace, no calendar-proxy".into()),
     }
 }
 

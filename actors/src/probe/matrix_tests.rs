@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::probe::facts::{CollectionFacts, DavFacts, ImapFacts, Outcome, Probes, SieveFacts};
-use crate::probe::matrix::{CALENDAR_PROXY_DELIVERED, DELIVERED, MatrixOptions, Status, features};
+use crate::probe::matrix::{DELIVERED, MatrixOptions, Status, features};
 
 fn opts() -> MatrixOptions {
     MatrixOptions {
@@ -142,24 +142,20 @@ fn dovecot_and_radicale() {
 }
 
 #[test]
-fn calendar_proxy_alone_is_not_yet_sharing() {
+fn calendar_proxy_is_sharing() {
     let mut p = dovecot_radicale();
     if let Outcome::Ok { facts } = &mut p.caldav {
         facts.proxy_supported = true;
+        facts.proxy_read_for = vec!["/caldav.php/bob/".into()];
     }
-    let expected = if CALENDAR_PROXY_DELIVERED {
-        Status::Yes
-    } else {
-        Status::Partial
-    };
-    assert_eq!(status(&p, "sharing"), expected);
+    assert_eq!(status(&p, "sharing"), Status::Yes);
     p.imap = Outcome::NotConfigured;
-    let expected = if CALENDAR_PROXY_DELIVERED {
-        Status::Yes
-    } else {
-        Status::No
-    };
-    assert_eq!(status(&p, "sharing"), expected);
+    assert_eq!(status(&p, "sharing"), Status::Yes);
+    let cell = features(&p, &opts())
+        .into_iter()
+        .find(|f| f.key == "sharing")
+        .unwrap();
+    assert_eq!(cell.detail, "CalDAV calendar-proxy (read for 1, write for 0)");
 }
 
 #[test]

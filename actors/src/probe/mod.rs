@@ -55,6 +55,10 @@ pub async fn run(spec: &AccountSpec, password: Result<Secret, String>, limit: Du
     };
     let dav = |endpoint: &Option<crate::net::endpoint::Endpoint>, service| {
         let (endpoint, tls, password) = (endpoint.clone(), tls.clone(), password.clone());
+        let gal = match service {
+            DavService::CardDav => spec.gal.as_ref().map(|g| g.url.clone()),
+            DavService::CalDav => None,
+        };
         async move {
             let Some(ep) = endpoint else {
                 return Outcome::NotConfigured;
@@ -63,7 +67,11 @@ pub async fn run(spec: &AccountSpec, password: Result<Secret, String>, limit: Du
                 Ok(p) => p,
                 Err(why) => return Outcome::Failed { error: why },
             };
-            timed(limit, dav::probe(&ep, tls, user, &pw, service, limit)).await
+            timed(
+                limit,
+                dav::probe(&ep, tls, user, &pw, service, gal.as_ref(), limit),
+            )
+            .await
         }
     };
     let sieve = async {

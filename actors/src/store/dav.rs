@@ -3,8 +3,11 @@
 //! Keys: a collection is `account NUL href`; an item is `account NUL collection NUL href`, so
 //! one prefix scan lists a collection's items.
 
-use super::records::{CollectionRecord, ItemRecord};
+use super::records::{CollectionRecord, DelegationsRecord, ItemRecord};
 use super::{Store, StoreError, keys};
+
+/// The `sync_state` scope of an account's calendar delegations.
+const DELEGATIONS: &str = "caldav.delegations";
 
 pub(crate) fn item_key(account: &str, collection: &str, href: &str) -> Vec<u8> {
     let mut key = keys::folder_prefix(account, collection);
@@ -64,6 +67,32 @@ impl Store {
         for key in doomed {
             self.dav_items.delete(&mut wtxn, &key)?;
         }
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// The calendar delegations last read from the server, if any were.
+    pub fn dav_delegations(&self, account: &str) -> Result<Option<DelegationsRecord>, StoreError> {
+        let rtxn = self.env().read_txn()?;
+        let Some(value) = self
+            .sync_state
+            .get(&rtxn, &keys::with_str(account, DELEGATIONS))?
+        else {
+            return Ok(None);
+        };
+        // A record this agent cannot read is as good as none: the next poll writes it again.
+        Ok(serde_json::from_value(value).ok())
+    }
+
+    /// Replaces the account's calendar delegations.
+    pub fn put_dav_delegations(&self, account: &str, record: &DelegationsRecord) -> Result<(), StoreError> {
+        let value = serde_json::to_value(record).map_err(|e| StoreError::Corrupt {
+            key: DELEGATIONS.into(),
+            reason: e.to_string(),
+        })?;
+        let mut wtxn = self.env().write_txn()?;
+        self.sync_state
+            .put(&mut wtxn, &keys::with_str(account, DELEGATIONS), &value)?;
         wtxn.commit()?;
         Ok(())
     }

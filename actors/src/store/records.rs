@@ -34,6 +34,35 @@ pub struct MessageRecord {
     pub modseq: Option<u64>,
 }
 
+/// Another principal a delegation links to (caldav-proxy.txt §5.3): who they are and, for
+/// those whose calendars the user may act on, their calendar homes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PrincipalRecord {
+    /// The principal's path on the server (`/caldav.php/bob/`).
+    pub principal: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// Calendar homes (absolute URLs); empty for delegates.
+    #[serde(default)]
+    pub calendar_homes: Vec<String>,
+    /// `read` or `write`.
+    pub access: String,
+}
+
+/// The account's calendar delegations as last read from the server (`calendar.delegations`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DelegationsRecord {
+    /// Whether the server publishes calendar-proxy at all.
+    pub supported: bool,
+    /// Principals whose calendars the user may read (only), and write.
+    pub read_for: Vec<PrincipalRecord>,
+    pub write_for: Vec<PrincipalRecord>,
+    /// Principals who act for the user.
+    pub delegates: Vec<PrincipalRecord>,
+    /// When they were read (RFC 3339).
+    pub checked: String,
+}
+
 /// A CalDAV calendar or CardDAV address book (RFC 4791 §5.2, RFC 6352 §6.2).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct CollectionRecord {

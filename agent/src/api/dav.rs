@@ -6,7 +6,7 @@ use actix::Addr;
 use opconnect_actors::formats::ical;
 use opconnect_actors::hub::Hub;
 use opconnect_actors::store::Store;
-use opconnect_actors::store::records::{CollectionRecord, ItemRecord};
+use opconnect_actors::store::records::{CollectionRecord, ItemRecord, PrincipalRecord};
 use opconnect_ipc::RpcError;
 use opconnect_ipc::rpc::code;
 use serde_json::{Map, Value, json};
@@ -19,6 +19,10 @@ pub async fn call(hub: &Addr<Hub>, store: &Store, method: &str, params: &Value) 
             let account = known_account(hub, params).await?;
             let cols = collections(store, &account, &["calendar", "tasks"])?;
             Ok(cols.iter().map(calendar_json).collect())
+        }
+        "calendar.delegations" => {
+            let account = known_account(hub, params).await?;
+            delegations(store, &account)
         }
         "calendar.items" => {
             let account = known_account(hub, params).await?;
@@ -90,6 +94,48 @@ fn calendar_json(c: &CollectionRecord) -> Value {
         v["held_removals"] = c.held.len().into();
     }
     v
+}
+
+/// `calendar.delegations`: whom the user acts for (with the calendars of theirs in the mirror)
+/// and who acts for the user, as last read from the server's calendar-proxy groups. Before the
+/// first read the lists are empty; a server without calendar-proxy is code 2.
+fn delegations(store: &Store, account: &str) -> Result<Value, RpcError> {
+    let Some(record) = store.dav_delegations(account).map_err(store_error)? else {
+        return Ok(json!({"read_for": [], "write_for": [], "delegates": []}));
+    };
+    if !record.supported {
+        return Err(RpcError::new(
+            code::NOT_SUPPORTED,
+            format!("the CalDAV server of account `{account}` publishes no calendar-proxy delegation"),
+        ));
+    }
+    let calendars = collections(store, account, &["calendar", "tasks"])?;
+    let person = |p: &PrincipalRecord, with_calendars: bool| {
+        let mut v = json!({"principal": p.principal});
+        if let Some(name) = &p.name {
+            v["name"] = name.clone().into();
+        }
+        if let Some(email) = &p.email {
+            v["email"] = email.clone().into();
+        }
+        if with_calendars {
+            let theirs: Vec<&str> = calendars
+                .iter()
+                .filter(|c| c.owner.as_deref() == Some(p.principal.as_str()))
+                .map(|c| c.href.as_str())
+                .collect();
+            v["calendars"] = json!(theirs);
+        } else {
+            v["access"] = p.access.clone().into();
+        }
+        v
+    };
+    Ok(json!({
+        "read_for": record.read_for.iter().map(|p| person(p, true)).collect::<Vec<_>>(),
+        "write_for": record.write_for.iter().map(|p| person(p, true)).collect::<Vec<_>>(),
+        "delegates": record.delegates.iter().map(|p| person(p, false)).collect::<Vec<_>>(),
+        "checked": record.checked,
+    }))
 }
 
 /// `calendar.items`: every item, or with `start`/`end` the occurrences in that range.

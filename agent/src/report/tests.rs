@@ -122,6 +122,7 @@ fn down_account(password_command: &str) -> AccountConfig {
             caldav: ep(Protocol::Dav, "http://127.0.0.1:9/"),
             carddav: None,
             sieve: ep(Protocol::Sieve, "sieve://127.0.0.1:9"),
+            gal: None,
             tls_ca: None,
         },
         password_command: Some(password_command.into()),

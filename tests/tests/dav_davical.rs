@@ -1,0 +1,301 @@
+//! DAViCal end to end, driven through `opconnect call`: calendar delegation (calendar-proxy,
+//! granted by bob with a PROPPATCH as his client would), the delegated calendars in
+//! `calendar.list` and the mirror, the refusal of a write to a read-only delegated calendar
+//! before it is journaled, a write through a write-proxy grant, free/busy through DAViCal's
+//! scheduling outbox, and a shared read-only address book configured as the global address
+//! list (`gal`), searched on the server and never downloaded.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use opconnect_tests::config::render_config;
+use opconnect_tests::{AccountSpec, Agent, AgentSettings, Davical};
+use serde_json::{Value, json};
+
+fn event(uid: &str, start: &str, end: &str, extra: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//opconnect//test//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n\
+         DTSTAMP:20261123T000000Z\r\nDTSTART:{start}\r\nDTEND:{end}\r\nSUMMARY:{uid}\r\n{extra}END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+/// alice's agent with CalDAV and CardDAV on DAViCal.
+fn alice_on(davical: &Davical) -> Result<Agent> {
+    let mut account = AccountSpec::for_user("alice");
+    account.caldav = Some(davical.dav_url());
+    account.carddav = Some(davical.dav_url());
+    let agent = Agent::start(&render_config(&AgentSettings::default(), &[account]))?;
+    agent.wait_for_state("alice", "online", Duration::from_secs(20))?;
+    Ok(agent)
+}
+
+/// The calendar `href` of `calendar.list`, once it is there.
+fn listed(agent: &Agent, href: &str) -> Result<Value> {
+    let list = agent.call_until(
+        "calendar.list",
+        json!({"account": "alice"}),
+        Duration::from_secs(20),
+        |v| v.as_array().is_some_and(|a| a.iter().any(|c| c["href"] == href)),
+    )?;
+    list.as_array()
+        .and_then(|a| a.iter().find(|c| c["href"] == href))
+        .cloned()
+        .context("listed")
+}
+
+#[test]
+fn read_proxy_sees_bobs_calendar_read_only_and_cannot_write_it() -> Result<()> {
+    let began = Instant::now();
+    let davical = Davical::start()?;
+    let bobs = davical.default_calendar("bob");
+    davical.http().put_event(
+        "bob",
+        &bobs,
+        "review",
+        &event("review", "20261201T090000Z", "20261201T100000Z", ""),
+    )?;
+    davical.grant_proxy("bob", &["alice"], false)?;
+    davical.grant_proxy("alice", &["bob"], true)?;
+
+    let agent = alice_on(&davical)?;
+    let theirs = listed(&agent, &bobs)?;
+    assert_eq!(theirs["owner"], "/caldav.php/bob/", "{theirs}");
+    assert_eq!(theirs["read_only"], true, "{theirs}");
+    let mine = listed(&agent, &davical.default_calendar("alice"))?;
+    assert_eq!(mine["read_only"], false, "{mine}");
+
+    // bob's calendar syncs into the mirror like alice's own.
+    let items = agent.call_until(
+        "calendar.items",
+        json!({"account": "alice", "calendar": bobs}),
+        Duration::from_secs(20),
+        |v| v.as_array().is_some_and(|a| a.len() == 1),
+    )?;
+    assert_eq!(items[0]["summary"], "review", "{items}");
+
+    let d = agent.call("calendar.delegations", json!({"account": "alice"}))?;
+    assert_eq!(
+        d["read_for"],
+        json!([{"principal": "/caldav.php/bob/", "name": "Bob", "email": "bob@localhost", "calendars": [bobs]}]),
+        "{d}"
+    );
+    assert_eq!(d["write_for"], json!([]), "{d}");
+    assert_eq!(
+        d["delegates"],
+        json!([{"principal": "/caldav.php/bob/", "name": "Bob", "email": "bob@localhost", "access": "write"}]),
+        "{d}"
+    );
+
+    // A write to the read-only delegated calendar is refused before the journal (code 2).
+    let ics = event("mine", "20261202T090000Z", "20261202T100000Z", "");
+    let params = json!({"account": "alice", "calendar": bobs, "ics": ics});
+    let out = agent.cli(&["call", "calendar.put", &params.to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success(),
+        "put accepted: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr.contains("read-only"), "{stderr}");
+    let raw = agent.ipc()?.request("calendar.put", params)?;
+    assert_eq!(raw["error"]["code"], 2, "{raw}");
+    let href = items[0]["href"].as_str().context("href")?;
+    let raw = agent
+        .ipc()?
+        .request("calendar.delete", json!({"account": "alice", "href": href}))?;
+    assert_eq!(raw["error"]["code"], 2, "{raw}");
+    assert_eq!(
+        agent.call("ops", json!({"account": "alice"}))?,
+        json!([]),
+        "nothing journaled"
+    );
+    assert_eq!(davical.http().members("bob", &bobs)?.len(), 1);
+    println!("read proxy on DAViCal: {:?}", began.elapsed());
+    Ok(())
+}
+
+#[test]
+fn write_proxy_writes_into_bobs_calendar() -> Result<()> {
+    let began = Instant::now();
+    let davical = Davical::start()?;
+    let bobs = davical.default_calendar("bob");
+    davical.grant_proxy("bob", &["alice"], true)?;
+    let agent = alice_on(&davical)?;
+    let theirs = listed(&agent, &bobs)?;
+    assert_eq!(
+        (&theirs["owner"], &theirs["read_only"]),
+        (&json!("/caldav.php/bob/"), &json!(false)),
+        "{theirs}"
+    );
+    let d = agent.call("calendar.delegations", json!({"account": "alice"}))?;
+    assert_eq!(d["read_for"], json!([]), "{d}");
+    assert_eq!(d["write_for"][0]["principal"], "/caldav.php/bob/", "{d}");
+    assert_eq!(d["delegates"], json!([]), "{d}");
+
+    let ics = event("for-bob", "20261203T090000Z", "20261203T100000Z", "");
+    let put = agent.call(
+        "calendar.put",
+        json!({"account": "alice", "calendar": bobs, "ics": ics, "wait": true}),
+    )?;
+    let href = put["href"].as_str().context("href")?;
+    let got = davical.http().get("bob", href)?;
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert!(got.text().contains("SUMMARY:for-bob"), "{}", got.text());
+    println!("write proxy on DAViCal: {:?}", began.elapsed());
+    Ok(())
+}
+
+#[test]
+fn free_busy_through_davicals_outbox() -> Result<()> {
+    let davical = Davical::start()?;
+    let bobs = davical.default_calendar("bob");
+    let http = davical.http();
+    http.put_event(
+        "bob",
+        &bobs,
+        "standup",
+        &event("standup", "20261201T090000Z", "20261201T100000Z", ""),
+    )?;
+    http.put_event(
+        "bob",
+        &bobs,
+        "maybe",
+        &event(
+            "maybe",
+            "20261201T140000Z",
+            "20261201T150000Z",
+            "STATUS:TENTATIVE\r\n",
+        ),
+    )?;
+    http.put_event(
+        "bob",
+        &bobs,
+        "elsewhen",
+        &event("elsewhen", "20261205T090000Z", "20261205T100000Z", ""),
+    )?;
+    let agent = alice_on(&davical)?;
+    let params = json!({"account": "alice", "attendees": ["bob@localhost"],
+        "start": "2026-12-01T00:00:00Z", "end": "2026-12-02T00:00:00Z"});
+    let answer = agent.call("calendar.freebusy", params)?;
+    let bob = answer["mailto:bob@localhost"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure!(bob.len() == 2, "two periods on that day: {answer}");
+    assert_eq!(
+        bob[0],
+        json!({"start": "2026-12-01T09:00:00+00:00", "end": "2026-12-01T10:00:00+00:00", "type": "busy"})
+    );
+    assert_eq!(bob[1]["type"], "busy-tentative", "{answer}");
+    assert!(
+        davical
+            .requests_of("alice")
+            .iter()
+            .any(|r| r == "POST /caldav.php/alice/.out/"),
+        "asked through the outbox: {:?}",
+        davical.requests_of("alice")
+    );
+    Ok(())
+}
+
+#[test]
+fn shared_book_as_global_address_list() -> Result<()> {
+    let began = Instant::now();
+    let davical = Davical::start()?;
+    let dir = davical.create_addressbook("bob", "directory", "Company directory")?;
+    let http = davical.http();
+    for i in 0..30 {
+        let (name, mail) = if i % 3 == 0 {
+            (format!("Ann Smith{i}"), format!("ann{i}@example.org"))
+        } else {
+            (format!("Person {i}"), format!("p{i}@smithfield.example"))
+        };
+        let vcf =
+            format!("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:d{i}\r\nFN:{name}\r\nEMAIL:{mail}\r\nEND:VCARD\r\n");
+        http.put_contact("bob", &dir, &format!("d{i}"), &vcf)?;
+    }
+    davical.grant_read("bob", &dir, "alice")?;
+
+    let mut account = AccountSpec::for_user("alice");
+    account.caldav = Some(davical.dav_url());
+    account.carddav = Some(davical.dav_url());
+    account.gal = Some(davical.url_of(&dir));
+    let agent = Agent::start(&render_config(&AgentSettings::default(), &[account]))?;
+    agent.wait_for_state("alice", "online", Duration::from_secs(20))?;
+    let books = agent.call_until(
+        "contacts.books",
+        json!({"account": "alice"}),
+        Duration::from_secs(20),
+        |v| {
+            v.as_array()
+                .is_some_and(|a| a.iter().any(|b| b["href"] == dir.as_str()))
+        },
+    )?;
+    let gal = books
+        .as_array()
+        .and_then(|a| a.iter().find(|b| b["href"] == dir.as_str()))
+        .context("gal")?;
+    assert_eq!(
+        (&gal["directory"], &gal["read_only"], &gal["name"]),
+        (&json!(true), &json!(true), &json!("Company directory")),
+        "{books}"
+    );
+    let own = books.as_array().and_then(|a| {
+        a.iter()
+            .find(|b| b["href"] == davical.default_addressbook("alice"))
+    });
+    assert_eq!(own.map(|b| &b["directory"]), Some(&json!(false)), "{books}");
+
+    // By name: 10 Ann Smiths, limited to 4 by the server.
+    let found = agent.call(
+        "gal.search",
+        json!({"account": "alice", "query": "ann smith", "limit": 4}),
+    )?;
+    let found = found.as_array().context("array")?;
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|e| e["name"].as_str().is_some_and(|n| n.starts_with("Ann Smith"))),
+        "{found:?}"
+    );
+    // By email, and by a part that is in names and emails alike.
+    let by_mail = agent.call(
+        "gal.search",
+        json!({"account": "alice", "query": "p7@smithfield"}),
+    )?;
+    assert_eq!(
+        by_mail,
+        json!([{"name": "Person 7", "emails": ["p7@smithfield.example"], "kind": "individual", "href": format!("{dir}d7.vcf")}])
+    );
+    let both = agent.call(
+        "gal.search",
+        json!({"account": "alice", "query": "SMITH", "limit": 100}),
+    )?;
+    assert_eq!(
+        both.as_array().map(Vec::len),
+        Some(30),
+        "all 30 match by name or email"
+    );
+
+    // Never downloaded: nothing of it in the mirror, and the agent only described it once and
+    // searched it three times.
+    let items = agent.call("contacts.items", json!({"account": "alice", "book": dir}))?;
+    assert_eq!(items, json!([]));
+    let to_dir: Vec<String> = davical
+        .requests_of("alice")
+        .into_iter()
+        .filter(|r| r.ends_with(&format!(" {dir}")) || r.contains(&format!(" {dir}d")))
+        .collect();
+    assert_eq!(
+        to_dir,
+        [
+            format!("PROPFIND {dir}"),
+            format!("REPORT {dir}"),
+            format!("REPORT {dir}"),
+            format!("REPORT {dir}")
+        ],
+    );
+    println!("GAL on DAViCal: {:?}", began.elapsed());
+    Ok(())
+}
