@@ -85,6 +85,8 @@ pub struct Launch {
     pub desktop: Option<Vec<(String, String)>>,
     /// A command the agent runs under (e.g. `unshare --mount sh -c '…; exec "$@"' sh`).
     pub wrapper: Vec<String>,
+    /// Another `opconnect` binary than the build's (an installed package's `/usr/bin/opconnect`).
+    pub bin: Option<PathBuf>,
 }
 
 impl Agent {
@@ -95,7 +97,7 @@ impl Agent {
 
     /// [`Agent::start`], launched as `launch` says.
     pub fn start_with(config_toml: &str, launch: Launch) -> Result<Agent> {
-        let bin = opconnect_bin();
+        let bin = launch.bin.clone().unwrap_or_else(opconnect_bin);
         let dir = process::short_tempdir("oc")?;
         // Other users may traverse (not list) the root: the socket tests rely on the agent's own
         // 0700 run/ directory and its peer-uid check, not on this directory.

@@ -262,8 +262,14 @@ fn autostart_on_and_off_write_and_remove_the_xdg_entry() -> Result<()> {
     // off overrides it for this user with Hidden=true (XDG Autostart spec), on replaces that.
     let system = home.path().join("etc-xdg/autostart/opconnect.desktop");
     std::fs::create_dir_all(system.parent().unwrap())?;
-    std::fs::write(&system, "[Desktop Entry]\nType=Application\nName=opconnect\nExec=opconnect run\n")?;
-    ensure!(autostart(home.path(), "status")?.1.starts_with("on ("), "the system entry starts it");
+    std::fs::write(
+        &system,
+        "[Desktop Entry]\nType=Application\nName=opconnect\nExec=opconnect run\n",
+    )?;
+    ensure!(
+        autostart(home.path(), "status")?.1.starts_with("on ("),
+        "the system entry starts it"
+    );
     ensure!(autostart(home.path(), "off")?.1.starts_with("off ("));
     let hidden = std::fs::read_to_string(&entry).context("the user's override")?;
     ensure!(hidden.contains("Hidden=true"), "{hidden}");
@@ -330,6 +336,7 @@ fn without_the_appindicator_library_it_says_so_and_still_notifies() -> Result<()
         ]
         .map(String::from)
         .to_vec(),
+        ..Launch::default()
     };
     let spec = AccountSpec::for_user("alice")
         .dav_from(&radicale)
