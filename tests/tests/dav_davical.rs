@@ -3,7 +3,8 @@
 //! `calendar.list` and the mirror, the refusal of a write to a read-only delegated calendar
 //! before it is journaled, a write through a write-proxy grant, free/busy through DAViCal's
 //! scheduling outbox, and a shared read-only address book configured as the global address
-//! list (`gal`), searched on the server and never downloaded.
+//! list (`gal`), searched on the server and never downloaded, and a contact group written to
+//! DAViCal that reads back as a group (the report's Groups cell).
 
 use std::time::{Duration, Instant};
 
@@ -297,5 +298,63 @@ fn shared_book_as_global_address_list() -> Result<()> {
         ],
     );
     println!("GAL on DAViCal: {:?}", began.elapsed());
+    Ok(())
+}
+
+/// The report's Groups cell says `yes` for DAViCal: a group written through the agent is stored by
+/// DAViCal and reads back as a group with its members, one of whom does not exist.
+#[test]
+fn a_contact_group_round_trips_through_davical() -> Result<()> {
+    let davical = Davical::start()?;
+    let book = davical.default_addressbook("alice");
+    let agent = alice_on(&davical)?;
+    agent.call_until(
+        "contacts.books",
+        json!({"account": "alice"}),
+        Duration::from_secs(20),
+        |v| v.as_array().is_some_and(|a| a.iter().any(|b| b["href"] == book)),
+    )?;
+    let bob = "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:bob\r\nFN:Bob\r\nEMAIL:bob@localhost\r\nEND:VCARD\r\n";
+    let team = "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:team\r\nKIND:group\r\nFN:Team\r\n\
+                MEMBER:urn:uuid:bob\r\nMEMBER:urn:uuid:nobody-yet\r\nEND:VCARD\r\n";
+    for vcf in [bob, team] {
+        agent.call(
+            "contacts.put",
+            json!({"account": "alice", "book": book, "vcf": vcf, "wait": true}),
+        )?;
+    }
+    let stored: Vec<String> = davical
+        .http()
+        .members("alice", &book)?
+        .iter()
+        .map(|href| {
+            String::from_utf8_lossy(
+                &davical
+                    .http()
+                    .get("alice", href)
+                    .map(|r| r.body)
+                    .unwrap_or_default(),
+            )
+            .into_owned()
+        })
+        .collect();
+    ensure!(
+        stored
+            .iter()
+            .any(|v| v.contains("KIND:group") && v.contains("MEMBER:urn:uuid:nobody-yet")),
+        "DAViCal keeps the group: {stored:?}"
+    );
+    let items = agent.call("contacts.items", json!({"account": "alice", "book": book}))?;
+    let group = items
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["uid"] == "team"))
+        .cloned()
+        .context("the group is in the mirror")?;
+    ensure!(group["kind"] == "group", "{group}");
+    let members = group["members"].to_string();
+    ensure!(
+        members.contains("urn:uuid:bob") && members.contains("urn:uuid:nobody-yet"),
+        "{group}"
+    );
     Ok(())
 }
