@@ -358,3 +358,29 @@ fn a_contact_group_round_trips_through_davical() -> Result<()> {
     );
     Ok(())
 }
+
+/// A grant made while the agent runs shows after `opconnect sync`, without waiting for the
+/// 10-minute re-read or a restart.
+#[test]
+fn a_new_grant_shows_after_sync_now() -> Result<()> {
+    let davical = Davical::start()?;
+    let agent = alice_on(&davical)?;
+    let d = agent.call_until(
+        "calendar.delegations",
+        json!({"account": "alice"}),
+        Duration::from_secs(20),
+        |v| v.get("checked").is_some_and(|c| !c.is_null()),
+    )?;
+    ensure!(d["read_for"] == json!([]), "nothing granted yet: {d}");
+    davical.grant_proxy("bob", &["alice"], false)?;
+    agent.cli_ok(&["sync"])?;
+    let d = agent.call_until(
+        "calendar.delegations",
+        json!({"account": "alice"}),
+        Duration::from_secs(10),
+        |v| v["read_for"].as_array().is_some_and(|a| a.len() == 1),
+    )?;
+    ensure!(d["read_for"][0]["principal"] == "/caldav.php/bob/", "{d}");
+    listed(&agent, &davical.default_calendar("bob"))?;
+    Ok(())
+}

@@ -11,7 +11,8 @@
 //!
 //! An unchanged account costs one PROPFIND per home per poll: the listing carries every
 //! collection's ctag and sync-token. The calendar homes of people who made the user their
-//! calendar proxy are homes too; who they are is read again every [`DELEGATION_REFRESH`].
+//! calendar proxy are homes too; who they are is read again every [`DELEGATION_REFRESH`], and
+//! at once on "sync now".
 
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -117,7 +118,8 @@ async fn run(
         cx.synced();
         tokio::select! {
             _ = tokio::time::sleep(env.settings.dav_poll_interval) => {}
-            _ = cx.woken() => {}
+            // Sync now: the user may be waiting for a grant just made, so read delegations too.
+            _ = cx.woken() => delegations_read = None,
             command = cx.next_command() => match command {
                 ChildCommand::FreeBusy { attendees, start, end, reply } if calendar => {
                     let result = freebusy::ask(&env, &client, &principal, &attendees, start, end).await;
