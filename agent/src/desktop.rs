@@ -31,6 +31,9 @@ use crate::api::AgentApi;
 
 /// How often the menu is refreshed even without events (pending counts change silently).
 const REFRESH: Duration = Duration::from_secs(2);
+/// Events refresh the menu at most this often: a first sync emits an event per batch, and each
+/// refresh reads the status of every account.
+const EVENT_REFRESH: Duration = Duration::from_millis(250);
 
 /// What the bridge needs from `run`.
 pub struct Desktop {
@@ -71,6 +74,8 @@ async fn bridge(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_refresh = Instant::now() - REFRESH;
     let mut dirty = true;
+    // A click is answered at once: the menu shows its effect (Pause → Resume) the next time it opens.
+    let mut clicked = false;
     loop {
         tokio::select! {
             command = d.commands.recv() => {
@@ -80,7 +85,7 @@ async fn bridge(
                 if quitting && let Some(quit) = quit.take() {
                     let _ = quit.send(());
                 }
-                dirty = true;
+                clicked = true;
             }
             event = events.recv() => match event {
                 Ok(event) => {
@@ -98,7 +103,8 @@ async fn bridge(
                 }
             }
         }
-        if dirty || last_refresh.elapsed() >= REFRESH {
+        let since = last_refresh.elapsed();
+        if clicked || (dirty && since >= EVENT_REFRESH) || since >= REFRESH {
             let input = snapshot(&api, &hub, actions).await;
             if shown.as_ref() != Some(&input) {
                 if !d.tray.update(input.clone()) {
@@ -108,6 +114,7 @@ async fn bridge(
             }
             last_refresh = Instant::now();
             dirty = false;
+            clicked = false;
         }
     }
 }
@@ -183,7 +190,17 @@ async fn execute(
             }
             Ok(Value::Null)
         }
-        Command::StatusReport => open_report(data_dir).await.map(|_| Value::Null).map_err(internal),
+        Command::StatusReport => {
+            // Probing takes seconds: the menu and notifications keep going meanwhile.
+            let (data_dir, notifier) = (data_dir.to_owned(), notifier.clone());
+            actix::spawn(async move {
+                if let Err(e) = open_report(&data_dir).await {
+                    tracing::warn!("status report: {e}");
+                    notifier.show(failure(e));
+                }
+            });
+            Ok(Value::Null)
+        }
         Command::ToggleAutostart => toggle_autostart(autostart_args)
             .map(|_| Value::Null)
             .map_err(internal),
@@ -194,12 +211,17 @@ async fn execute(
     };
     if let Err(e) = answer {
         tracing::warn!("tray action failed: {}", e.message);
-        notifier.show(Notice {
-            summary: "opconnect could not do that".into(),
-            body: e.message,
-            conflict: None,
-            urgent: false,
-        });
+        notifier.show(failure(e.message));
+    }
+}
+
+/// The notice for a menu action that failed.
+fn failure(message: String) -> Notice {
+    Notice {
+        summary: "opconnect could not do that".into(),
+        body: message,
+        conflict: None,
+        urgent: false,
     }
 }
 
