@@ -88,7 +88,7 @@ async fn run(
         dav_replay::replay(&env, &client, calendar).await?;
         let span = tracing::info_span!("dav_round", account = %env.spec.name, service = ?service);
         poller.round(&homes).instrument(span).await?;
-        cx.synced();
+        env.synced(&cx);
         tokio::select! {
             _ = tokio::time::sleep(env.settings.dav_poll_interval) => {}
             _ = cx.woken() => {}
