@@ -10,7 +10,8 @@
 //! ```
 //!
 //! An unchanged account costs one PROPFIND per home per poll: the listing carries every
-//! collection's ctag and sync-token.
+//! collection's sync-token (or ctag, where a collection has no token). The first listing of a
+//! home asks for neither, as nothing is mirrored to compare them with.
 
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -189,12 +190,17 @@ impl Poller<'_> {
         let stored = store
             .dav_collections_of(self.account(), self.kinds())
             .map_err(store_err)?;
+        // Ask only for the change markers this round compares (see the listings' docs).
+        let listing = if stored.is_empty() {
+            discovery::PROPFIND_NEW_COLLECTIONS
+        } else if stored.iter().all(|c| c.sync_token.is_some()) {
+            discovery::PROPFIND_COLLECTIONS_SYNC_TOKEN
+        } else {
+            discovery::PROPFIND_COLLECTIONS
+        };
         let mut seen = Vec::new();
         for home in homes {
-            let (answered, ms) = self
-                .client
-                .propfind(home, "1", discovery::PROPFIND_COLLECTIONS)
-                .await?;
+            let (answered, ms) = self.client.propfind(home, "1", listing).await?;
             for info in discovery::collections(&ms, &answered, self.service) {
                 seen.push((answered.clone(), info));
             }
@@ -261,7 +267,8 @@ impl Poller<'_> {
         let store = &self.env.store;
         let account = self.account();
         let token = old.and_then(|o| o.sync_token.as_deref());
-        let listing = sync::list_changes(self.client, url, token, info.sync_token.is_some()).await?;
+        let tokens = info.sync_token.is_some() || info.reports_sync;
+        let listing = sync::list_changes(self.client, url, token, tokens).await?;
         let stored = store.dav_etags(account, &info.href).map_err(store_err)?;
         let known: HashSet<&str> = stored.iter().map(|(h, _)| h.as_str()).collect();
         let plan = sync::plan(&stored, &listing);
