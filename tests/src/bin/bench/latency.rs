@@ -93,7 +93,7 @@ pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
 }
 
 /// The server alone reports messages this many times per measurement (its spread is small).
-const SERVER_ALONE_MESSAGES: usize = 30;
+const SERVER_ALONE_MESSAGES: usize = 20;
 
 /// APPENDs to the server at `port`, each timed until `mail.new`; records p50 and p99.
 /// `noop_ms`: the server hides IDLE and the agent polls with NOOP at this interval.

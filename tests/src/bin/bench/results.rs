@@ -158,13 +158,7 @@ impl Results {
             .max()
             .unwrap_or(10)
             .max(10);
-        let mut sections: Vec<&str> = Vec::new();
-        for m in &self.metrics {
-            if !sections.contains(&m.section.as_str()) {
-                sections.push(&m.section);
-            }
-        }
-        for section in sections {
+        for section in self.sections() {
             let _ = writeln!(out, "\n{section}");
             let _ = writeln!(
                 out,
@@ -196,17 +190,24 @@ impl Results {
         out
     }
 
+    /// The sections in the order they were first recorded.
+    fn sections(&self) -> Vec<&str> {
+        let mut sections: Vec<&str> = Vec::new();
+        for m in &self.metrics {
+            if !sections.contains(&m.section.as_str()) {
+                sections.push(&m.section);
+            }
+        }
+        sections
+    }
+
     fn row(&self, out: &mut String, m: &Metric, width: usize) {
-        let s = summarize(&m.samples);
+        let [median, min, max] = figures(m);
+        let (unit, runs) = (&m.unit, m.samples.len());
         let _ = writeln!(
             out,
-            "  {:<width$}  {:>12}  {:>12}  {:>12}  {:<6} {}",
-            m.name,
-            number(s.median),
-            number(s.min),
-            number(s.max),
-            m.unit,
-            m.samples.len()
+            "  {:<width$}  {median:>12}  {min:>12}  {max:>12}  {unit:<6} {runs}",
+            m.name
         );
     }
 
@@ -233,14 +234,50 @@ impl Results {
         json!({"facts": facts, "metrics": metrics, "targets": targets, "notes": self.notes})
     }
 
-    /// Writes [`Results::to_json`] to `path`, creating its directory.
+    /// The metrics and targets as Markdown tables, for BENCHMARKS.md.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        for section in self.sections() {
+            let _ = writeln!(out, "\n#### {section}\n");
+            let _ = writeln!(out, "| metric | median | min | max | unit | runs |");
+            let _ = writeln!(out, "|---|---:|---:|---:|---|---:|");
+            for m in self.metrics.iter().filter(|m| m.section == section) {
+                let [median, min, max] = figures(m);
+                let (unit, runs) = (&m.unit, m.samples.len());
+                let _ = writeln!(out, "| {} | {median} | {min} | {max} | {unit} | {runs} |", m.name);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\n#### Targets\n\n| target | median | verdict |\n|---|---:|---|"
+        );
+        for (goal, median, met) in self.judged() {
+            let verdict = match met {
+                Some(true) => "met",
+                Some(false) => "**missed**",
+                None => "not measured",
+            };
+            let _ = writeln!(out, "| {goal} | {} | {verdict} |", number(median));
+        }
+        out
+    }
+
+    /// Writes [`Results::to_json`] to `path` and [`Results::markdown`] beside it (`.md`).
     pub fn write_json(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let text = serde_json::to_string_pretty(&self.to_json())?;
-        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+        let md = path.with_extension("md");
+        std::fs::write(&md, self.markdown()).with_context(|| format!("writing {}", md.display()))
     }
+}
+
+/// Median, min and max of a metric, as printed.
+fn figures(m: &Metric) -> [String; 3] {
+    let s = summarize(&m.samples);
+    [number(s.median), number(s.min), number(s.max)]
 }
 
 fn finite(v: f64) -> Value {
@@ -299,6 +336,9 @@ mod tests {
         let table = r.table();
         assert!(table.contains("speed-up") && table.contains("met"), "{table}");
         assert_eq!(r.to_json()["metrics"][0]["samples"], json!([4.0, 6.0, 7.0]));
+        let md = r.markdown();
+        assert!(md.contains("| speed-up | 6 | 4 | 7 | x | 3 |"), "{md}");
+        assert!(md.contains("| ≥5× faster | 6 | met |"), "{md}");
     }
 
     #[test]
