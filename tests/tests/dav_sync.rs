@@ -236,6 +236,35 @@ fn an_unchanged_collection_costs_one_request_per_poll() -> Result<()> {
 }
 
 #[test]
+fn every_round_ends_with_a_synced_event() -> Result<()> {
+    let radicale = Radicale::start()?;
+    radicale.create_calendar("alice", "work", "Work")?;
+    radicale.create_addressbook("alice", "contacts", "Contacts")?;
+    let agent = dav_agent(&radicale, "1h")?;
+    agent.wait_for(Duration::from_secs(20), |s| {
+        s["accounts"][0]["last_sync"].is_string()
+    })?;
+    let mut events = agent.ipc()?;
+    events.subscribe(&["synced"])?;
+    agent.cli_ok(&["sync", "alice"])?;
+    let mut services = Vec::new();
+    while services.len() < 2 {
+        let event = events
+            .next_event(Duration::from_secs(10))?
+            .with_context(|| format!("no synced event after sync; got {services:?}"))?;
+        assert_eq!(event["topic"], "synced", "{event}");
+        assert_eq!(event["account"], "alice", "{event}");
+        let service = event["service"].as_str().unwrap_or_default().to_string();
+        if !services.contains(&service) {
+            services.push(service);
+        }
+    }
+    services.sort();
+    assert_eq!(services, ["caldav", "carddav"]);
+    Ok(())
+}
+
+#[test]
 fn tasks_and_calendars_are_listed_with_their_properties() -> Result<()> {
     let radicale = Radicale::start()?;
     let work = radicale.create_calendar("alice", "work", "Work")?;

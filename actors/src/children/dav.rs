@@ -10,9 +10,10 @@
 //! ```
 //!
 //! An unchanged account costs one PROPFIND per home per poll: the listing carries every
-//! collection's ctag and sync-token. The calendar homes of people who made the user their
-//! calendar proxy are homes too; who they are is read again every [`DELEGATION_REFRESH`], and
-//! at once on "sync now".
+//! collection's sync-token (or ctag, where a collection has no token). The first listing of a
+//! home asks for neither, as nothing is mirrored to compare them with. The calendar homes of
+//! people who made the user their calendar proxy are homes too; who they are is read again every
+//! [`DELEGATION_REFRESH`], and at once on "sync now".
 
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -115,7 +116,7 @@ async fn run(
         };
         let span = tracing::info_span!("dav_round", account = %env.spec.name, service = ?service);
         poller.round(&homes, &delegated).instrument(span).await?;
-        cx.synced();
+        env.synced(&cx);
         tokio::select! {
             _ = tokio::time::sleep(env.settings.dav_poll_interval) => {}
             // Sync now: the user may be waiting for a grant just made, so read delegations too.
@@ -285,12 +286,17 @@ impl Poller<'_> {
         let stored = store
             .dav_collections_of(self.account(), self.kinds())
             .map_err(store_err)?;
+        // Ask only for the change markers this round compares (see the listings' docs).
+        let listing = if stored.is_empty() {
+            discovery::PROPFIND_NEW_COLLECTIONS
+        } else if stored.iter().all(|c| c.sync_token.is_some()) {
+            discovery::PROPFIND_COLLECTIONS_SYNC_TOKEN
+        } else {
+            discovery::PROPFIND_COLLECTIONS
+        };
         let mut seen = Vec::new();
         for home in homes {
-            let (answered, ms) = self
-                .client
-                .propfind(home, "1", discovery::PROPFIND_COLLECTIONS)
-                .await?;
+            let (answered, ms) = self.client.propfind(home, "1", listing).await?;
             for info in discovery::collections(&ms, &answered, self.service) {
                 seen.push((answered.clone(), info));
             }
@@ -393,7 +399,8 @@ impl Poller<'_> {
         let store = &self.env.store;
         let account = self.account();
         let token = old.and_then(|o| o.sync_token.as_deref());
-        let listing = sync::list_changes(self.client, url, token, info.sync_token.is_some()).await?;
+        let tokens = info.sync_token.is_some() || info.reports_sync;
+        let listing = sync::list_changes(self.client, url, token, tokens).await?;
         let stored = store.dav_etags(account, &info.href).map_err(store_err)?;
         let known: HashSet<&str> = stored.iter().map(|(h, _)| h.as_str()).collect();
         let plan = sync::plan(&stored, &listing);

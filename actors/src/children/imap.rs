@@ -84,7 +84,7 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
     sync.replay().await?;
     sync.discover().await?;
     sync.sync_all().await?;
-    cx.synced();
+    env.synced(&cx);
 
     let (changed_tx, mut changed_rx) = mpsc::unbounded_channel();
     let listener_login = ListenerLogin {
@@ -109,7 +109,7 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
                 Heard::Changed(folder) => {
                     sync.replay_then_sync().await?;
                     sync.sync_path(&folder).await?;
-                    cx.synced();
+                    env.synced(&cx);
                 }
                 // Is the server gone, or only that connection? A failing NOOP ends this run and
                 // the supervisor reports offline.
@@ -130,7 +130,7 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
                     }
                     ChildCommand::Replay => {
                         sync.replay_then_sync().await?;
-                        cx.synced();
+                        env.synced(&cx);
                     }
                     other @ (ChildCommand::FreeBusy { .. } | ChildCommand::GalSearch { .. }) => {
                         other.fail(ServiceError::Unsupported("free/busy is a CalDAV request".into()));
@@ -159,7 +159,7 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
                 sync.replay().await?;
                 sync.discover().await?;
                 sync.sync_all().await?;
-                cx.synced();
+                env.synced(&cx);
             }
             _ = tick.tick() => {
                 // Folders over the listener budget are polled; otherwise a NOOP keeps the

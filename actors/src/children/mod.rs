@@ -18,7 +18,7 @@ use crate::events::{AgentEvent, EventBus};
 use crate::settings::Settings;
 use crate::status::ServiceKind;
 use crate::store::Store;
-use crate::supervise::ChildFactory;
+use crate::supervise::{ChildContext, ChildFactory};
 
 /// What every child of one account shares.
 #[derive(Clone)]
@@ -61,6 +61,14 @@ impl AccountEnv {
             map.insert("account".into(), self.spec.name.clone().into());
         }
         let _ = self.events.send(AgentEvent::new(topic, data));
+    }
+
+    /// A round of work (a poll, a sync) is complete: the supervisor records `last_sync`, and
+    /// subscribers hear `synced {account, service}`, an opconnect event topic beyond INTERFACE §4
+    /// that tells a client (or `scripts/bench`) exactly when the mirror caught up.
+    pub fn synced(&self, cx: &ChildContext) {
+        cx.synced();
+        self.emit("synced", serde_json::json!({"service": cx.kind.as_str()}));
     }
 
     /// The password, asked for on each connection attempt, off the async thread (a password

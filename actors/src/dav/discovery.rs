@@ -59,14 +59,31 @@ pub struct CollectionInfo {
     pub owner: Option<String>,
     pub ctag: Option<String>,
     pub sync_token: Option<String>,
+    /// The collection lists `DAV:sync-collection` in its `DAV:supported-report-set` (RFC 6578
+    /// §3.1), even where the listing did not ask for its sync-token.
+    pub reports_sync: bool,
 }
 
 const PROPFIND_HOME_SETS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:cr="urn:ietf:params:xml:ns:carddav"><d:prop><c:calendar-home-set/><cr:addressbook-home-set/></d:prop></d:propfind>"#;
 
-/// The properties of a home's members (RFC 4791 §5.2, RFC 6352 §6.2, RFC 3744 §5.4, RFC 6578 §4).
+/// The properties of a home's members (RFC 4791 §5.2, RFC 6352 §6.2, RFC 3744 §5.4, RFC 6578 §4),
+/// with both change markers: the CalendarServer ctag and the sync-token.
 pub const PROPFIND_COLLECTIONS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:cs="http://calendarserver.org/ns/" xmlns:ic="http://apple.com/ns/ical/"><d:prop><d:resourcetype/><d:displayname/><ic:calendar-color/><c:supported-calendar-component-set/><d:current-user-privilege-set/><cs:getctag/><d:sync-token/><d:owner/></d:prop></d:propfind>"#;
+
+/// The same listing with the sync-token only, for homes whose collections all have one. A
+/// server may compute each marker by reading every item of a collection (Radicale does, about
+/// 0.3 ms per item and marker), so a poll asks only for the one it compares.
+pub const PROPFIND_COLLECTIONS_SYNC_TOKEN: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:ic="http://apple.com/ns/ical/"><d:prop><d:resourcetype/><d:displayname/><ic:calendar-color/><c:supported-calendar-component-set/><d:current-user-privilege-set/><d:sync-token/><d:owner/></d:prop></d:propfind>"#;
+
+/// The same listing without change markers, for a home none of whose collections is mirrored
+/// yet: there is nothing to compare a marker with, and the first sync of each collection brings
+/// its sync-token. `supported-report-set` (RFC 3253 §3.1.5) tells whether that sync can use
+/// sync-collection.
+pub const PROPFIND_NEW_COLLECTIONS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:ic="http://apple.com/ns/ical/"><d:prop><d:resourcetype/><d:displayname/><ic:calendar-color/><c:supported-calendar-component-set/><d:current-user-privilege-set/><d:owner/><d:supported-report-set/></d:prop></d:propfind>"#;
 
 /// RFC 6764 §6 then RFC 4791 §6.2.1 / RFC 6352 §7.1.1: the principal and the service's homes.
 /// A principal without a home set is its own home (what small servers do).
@@ -183,6 +200,11 @@ fn collection(r: &DavResponse, home: &Url, service: DavService) -> Option<Collec
         owner: r.prop(NS_DAV, "owner").and_then(|p| p.hrefs.first().cloned()),
         ctag: text(NS_CALSERVER, "getctag"),
         sync_token: text(NS_DAV, "sync-token"),
+        reports_sync: r.prop(NS_DAV, "supported-report-set").is_some_and(|p| {
+            p.descendants
+                .iter()
+                .any(|(ns, l)| ns == NS_DAV && l == "sync-collection")
+        }),
     })
 }
 
@@ -297,6 +319,30 @@ mod tests {
         let home = Url::parse("https://dav.example.org/").unwrap();
         let books = collections(&ms, &home, DavService::CardDav);
         assert!(books[0].read_only && books[0].directory);
+    }
+
+    /// Radicale 3.1.8's answer to PROPFIND_NEW_COLLECTIONS: no change markers, and the reports
+    /// that tell whether the first sync can use sync-collection.
+    #[test]
+    fn a_listing_without_markers_still_says_whether_sync_collection_works() {
+        let body = r#"<?xml version='1.0' encoding='utf-8'?>
+<multistatus xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:ICAL="http://apple.com/ns/ical/"><response><href>/alice/calendar/</href><propstat><prop><resourcetype><C:calendar /><collection /></resourcetype><displayname>Bench calendar</displayname><C:supported-calendar-component-set><C:comp name="VEVENT" /></C:supported-calendar-component-set><current-user-privilege-set><privilege><read /></privilege><privilege><all /></privilege><privilege><write /></privilege><privilege><write-properties /></privilege><privilege><write-content /></privilege></current-user-privilege-set><owner><href>/alice/</href></owner><supported-report-set><supported-report><report><expand-property /></report></supported-report><supported-report><report><principal-search-property-set /></report></supported-report><supported-report><report><principal-property-search /></report></supported-report><supported-report><report><sync-collection /></report></supported-report><supported-report><report><C:calendar-multiget /></report></supported-report><supported-report><report><C:calendar-query /></report></supported-report></supported-report-set></prop><status>HTTP/1.1 200 OK</status></propstat><propstat><prop><ICAL:calendar-color /></prop><status>HTTP/1.1 404 Not Found</status></propstat></response></multistatus>"#;
+        let ms = parse_multistatus(body.as_bytes()).unwrap();
+        let home = Url::parse("http://127.0.0.1:5232/alice/").unwrap();
+        let cals = collections(&ms, &home, DavService::CalDav);
+        assert_eq!(cals.len(), 1, "{cals:#?}");
+        assert!(cals[0].reports_sync);
+        assert_eq!(
+            (cals[0].ctag.as_deref(), cals[0].sync_token.as_deref()),
+            (None, None)
+        );
+        // The recorded full listing has no supported-report-set: its tokens decide instead.
+        let ms = parse_multistatus(HOME.as_bytes()).unwrap();
+        assert!(
+            collections(&ms, &home, DavService::CalDav)
+                .iter()
+                .all(|c| !c.reports_sync)
+        );
     }
 
     #[test]
