@@ -4,7 +4,7 @@
 //! ```text
 //!   Instant::now() ─▶ Agent::start(config) ─▶ RawIpc subscribe ──▶ tap thread: (Instant, event)
 //!                                            RawIpc control   ──▶ sync / pause / writes / status
-//!   /proc/PID/stat (utime + stime)   /proc/PID/status (VmRSS, VmHWM)
+//!   /proc/PID/stat (utime + stime)   /proc/PID/status (VmRSS, VmHWM, RssAnon, RssFile)
 //! ```
 
 use std::collections::HashSet;
@@ -142,15 +142,17 @@ impl Driver {
 
     /// (VmRSS, VmHWM) in KiB.
     pub fn memory_kb(&self) -> Result<(u64, u64)> {
+        Ok((self.status_kb("VmRSS")?, self.status_kb("VmHWM")?))
+    }
+
+    /// One `NAME: N kB` field of /proc/PID/status (proc(5)), e.g. `RssAnon`, `RssFile`.
+    pub fn status_kb(&self, name: &str) -> Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
-        let field = |name: &str| -> Result<u64> {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-                .with_context(|| format!("{name} in /proc/PID/status"))
-        };
-        Ok((field("VmRSS:")?, field("VmHWM:")?))
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .with_context(|| format!("{name} in /proc/PID/status"))
     }
 }
 

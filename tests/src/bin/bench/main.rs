@@ -71,7 +71,7 @@ impl Config {
                 contacts: 500,
                 per_folder: 200,
                 latency_messages: 20,
-                noop_interval_ms: 500,
+                noop_interval_ms: 250,
                 replay_ops: 100,
                 idle_seconds: 10,
             }
@@ -85,7 +85,7 @@ impl Config {
                 contacts: 5_000,
                 per_folder: 2_000,
                 latency_messages: 100,
-                noop_interval_ms: 500,
+                noop_interval_ms: 250,
                 replay_ops: 1_000,
                 idle_seconds: 60,
             }
