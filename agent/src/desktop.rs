@@ -41,8 +41,8 @@ pub struct Desktop {
     pub commands: mpsc::UnboundedReceiver<Command>,
     /// Where notification buttons send their choice (the same channel as the tray's clicks).
     pub choices: mpsc::UnboundedSender<Command>,
-    /// Resolved by Quit: the agent then shuts down as on SIGTERM.
-    pub quit: oneshot::Sender<()>,
+    /// Resolved by Quit: the agent then shuts down as on SIGTERM (taken on the first Quit).
+    pub quit: Option<oneshot::Sender<()>>,
     pub log_dir: PathBuf,
     pub data_dir: PathBuf,
     /// The global flags `run` was given, repeated in the start-at-login entry.
@@ -69,7 +69,6 @@ async fn bridge(
         .await
         .unwrap_or(false);
     let mut policy = Policy::new(Instant::now());
-    let mut quit = Some(d.quit);
     let mut shown: Option<MenuInput> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_refresh = Instant::now() - REFRESH;
@@ -81,8 +80,8 @@ async fn bridge(
             command = d.commands.recv() => {
                 let Some(command) = command else { break };
                 let quitting = command == Command::Quit;
-                execute(command, &api, &notifier, shown.as_ref(), &d.log_dir, &d.data_dir, &d.autostart_args).await;
-                if quitting && let Some(quit) = quit.take() {
+                execute(command, &api, &notifier, shown.as_ref(), &d).await;
+                if quitting && let Some(quit) = d.quit.take() {
                     let _ = quit.send(());
                 }
                 clicked = true;
@@ -166,9 +165,7 @@ async fn execute(
     api: &AgentApi,
     notifier: &Notifier,
     shown: Option<&MenuInput>,
-    log_dir: &std::path::Path,
-    data_dir: &std::path::Path,
-    autostart_args: &[String],
+    d: &Desktop,
 ) {
     tracing::info!(?command, "tray");
     let call = |method: &str, params: Value| api.call(method.into(), params);
@@ -192,7 +189,7 @@ async fn execute(
         }
         Command::StatusReport => {
             // Probing takes seconds: the menu and notifications keep going meanwhile.
-            let (data_dir, notifier) = (data_dir.to_owned(), notifier.clone());
+            let (data_dir, notifier) = (d.data_dir.clone(), notifier.clone());
             actix::spawn(async move {
                 if let Err(e) = open_report(&data_dir).await {
                     tracing::warn!("status report: {e}");
@@ -201,12 +198,12 @@ async fn execute(
             });
             Ok(Value::Null)
         }
-        Command::ToggleAutostart => toggle_autostart(autostart_args)
+        Command::ToggleAutostart => toggle_autostart(&d.autostart_args)
             .map(|_| Value::Null)
             .map_err(internal),
-        Command::OpenLogs => open::that_detached(log_dir)
+        Command::OpenLogs => open::that_detached(&d.log_dir)
             .map(|_| Value::Null)
-            .map_err(|e| internal(format!("cannot open {}: {e}", log_dir.display()))),
+            .map_err(|e| internal(format!("cannot open {}: {e}", d.log_dir.display()))),
         Command::Quit => Ok(Value::Null),
     };
     if let Err(e) = answer {

@@ -60,7 +60,7 @@ pub fn run(paths: &Paths, headless: bool, autostart_args: Vec<String>) -> anyhow
         tray: tray.handle(),
         commands,
         choices: clicks.clone(),
-        quit,
+        quit: Some(quit),
         log_dir: paths.log_dir(),
         data_dir: paths.data_dir.clone(),
         autostart_args,

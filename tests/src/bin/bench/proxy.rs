@@ -4,7 +4,7 @@
 //! ```text
 //!   client ──▶ 127.0.0.1:PROXY ──▶ 127.0.0.1:SERVER
 //!              │ up:   bytes, and requests framed as HTTP/1.1 (RFC 9112 §6) or IMAP commands
-//!              │       (RFC 3501 §2.2.1, literals skipped)
+//!              │       (RFC 3501 §2.2.1, literals passed over)
 //!              └ down: bytes
 //! ```
 //!
@@ -167,11 +167,11 @@ fn pump(mut from: TcpStream, mut to: TcpStream, counters: &Mutex<Counters>, mut 
 enum State {
     /// Collecting a line (IMAP) or a request head (HTTP).
     Head,
-    /// Skipping this many body or literal bytes.
-    Skip(u64),
+    /// Passing over this many body or literal bytes (counted, not framed).
+    Body(u64),
     /// HTTP chunked body: collecting a chunk-size line.
     ChunkSize,
-    /// HTTP chunked body: skipping a chunk and its CRLF, then another size line.
+    /// HTTP chunked body: passing over a chunk and its CRLF, then another size line.
     ChunkData(u64),
     /// HTTP chunked body: collecting trailer lines until an empty one.
     Trailer,
@@ -202,13 +202,13 @@ impl Framer {
         let mut started = Vec::new();
         while !bytes.is_empty() {
             match self.state {
-                State::Skip(n) | State::ChunkData(n) => {
+                State::Body(n) | State::ChunkData(n) => {
                     let take = (n as usize).min(bytes.len());
                     bytes = &bytes[take..];
                     let left = n - take as u64;
                     self.state = match (&self.state, left) {
-                        (State::Skip(_), 0) => State::Head,
-                        (State::Skip(_), l) => State::Skip(l),
+                        (State::Body(_), 0) => State::Head,
+                        (State::Body(_), l) => State::Body(l),
                         (_, 0) => State::ChunkSize,
                         (_, l) => State::ChunkData(l),
                     };
@@ -259,7 +259,7 @@ impl Framer {
                 self.state = if chunked {
                     State::ChunkSize
                 } else if length > 0 {
-                    State::Skip(length)
+                    State::Body(length)
                 } else {
                     State::Head
                 };
@@ -276,7 +276,7 @@ impl Framer {
                 match literal_length(line) {
                     Some(n) => {
                         self.continued = true;
-                        self.state = if n > 0 { State::Skip(n) } else { State::Head };
+                        self.state = if n > 0 { State::Body(n) } else { State::Head };
                     }
                     None => self.continued = false,
                 }
@@ -299,7 +299,7 @@ impl Framer {
                 }
                 None
             }
-            (State::Skip(_) | State::ChunkData(_), _) => None,
+            (State::Body(_) | State::ChunkData(_), _) => None,
         }
     }
 }
@@ -357,7 +357,7 @@ mod tests {
     }
 
     #[test]
-    fn imap_commands_skip_literals() {
+    fn imap_commands_pass_over_literals() {
         let stream = b"a1 LOGIN alice pw\r\na2 APPEND INBOX (\\Seen) {12+}\r\na3 NOOP\r\nx\r\n\r\n\
                        a4 uid fetch 1:* (FLAGS)\r\na5 IDLE\r\nDONE\r\na6 APPEND X {0}\r\n\r\n";
         for step in [1, 5, 4096] {
