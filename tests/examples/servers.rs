@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use opconnect_tests::DavServer;
 use opconnect_tests::config::render_config;
 use opconnect_tests::{AccountSpec, AgentSettings, Dovecot, DovecotOptions, Radicale};
 

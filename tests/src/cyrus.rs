@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
 
-use crate::dav::DavHttp;
+use crate::dav::{DavHttp, DavServer};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::imap::ImapProbe;
 use crate::process::{self, Spawned};
@@ -508,11 +508,6 @@ impl Cyrus {
         Ok(probe)
     }
 
-    /// The DAV requests every harness server shares (`crate::dav`).
-    pub fn http(&self) -> DavHttp {
-        DavHttp(self.ports.http)
-    }
-
     /// Sends any request to the HTTP port.
     pub fn send(&self, request: &HttpRequest<'_>) -> Result<HttpResponse> {
         self.http().send(request)
@@ -539,36 +534,11 @@ impl Cyrus {
         let path = format!("{}{slug}/", self.calendar_home(user));
         self.http().mkcalendar(user, path, display_name, components)
     }
+}
 
-    /// PUTs an item at `href` as `user`; returns its ETag. Creates or overwrites unconditionally.
-    pub fn put(&self, user: &str, href: &str, content_type: &str, body: &[u8]) -> Result<String> {
-        self.http().put(user, href, content_type, body)
-    }
-
-    /// PUTs an iCalendar object into `calendar` (a path ending in `/`) as `<uid>.ics`; returns
-    /// `(href, etag)`.
-    pub fn put_event(&self, user: &str, calendar: &str, uid: &str, ics: &str) -> Result<(String, String)> {
-        self.http().put_event(user, calendar, uid, ics)
-    }
-
-    /// PUTs a vCard into `book` (a path ending in `/`) as `<uid>.vcf`; returns `(href, etag)`.
-    pub fn put_contact(&self, user: &str, book: &str, uid: &str, vcf: &str) -> Result<(String, String)> {
-        self.http().put_contact(user, book, uid, vcf)
-    }
-
-    /// GETs `href` as `user`.
-    pub fn get(&self, user: &str, href: &str) -> Result<HttpResponse> {
-        self.http().get(user, href)
-    }
-
-    /// DELETEs `href` as `user`.
-    pub fn delete(&self, user: &str, href: &str) -> Result<()> {
-        self.http().delete(user, href)
-    }
-
-    /// The member hrefs of `collection` (PROPFIND Depth 1), without the collection itself.
-    pub fn members(&self, user: &str, collection: &str) -> Result<Vec<String>> {
-        self.http().members(user, collection)
+impl DavServer for Cyrus {
+    fn http(&self) -> DavHttp {
+        DavHttp(self.ports.http)
     }
 }
 

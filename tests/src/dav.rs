@@ -134,6 +134,43 @@ impl DavHttp {
     }
 }
 
+/// The item requests every DAV server of the harness answers the same way, given its `http()`:
+/// `radicale.put_event(..)`, `cyrus.members(..)`, `davical.get(..)`.
+pub trait DavServer {
+    fn http(&self) -> DavHttp;
+
+    /// PUTs an item at `href` as `user`; returns its ETag. Creates or overwrites unconditionally.
+    fn put(&self, user: &str, href: &str, content_type: &str, body: &[u8]) -> Result<String> {
+        self.http().put(user, href, content_type, body)
+    }
+
+    /// PUTs an iCalendar object into `calendar` (a path ending in `/`) as `<uid>.ics`; returns
+    /// `(href, etag)`.
+    fn put_event(&self, user: &str, calendar: &str, uid: &str, ics: &str) -> Result<(String, String)> {
+        self.http().put_event(user, calendar, uid, ics)
+    }
+
+    /// PUTs a vCard into `book` (a path ending in `/`) as `<uid>.vcf`; returns `(href, etag)`.
+    fn put_contact(&self, user: &str, book: &str, uid: &str, vcf: &str) -> Result<(String, String)> {
+        self.http().put_contact(user, book, uid, vcf)
+    }
+
+    /// GETs `href` as `user`.
+    fn get(&self, user: &str, href: &str) -> Result<HttpResponse> {
+        self.http().get(user, href)
+    }
+
+    /// DELETEs `href` as `user`.
+    fn delete(&self, user: &str, href: &str) -> Result<()> {
+        self.http().delete(user, href)
+    }
+
+    /// The member hrefs of `collection` (PROPFIND Depth 1), without the collection itself.
+    fn members(&self, user: &str, collection: &str) -> Result<Vec<String>> {
+        self.http().members(user, collection)
+    }
+}
+
 /// Every `<…href>…</…href>` value in a multistatus body, in order (namespace prefix ignored).
 pub fn hrefs(xml: &str) -> Vec<String> {
     let mut out = Vec::new();

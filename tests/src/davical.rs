@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
 
-use crate::dav::{DavHttp, expect_status};
+use crate::dav::{DavHttp, DavServer, expect_status};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::process::{self, Spawned};
 use crate::{USERS, email_of, password_of, ports};
@@ -380,12 +380,6 @@ impl Davical {
         Ok(())
     }
 
-    /// The DAV requests every harness server shares (`crate::dav`): put_event, put_contact, get,
-    /// delete, members, … as a given user.
-    pub fn http(&self) -> DavHttp {
-        DavHttp(self.http_port)
-    }
-
     pub fn send(&self, request: &HttpRequest<'_>) -> Result<HttpResponse> {
         self.http().send(request)
     }
@@ -419,6 +413,12 @@ impl Davical {
     pub fn create_addressbook(&self, user: &str, slug: &str, display_name: &str) -> Result<String> {
         self.http()
             .mkaddressbook(user, format!("/caldav.php/{user}/{slug}/"), display_name)
+    }
+}
+
+impl DavServer for Davical {
+    fn http(&self) -> DavHttp {
+        DavHttp(self.http_port)
     }
 }
 

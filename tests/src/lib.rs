@@ -30,6 +30,7 @@ pub mod tls;
 pub use agent::{Agent, EventStream};
 pub use config::{AccountSpec, AgentSettings, config_for};
 pub use cyrus::{Cyrus, HttpLogEntry};
+pub use dav::DavServer;
 pub use davical::Davical;
 pub use dovecot::{Dovecot, DovecotOptions};
 pub use http::HttpResponse;

@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use opconnect_tests::DavServer;
 use opconnect_tests::config::render_config;
 use opconnect_tests::{AccountSpec, Agent, AgentSettings, Davical};
 use serde_json::{Value, json};

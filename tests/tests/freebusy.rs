@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
+use opconnect_tests::DavServer;
 use opconnect_tests::config::render_config;
 use opconnect_tests::{AccountSpec, Agent, AgentSettings, Cyrus, Radicale};
 use serde_json::{Value, json};

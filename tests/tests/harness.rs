@@ -5,6 +5,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use opconnect_tests::DavServer;
 use opconnect_tests::dovecot::SPECIAL_USE;
 use opconnect_tests::imap::ImapProbe;
 use opconnect_tests::{Davical, Dovecot, DovecotOptions, Radicale, ports, process, tls};

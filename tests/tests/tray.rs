@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use opconnect_tests::DavServer;
 use opconnect_tests::agent::{Launch, opconnect_bin};
 use opconnect_tests::config::render_config;
 use opconnect_tests::desktop::{Desktop, Geometry};
