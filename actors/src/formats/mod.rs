@@ -12,9 +12,12 @@ pub mod discovery;
 pub mod freebusy;
 pub mod group;
 pub mod ical;
+pub mod item;
+pub mod lines;
 pub mod note;
 pub mod text;
 pub mod vcard;
+pub mod zones;
 
 pub use ical::{EventFields, Instance, When};
 pub use vcard::ContactFields;
