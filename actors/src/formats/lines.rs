@@ -34,9 +34,7 @@ impl Line {
     }
 
     fn name_end(&self) -> usize {
-        self.unfolded
-            .find([';', ':'])
-            .unwrap_or(self.unfolded.len())
+        self.unfolded.find([';', ':']).unwrap_or(self.unfolded.len())
     }
 
     /// The index of the colon that starts the value: the first one outside a quoted parameter.
@@ -54,9 +52,7 @@ impl Line {
 
     /// The raw (still escaped) value after the colon.
     pub fn value(&self) -> &str {
-        self.value_start()
-            .map(|i| &self.unfolded[i + 1..])
-            .unwrap_or("")
+        self.value_start().map(|i| &self.unfolded[i + 1..]).unwrap_or("")
     }
 
     /// The parameters between the name and the value, as `(NAME upper-cased, value without quotes)`.
@@ -101,6 +97,62 @@ impl Line {
             .into_iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
+    }
+
+    /// This line's content with parameter `name` set to `value` (quoted when it must be) or
+    /// removed (`None`); the name, the other parameters and the value are kept as written.
+    pub fn with_param(&self, name: &str, value: Option<&str>) -> String {
+        let end = self.value_start().unwrap_or(self.unfolded.len());
+        let head = &self.unfolded[..self.name_end().min(end)];
+        let mut parts: Vec<String> = Vec::new();
+        let mut current = String::new();
+        let mut quoted = false;
+        let params = self.unfolded.get(self.name_end() + 1..end).unwrap_or("");
+        for c in params.chars() {
+            match c {
+                '"' => {
+                    quoted = !quoted;
+                    current.push(c);
+                }
+                ';' if !quoted => parts.push(std::mem::take(&mut current)),
+                _ => current.push(c),
+            }
+        }
+        if !current.is_empty() {
+            parts.push(current);
+        }
+        let is_it = |p: &String| {
+            p.split_once('=')
+                .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+        };
+        let new = value.map(|v| {
+            if v.contains([':', ';', ',']) {
+                format!("{name}=\"{}\"", v.replace('"', ""))
+            } else {
+                format!("{name}={v}")
+            }
+        });
+        let mut out = head.to_owned();
+        let mut placed = false;
+        for p in parts {
+            if is_it(&p) {
+                if let (false, Some(n)) = (placed, &new) {
+                    out.push(';');
+                    out.push_str(n);
+                }
+                placed = true;
+            } else {
+                out.push(';');
+                out.push_str(&p);
+            }
+        }
+        if let (false, Some(n)) = (placed, &new) {
+            out.push(';');
+            out.push_str(n);
+        }
+        out.push(':');
+        out.push_str(self.value());
+        out
     }
 
     /// Every TYPE value, lower-cased, split at commas (RFC 6350 §5.6, RFC 2426 §4).
@@ -276,6 +328,22 @@ impl Doc {
         self.lines.drain(comp.begin..=comp.end);
     }
 
+    /// Inserts content lines (unfolded, without line endings) before line `at`, each folded and
+    /// ended the way this object ends its lines.
+    pub fn insert_lines(&mut self, at: usize, contents: &[String]) {
+        for (k, content) in contents.iter().enumerate() {
+            let line = self.new_line(content);
+            self.lines.insert(at + k, line);
+        }
+    }
+
+    /// Replaces line `i` with `content`, unless it already reads so (its bytes then stay).
+    pub fn replace(&mut self, i: usize, content: &str) {
+        if self.lines[i].unfolded != content {
+            self.lines[i] = self.new_line(content);
+        }
+    }
+
     /// Inserts the lines of `text` (a whole component) before line `at`.
     pub fn insert_text(&mut self, at: usize, text: &str) {
         let lines = Doc::parse(text).lines;
@@ -404,10 +472,7 @@ mod tests {
         assert_eq!(doc.to_string(), EVENT);
         let desc = &doc.lines[6];
         assert_eq!(desc.name(), "DESCRIPTION");
-        assert_eq!(
-            desc.value(),
-            "a long line that the server folded in the middle"
-        );
+        assert_eq!(desc.value(), "a long line that the server folded in the middle");
         let other = &doc.lines[5];
         assert_eq!(other.param("x-p").as_deref(), Some("a:b;c"));
         assert_eq!(other.value(), "kept");
@@ -425,15 +490,38 @@ mod tests {
         let text = doc.to_string();
         assert_eq!(
             text,
-            EVENT
-                .replace("SUMMARY:Old", "SUMMARY:New")
-                .replace("ded in the middle\r\n", "ded in the middle\r\nLOCATION:Room 1\r\n")
+            EVENT.replace("SUMMARY:Old", "SUMMARY:New").replace(
+                "ded in the middle\r\n",
+                "ded in the middle\r\nLOCATION:Room 1\r\n"
+            )
         );
         let event = doc.components_named("VEVENT")[0];
         assert_eq!(doc.remove(event, "LOCATION"), 1);
         let alarm = doc.components_named("VALARM")[0];
         doc.remove_component(alarm);
         assert!(!doc.to_string().contains("VALARM"));
+    }
+
+    #[test]
+    fn parameters_are_edited_in_place() {
+        let doc = Doc::parse("ATTENDEE;CN=\"Doe; J\";PARTSTAT=NEEDS-ACTION;X-A=1:mailto:j@x\r\n");
+        let line = &doc.lines[0];
+        assert_eq!(
+            line.with_param("PARTSTAT", Some("ACCEPTED")),
+            "ATTENDEE;CN=\"Doe; J\";PARTSTAT=ACCEPTED;X-A=1:mailto:j@x"
+        );
+        assert_eq!(
+            line.with_param("partstat", None),
+            "ATTENDEE;CN=\"Doe; J\";X-A=1:mailto:j@x"
+        );
+        assert_eq!(
+            line.with_param("ROLE", Some("OPT-PARTICIPANT")),
+            "ATTENDEE;CN=\"Doe; J\";PARTSTAT=NEEDS-ACTION;X-A=1;ROLE=OPT-PARTICIPANT:mailto:j@x"
+        );
+        assert_eq!(
+            Doc::parse("SUMMARY:x\n").lines[0].with_param("LANGUAGE", Some("de")),
+            "SUMMARY;LANGUAGE=de:x"
+        );
     }
 
     #[test]
@@ -449,7 +537,8 @@ mod tests {
 
     #[test]
     fn vcard_groups_and_bare_types() {
-        let doc = Doc::parse("BEGIN:VCARD\nitem1.EMAIL;type=INTERNET;type=pref:a@b\nTEL;WORK;VOICE:1\nEND:VCARD\n");
+        let doc =
+            Doc::parse("BEGIN:VCARD\nitem1.EMAIL;type=INTERNET;type=pref:a@b\nTEL;WORK;VOICE:1\nEND:VCARD\n");
         assert_eq!(doc.lines[1].name(), "EMAIL");
         assert_eq!(doc.lines[1].group(), Some("item1"));
         assert_eq!(doc.lines[1].types(), vec!["internet", "pref"]);

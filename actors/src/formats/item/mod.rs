@@ -13,12 +13,18 @@
 //! "<why>"` and refuses field-set patches of the fields it concerns (it can still be written as
 //! raw iCalendar with `calendar.put`).
 
+mod alarm;
 pub mod appointment;
+mod appointment_patch;
+pub mod caltime;
 pub mod contact;
 pub mod distlist;
+mod exceptions;
 pub mod note;
+mod props;
 pub mod recurrence;
 pub mod task;
+pub mod tzrules;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,2 +1,547 @@
-//! Outlook's recurrence patterns (RecurrencePattern) against RFC 5545 §3.3.10 RRULEs
-//! (placeholder until the mapping lands).
+//! Outlook's recurrence patterns (RecurrencePattern) against RFC 5545 §3.3.10 RRULEs, both ways.
+//!
+//! ```text
+//!   FREQ=DAILY;INTERVAL=n                      ↔ daily (0)
+//!   FREQ=WEEKLY;BYDAY=MO,WE (or DAILY;BYDAY)   ↔ weekly (1), DayOfWeekMask
+//!   FREQ=MONTHLY;BYMONTHDAY=d                  ↔ monthly (2), DayOfMonth
+//!   FREQ=MONTHLY;BYDAY=2TU | BYDAY=..;BYSETPOS ↔ month-nth (3), Instance (5 = last)
+//!   FREQ=YEARLY;BYMONTH=m;BYMONTHDAY=d         ↔ yearly (5)
+//!   FREQ=YEARLY;BYMONTH=m;BYDAY=-1SU           ↔ year-nth (6)
+//!   COUNT ↔ Occurrences, UNTIL ↔ PatternEndDate, neither ↔ NoEndDate
+//! ```
+//! Anything else (BYHOUR, BYWEEKNO, BYYEARDAY, several BYMONTHDAY or BYSETPOS values, sub-daily
+//! frequencies…) has no Outlook pattern: the reading says why instead.
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use serde_json::{Value, json};
+
+use super::caltime::{self, When};
+
+pub const DAILY: u8 = 0;
+pub const WEEKLY: u8 = 1;
+pub const MONTHLY: u8 = 2;
+pub const MONTH_NTH: u8 = 3;
+pub const YEARLY: u8 = 5;
+pub const YEAR_NTH: u8 = 6;
+
+const DAYS: [(&str, Weekday, u8); 7] = [
+    ("SU", Weekday::Sun, 1),
+    ("MO", Weekday::Mon, 2),
+    ("TU", Weekday::Tue, 4),
+    ("WE", Weekday::Wed, 8),
+    ("TH", Weekday::Thu, 16),
+    ("FR", Weekday::Fri, 32),
+    ("SA", Weekday::Sat, 64),
+];
+
+/// How a series ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum End {
+    Never,
+    Count(u32),
+    Until(NaiveDate),
+}
+
+/// Outlook's RecurrencePattern.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pattern {
+    pub kind: u8,
+    pub interval: u32,
+    pub day_of_week_mask: u8,
+    pub day_of_month: u32,
+    /// 1-4, 5 = last.
+    pub instance: u8,
+    pub month_of_year: u32,
+    pub start: NaiveDate,
+    pub end: End,
+}
+
+pub fn weekday_of(code: &str) -> Option<Weekday> {
+    DAYS.iter()
+        .find(|(c, _, _)| c.eq_ignore_ascii_case(code))
+        .map(|(_, w, _)| *w)
+}
+
+pub fn weekday_code(day: Weekday) -> &'static str {
+    DAYS.iter()
+        .find(|(_, w, _)| *w == day)
+        .map_or("MO", |(c, _, _)| c)
+}
+
+fn bit(day: Weekday) -> u8 {
+    DAYS.iter().find(|(_, w, _)| *w == day).map_or(0, |(_, _, b)| *b)
+}
+
+fn mask_codes(mask: u8) -> String {
+    let codes: Vec<&str> = DAYS
+        .iter()
+        .filter(|(_, _, b)| mask & b != 0)
+        .map(|(c, _, _)| *c)
+        .collect();
+    codes.join(",")
+}
+
+/// The pattern of `rule` (an RRULE value) for a series starting at `dtstart`.
+pub fn from_rrule(rule: &str, dtstart: &When) -> Result<Pattern, String> {
+    let start = dtstart.date();
+    let mut freq = None;
+    let mut interval = 1u32;
+    let mut end = End::Never;
+    let mut byday: Vec<(i32, Weekday)> = Vec::new();
+    let mut bymonthday: Vec<i32> = Vec::new();
+    let mut bymonth: Vec<u32> = Vec::new();
+    let mut bysetpos: Vec<i32> = Vec::new();
+    let no_pattern = |part: &str| format!("the rule's {part} has no Outlook recurrence pattern");
+    for part in rule.trim().split(';').filter(|p| !p.is_empty()) {
+        let Some((key, value)) = part.split_once('=') else {
+            return Err(format!("malformed RRULE part `{part}`"));
+        };
+        let ints = |v: &str| -> Result<Vec<i32>, String> {
+            v.split(',')
+                .map(|n| {
+                    n.trim()
+                        .parse()
+                        .map_err(|_| format!("malformed RRULE part `{part}`"))
+                })
+                .collect()
+        };
+        match key.to_ascii_uppercase().as_str() {
+            "FREQ" => freq = Some(value.to_ascii_uppercase()),
+            "INTERVAL" => {
+                interval = value
+                    .parse()
+                    .map_err(|_| format!("malformed INTERVAL `{value}`"))?
+            }
+            "COUNT" => end = End::Count(value.parse().map_err(|_| format!("malformed COUNT `{value}`"))?),
+            "UNTIL" => end = End::Until(until_date(value, dtstart)?),
+            "BYDAY" => {
+                for item in value.split(',') {
+                    let item = item.trim();
+                    let split = item.len().saturating_sub(2);
+                    let wd = weekday_of(&item[split..]).ok_or(format!("malformed BYDAY `{item}`"))?;
+                    let n = match &item[..split] {
+                        "" => 0,
+                        n => n
+                            .trim_start_matches('+')
+                            .parse()
+                            .map_err(|_| format!("malformed BYDAY `{item}`"))?,
+                    };
+                    byday.push((n, wd));
+                }
+            }
+            "BYMONTHDAY" => bymonthday = ints(value)?,
+            "BYMONTH" => bymonth = ints(value)?.into_iter().map(|m| m as u32).collect(),
+            "BYSETPOS" => bysetpos = ints(value)?,
+            // Outlook's first day of the week only matters for its own display.
+            "WKST" => {}
+            other => return Err(no_pattern(other)),
+        }
+    }
+    if interval == 0 {
+        return Err("INTERVAL=0".into());
+    }
+    let freq = freq.ok_or("RRULE without FREQ")?;
+    let mut p = Pattern {
+        kind: DAILY,
+        interval,
+        day_of_week_mask: 0,
+        day_of_month: 0,
+        instance: 0,
+        month_of_year: 0,
+        start,
+        end,
+    };
+    let plain_days = byday.iter().all(|(n, _)| *n == 0);
+    let mask: u8 = byday.iter().fold(0, |m, (_, wd)| m | bit(*wd));
+    if bysetpos.len() > 1 {
+        return Err(no_pattern("BYSETPOS list"));
+    }
+    if bymonthday.len() > 1 {
+        return Err(no_pattern("BYMONTHDAY list"));
+    }
+    if bymonth.len() > 1 {
+        return Err(no_pattern("BYMONTH list"));
+    }
+    let setpos = bysetpos.first().copied();
+    if setpos.is_some_and(|n| !(1..=4).contains(&n) && n != -1) {
+        return Err(no_pattern("BYSETPOS value"));
+    }
+    // The nth-weekday part of a monthly or yearly rule: BYDAY=2TU, or BYDAY=MO,TU;BYSETPOS=2,
+    // or BYMONTHDAY=-1 (the last day).
+    let nth = |p: &mut Pattern| -> Result<bool, String> {
+        let instance = |n: i32| {
+            if n == -1 {
+                Ok(5)
+            } else if (1..=4).contains(&n) {
+                Ok(n as u8)
+            } else {
+                Err(())
+            }
+        };
+        if let [(n, wd)] = byday[..]
+            && n != 0
+            && setpos.is_none()
+        {
+            p.instance = instance(n).map_err(|_| no_pattern("BYDAY ordinal"))?;
+            p.day_of_week_mask = bit(wd);
+            return Ok(true);
+        }
+        if let Some(pos) = setpos
+            && !byday.is_empty()
+            && plain_days
+            && bymonthday.is_empty()
+        {
+            p.instance = instance(pos).map_err(|_| no_pattern("BYSETPOS value"))?;
+            p.day_of_week_mask = mask;
+            return Ok(true);
+        }
+        if bymonthday == [-1] && byday.is_empty() && setpos.is_none() {
+            p.instance = 5;
+            p.day_of_week_mask = 127;
+            return Ok(true);
+        }
+        Ok(false)
+    };
+    match freq.as_str() {
+        "DAILY" if byday.is_empty() && bymonthday.is_empty() && bymonth.is_empty() && setpos.is_none() => {}
+        "DAILY"
+            if interval == 1
+                && plain_days
+                && bymonthday.is_empty()
+                && bymonth.is_empty()
+                && setpos.is_none() =>
+        {
+            p.kind = WEEKLY;
+            p.day_of_week_mask = mask;
+        }
+        "WEEKLY" if plain_days && bymonthday.is_empty() && bymonth.is_empty() && setpos.is_none() => {
+            p.kind = WEEKLY;
+            p.day_of_week_mask = if byday.is_empty() {
+                bit(start.weekday())
+            } else {
+                mask
+            };
+        }
+        "MONTHLY"
+            if bymonth.is_empty()
+                && interval % 12 == 0
+                && byday.is_empty()
+                && bymonthday.is_empty()
+                && setpos.is_none() =>
+        {
+            p.kind = YEARLY;
+            p.interval = interval / 12;
+            p.day_of_month = start.day();
+            p.month_of_year = start.month();
+        }
+        "MONTHLY" if bymonth.is_empty() => {
+            if nth(&mut p)? {
+                p.kind = MONTH_NTH;
+            } else if byday.is_empty() && setpos.is_none() {
+                p.kind = MONTHLY;
+                p.day_of_month = match bymonthday.first() {
+                    None => start.day(),
+                    Some(&d) if (1..=31).contains(&d) => d as u32,
+                    Some(_) => return Err(no_pattern("BYMONTHDAY value")),
+                };
+            } else {
+                return Err(no_pattern("BYDAY"));
+            }
+        }
+        "YEARLY" => {
+            p.month_of_year = bymonth.first().copied().unwrap_or(start.month());
+            if nth(&mut p)? {
+                p.kind = YEAR_NTH;
+            } else if byday.is_empty() && setpos.is_none() {
+                p.kind = YEARLY;
+                p.day_of_month = match bymonthday.first() {
+                    None => start.day(),
+                    Some(&d) if (1..=31).contains(&d) => d as u32,
+                    Some(_) => return Err(no_pattern("BYMONTHDAY value")),
+                };
+            } else {
+                return Err(no_pattern("BYDAY"));
+            }
+        }
+        "DAILY" | "WEEKLY" | "MONTHLY" => return Err(no_pattern("combination of FREQ and BY parts")),
+        other => return Err(no_pattern(&format!("FREQ={other}"))),
+    }
+    Ok(p)
+}
+
+/// UNTIL as a local date of the series: a UTC date-time is read in the start's zone.
+fn until_date(value: &str, dtstart: &When) -> Result<NaiveDate, String> {
+    let value = value.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(value, "%Y%m%d") {
+        return Ok(d);
+    }
+    let utc = value.ends_with(['Z', 'z']);
+    let local = chrono::NaiveDateTime::parse_from_str(value.trim_end_matches(['Z', 'z']), "%Y%m%dT%H%M%S")
+        .map_err(|_| format!("malformed UNTIL `{value}`"))?;
+    Ok(match (utc, dtstart) {
+        (true, When::Time(_, tz)) => caltime::utc_to_local(local.and_utc(), *tz).date(),
+        _ => local.date(),
+    })
+}
+
+/// The RRULE value for `p`, for a series whose DTSTART is `dtstart` (RFC 5545 §3.3.10: UNTIL
+/// has DTSTART's value type, in UTC when DTSTART has a zone).
+pub fn to_rrule(p: &Pattern, dtstart: &When) -> String {
+    let freq = match p.kind {
+        DAILY => "DAILY",
+        WEEKLY => "WEEKLY",
+        MONTHLY | MONTH_NTH => "MONTHLY",
+        _ => "YEARLY",
+    };
+    let mut out = format!("FREQ={freq}");
+    if p.interval > 1 {
+        out.push_str(&format!(";INTERVAL={}", p.interval));
+    }
+    match p.end {
+        End::Never => {}
+        End::Count(n) => out.push_str(&format!(";COUNT={n}")),
+        End::Until(d) => {
+            let until = match dtstart {
+                When::Date(_) => d.format("%Y%m%d").to_string(),
+                When::Time(t, tz) if tz.is_floating() => {
+                    d.and_time(t.time()).format("%Y%m%dT%H%M%S").to_string()
+                }
+                When::Time(t, tz) => caltime::fmt_utc(&caltime::local_to_utc(d.and_time(t.time()), *tz)),
+            };
+            out.push_str(&format!(";UNTIL={until}"));
+        }
+    }
+    let instance = if p.instance >= 5 { -1 } else { p.instance as i32 };
+    let nth = |out: &mut String| {
+        if p.day_of_week_mask.count_ones() == 1 {
+            out.push_str(&format!(";BYDAY={instance}{}", mask_codes(p.day_of_week_mask)));
+        } else {
+            out.push_str(&format!(
+                ";BYDAY={};BYSETPOS={instance}",
+                mask_codes(p.day_of_week_mask)
+            ));
+        }
+    };
+    match p.kind {
+        WEEKLY => out.push_str(&format!(";BYDAY={}", mask_codes(p.day_of_week_mask))),
+        MONTHLY => out.push_str(&format!(";BYMONTHDAY={}", p.day_of_month)),
+        MONTH_NTH => nth(&mut out),
+        YEARLY => out.push_str(&format!(
+            ";BYMONTH={};BYMONTHDAY={}",
+            p.month_of_year, p.day_of_month
+        )),
+        YEAR_NTH => {
+            out.push_str(&format!(";BYMONTH={}", p.month_of_year));
+            nth(&mut out);
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The field-set form (`Recurrence`), with only the keys the pattern's type uses.
+pub fn to_json(p: &Pattern) -> Value {
+    let mut v = json!({
+        "RecurrenceType": p.kind,
+        "Interval": p.interval,
+        "PatternStartDate": p.start.format("%Y-%m-%d").to_string(),
+        "NoEndDate": p.end == End::Never,
+    });
+    let o = v.as_object_mut().expect("an object");
+    if matches!(p.kind, WEEKLY | MONTH_NTH | YEAR_NTH) {
+        o.insert("DayOfWeekMask".into(), p.day_of_week_mask.into());
+    }
+    if matches!(p.kind, MONTHLY | YEARLY) {
+        o.insert("DayOfMonth".into(), p.day_of_month.into());
+    }
+    if matches!(p.kind, MONTH_NTH | YEAR_NTH) {
+        o.insert("Instance".into(), p.instance.into());
+    }
+    if matches!(p.kind, YEARLY | YEAR_NTH) {
+        o.insert("MonthOfYear".into(), p.month_of_year.into());
+    }
+    match p.end {
+        End::Count(n) => {
+            o.insert("Occurrences".into(), n.into());
+        }
+        End::Until(d) => {
+            o.insert("PatternEndDate".into(), d.format("%Y-%m-%d").to_string().into());
+        }
+        End::Never => {}
+    }
+    v
+}
+
+/// Reads a `Recurrence` object; `start` is the series' start date (PatternStartDate's default).
+pub fn from_json(v: &Value, start: NaiveDate) -> Result<Pattern, String> {
+    let o = v.as_object().ok_or("Recurrence must be an object or null")?;
+    let int = |k: &str| o.get(k).and_then(Value::as_u64);
+    let kind = int("RecurrenceType").ok_or("RecurrenceType is required")? as u8;
+    if ![DAILY, WEEKLY, MONTHLY, MONTH_NTH, YEARLY, YEAR_NTH].contains(&kind) {
+        return Err(format!("RecurrenceType {kind} is not 0, 1, 2, 3, 5 or 6"));
+    }
+    let start = match o.get("PatternStartDate").and_then(Value::as_str) {
+        Some(s) => caltime::parse_field_date(s)?,
+        None => start,
+    };
+    let end = if let Some(n) = int("Occurrences") {
+        End::Count(n as u32)
+    } else if let Some(d) = o.get("PatternEndDate").and_then(Value::as_str) {
+        End::Until(caltime::parse_field_date(d)?)
+    } else {
+        End::Never
+    };
+    let p = Pattern {
+        kind,
+        interval: int("Interval").unwrap_or(1).max(1) as u32,
+        day_of_week_mask: int("DayOfWeekMask").unwrap_or(if kind == WEEKLY {
+            bit(start.weekday()) as u64
+        } else {
+            0
+        }) as u8
+            & 127,
+        day_of_month: int("DayOfMonth").unwrap_or(start.day() as u64) as u32,
+        instance: int("Instance").unwrap_or(1).clamp(1, 5) as u8,
+        month_of_year: int("MonthOfYear").unwrap_or(start.month() as u64) as u32,
+        start,
+        end,
+    };
+    if matches!(kind, WEEKLY | MONTH_NTH | YEAR_NTH) && p.day_of_week_mask == 0 {
+        return Err("DayOfWeekMask names no day".into());
+    }
+    if !(1..=31).contains(&p.day_of_month) || !(1..=12).contains(&p.month_of_year) {
+        return Err("DayOfMonth or MonthOfYear out of range".into());
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn timed(s: &str) -> When {
+        caltime::from_field(s, Some("W. Europe Standard Time")).unwrap()
+    }
+
+    #[test]
+    fn outlook_patterns_read_from_rules() {
+        let start = timed("2026-03-10T09:00:00");
+        let p = from_rrule("FREQ=WEEKLY;BYDAY=TU,TH;UNTIL=20260430T070000Z;WKST=SU", &start).unwrap();
+        assert_eq!(
+            (p.kind, p.day_of_week_mask, p.end),
+            (WEEKLY, 4 | 16, End::Until(d("2026-04-30")))
+        );
+        let p = from_rrule("FREQ=MONTHLY;BYDAY=-1MO;COUNT=5", &start).unwrap();
+        assert_eq!(
+            (p.kind, p.instance, p.day_of_week_mask, p.end),
+            (MONTH_NTH, 5, 2, End::Count(5))
+        );
+        let p = from_rrule("FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1", &start).unwrap();
+        assert_eq!((p.kind, p.instance, p.day_of_week_mask), (MONTH_NTH, 5, 62));
+        let p = from_rrule("FREQ=YEARLY;BYMONTH=11;BYDAY=4TH", &start).unwrap();
+        assert_eq!((p.kind, p.instance, p.month_of_year), (YEAR_NTH, 4, 11));
+        let p = from_rrule("FREQ=YEARLY", &start).unwrap();
+        assert_eq!(
+            (p.kind, p.day_of_month, p.month_of_year, p.end),
+            (YEARLY, 10, 3, End::Never)
+        );
+        let p = from_rrule("FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR", &start).unwrap();
+        assert_eq!((p.kind, p.day_of_week_mask), (WEEKLY, 62));
+        let p = from_rrule("FREQ=MONTHLY;BYMONTHDAY=-1", &start).unwrap();
+        assert_eq!((p.kind, p.instance, p.day_of_week_mask), (MONTH_NTH, 5, 127));
+    }
+
+    #[test]
+    fn rules_outlook_cannot_show_say_why() {
+        let start = timed("2026-03-10T09:00:00");
+        for rule in [
+            "FREQ=HOURLY",
+            "FREQ=MINUTELY;INTERVAL=15",
+            "FREQ=DAILY;BYHOUR=9,17",
+            "FREQ=YEARLY;BYWEEKNO=20",
+            "FREQ=YEARLY;BYYEARDAY=100",
+            "FREQ=MONTHLY;BYMONTHDAY=1,15",
+            "FREQ=MONTHLY;BYDAY=MO;BYSETPOS=1,-1",
+            "FREQ=YEARLY;BYMONTH=1,7",
+            "FREQ=WEEKLY;BYMONTH=3",
+            "FREQ=MONTHLY;BYDAY=2MO,-1FR",
+        ] {
+            assert!(from_rrule(rule, &start).is_err(), "{rule}");
+        }
+    }
+
+    #[test]
+    fn all_day_until_is_a_date() {
+        let p = from_rrule("FREQ=DAILY;UNTIL=20260320", &When::Date(d("2026-03-10"))).unwrap();
+        assert_eq!(
+            to_rrule(&p, &When::Date(d("2026-03-10"))),
+            "FREQ=DAILY;UNTIL=20260320"
+        );
+        let start = timed("2026-03-10T09:00:00");
+        let p = Pattern {
+            end: End::Until(d("2026-07-01")),
+            ..p
+        };
+        assert_eq!(to_rrule(&p, &start), "FREQ=DAILY;UNTIL=20260701T070000Z");
+    }
+
+    fn pattern() -> impl proptest::strategy::Strategy<Value = Pattern> {
+        use proptest::prelude::*;
+        (
+            prop::sample::select(vec![DAILY, WEEKLY, MONTHLY, MONTH_NTH, YEARLY, YEAR_NTH]),
+            1u32..5,
+            1u8..128,
+            1u32..29,
+            1u8..6,
+            1u32..13,
+            0i64..3000,
+            prop_oneof![
+                Just(End::Never),
+                (1u32..200).prop_map(End::Count),
+                (0i64..900).prop_map(|n| End::Until(d("2027-01-01") + chrono::Duration::days(n)))
+            ],
+        )
+            .prop_map(|(kind, interval, mask, dom, instance, month, day, end)| {
+                let start = d("2020-01-01") + chrono::Duration::days(day);
+                let weekly = kind == WEEKLY || kind == MONTH_NTH || kind == YEAR_NTH;
+                Pattern {
+                    kind,
+                    interval,
+                    day_of_week_mask: if weekly { mask } else { 0 },
+                    day_of_month: if kind == MONTHLY || kind == YEARLY { dom } else { 0 },
+                    instance: if weekly && kind != WEEKLY { instance } else { 0 },
+                    month_of_year: if kind == YEARLY || kind == YEAR_NTH {
+                        month
+                    } else {
+                        0
+                    },
+                    start,
+                    end,
+                }
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn patterns_round_trip_through_rules_and_json(p in pattern(), hour in 0u32..24, all_day: bool) {
+            let dtstart = if all_day {
+                When::Date(p.start)
+            } else {
+                timed(&format!("{}T{hour:02}:30:00", p.start))
+            };
+            let rule = to_rrule(&p, &dtstart);
+            proptest::prop_assert_eq!(&from_rrule(&rule, &dtstart).unwrap(), &p, "{}", rule);
+            let json = to_json(&p);
+            let mut back = from_json(&json, p.start).unwrap();
+            if p.kind != WEEKLY && p.kind != MONTH_NTH && p.kind != YEAR_NTH { back.day_of_week_mask = 0; }
+            if p.kind != MONTHLY && p.kind != YEARLY { back.day_of_month = 0; }
+            if p.kind != MONTH_NTH && p.kind != YEAR_NTH { back.instance = 0; }
+            if p.kind != YEARLY && p.kind != YEAR_NTH { back.month_of_year = 0; }
+            proptest::prop_assert_eq!(back, p);
+        }
+    }
+}
