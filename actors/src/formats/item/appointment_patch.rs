@@ -215,11 +215,29 @@ fn patch_times(doc: &mut Doc, t: Target, c: &Changes, current: &FieldSet) -> Res
             .is_some_and(|l| l.value().to_ascii_uppercase().contains("UNTIL"))
     {
         let p = recurrence::from_json(p, start.date()).map_err(|e| PatchError::field("Recurrence", e))?;
-        doc.set(
-            t.get(doc),
-            "RRULE",
-            &format!("RRULE:{}", recurrence::to_rrule(&p, &start)),
-        );
+        let rule = recurrence::to_rrule(&p, &start);
+        let until = rule
+            .split(';')
+            .find(|part| part.starts_with("UNTIL="))
+            .unwrap_or_default();
+        let comp = t.get(doc);
+        if let Some(&i) = doc.find(comp, "RRULE").first() {
+            let line = &doc.lines[i];
+            let head = &line.unfolded[..line.unfolded.len() - line.value().len()];
+            let parts: Vec<&str> = line
+                .value()
+                .split(';')
+                .map(|part| {
+                    if part.to_ascii_uppercase().starts_with("UNTIL=") {
+                        until
+                    } else {
+                        part
+                    }
+                })
+                .collect();
+            let content = format!("{head}{}", parts.join(";"));
+            doc.replace(i, &content);
+        }
     }
     Ok(())
 }

@@ -242,9 +242,10 @@ pub fn fmt_utc(t: &DateTime<Utc>) -> String {
     t.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
-/// RFC 5545 §3.2: a parameter value with `:;,` is quoted.
+/// RFC 5545 §3.2: a parameter value with `:;,` is quoted; so is one with spaces, as Outlook
+/// writes its zone names.
 pub fn quote_param(value: &str) -> String {
-    if value.contains([':', ';', ',']) {
+    if value.contains([':', ';', ',', ' ']) {
         format!("\"{}\"", value.replace('"', ""))
     } else {
         value.to_owned()

@@ -16,6 +16,8 @@
 mod alarm;
 pub mod appointment;
 mod appointment_patch;
+#[cfg(test)]
+mod appointment_tests;
 pub mod caltime;
 pub mod contact;
 pub mod distlist;
@@ -23,6 +25,8 @@ mod exceptions;
 pub mod note;
 mod props;
 pub mod recurrence;
+#[cfg(test)]
+mod roundtrip_tests;
 pub mod task;
 pub mod tzrules;
 

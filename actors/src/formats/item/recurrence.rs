@@ -224,7 +224,7 @@ pub fn from_rrule(rule: &str, dtstart: &When) -> Result<Pattern, String> {
         }
         "MONTHLY"
             if bymonth.is_empty()
-                && interval % 12 == 0
+                && interval.is_multiple_of(12)
                 && byday.is_empty()
                 && bymonthday.is_empty()
                 && setpos.is_none() =>

@@ -281,7 +281,7 @@ fn patch_progress(
                 &format!("PERCENT-COMPLETE:{percent}"),
             );
         }
-    } else if status == 2 && old_status != 2 {
+    } else if status == 2 && old_status != 2 && !c.has("PercentComplete") {
         doc.set(t.get(doc), "PERCENT-COMPLETE", "PERCENT-COMPLETE:100");
     }
     if status != old_status || doc.first(t.get(doc), "STATUS").is_none() && status != 0 {

@@ -279,15 +279,18 @@ fn transitions(tz: chrono_tz::Tz, first_year: i32, last_year: i32) -> Vec<Transi
     while day.year() <= last_year {
         let next = day + Duration::days(1);
         if offset_of(tz, day) != offset_of(tz, next) {
-            let (mut lo, mut hi) = (day, next);
-            while hi - lo > Duration::minutes(1) {
-                let mid = lo + (hi - lo) / 2;
-                if offset_of(tz, mid) == offset_of(tz, lo) {
+            // Whole minutes: transitions fall on them.
+            let (mut lo, mut hi) = (0i64, 1440i64);
+            let at = |m: i64| day + Duration::minutes(m);
+            while hi - lo > 1 {
+                let mid = (lo + hi) / 2;
+                if offset_of(tz, at(mid)) == offset_of(tz, day) {
                     lo = mid;
                 } else {
                     hi = mid;
                 }
             }
+            let (lo, hi) = (at(lo), at(hi));
             let after = tz.offset_from_utc_datetime(&hi.naive_utc());
             out.push(Transition {
                 at: hi,
@@ -465,9 +468,10 @@ mod tests {
                 assert_eq!(offset_of(found, t), offset_of(tz, t), "{name} at {t}: {text}");
             }
         }
-        assert!(
-            generate_vtimezone("Europe/Berlin", chrono_tz::Europe::Berlin, 2026, 2026)
-                .contains("RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU")
-        );
+        let berlin = generate_vtimezone("Europe/Berlin", chrono_tz::Europe::Berlin, 2026, 2026);
+        let daylight = "BEGIN:DAYLIGHT\r\nDTSTART:20260329T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n\
+                        TZNAME:CEST\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\n";
+        assert!(berlin.contains(daylight), "{berlin}");
+        assert!(berlin.contains("DTSTART:20261025T030000"), "{berlin}");
     }
 }
