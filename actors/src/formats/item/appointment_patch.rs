@@ -442,11 +442,9 @@ fn patch_recurrence(doc: &mut Doc, t: Target, c: &Changes, current: &FieldSet) -
     {
         return Ok(false);
     }
-    doc.set(
-        t.get(doc),
-        "RRULE",
-        &format!("RRULE:{}", recurrence::to_rrule(&p, &start)),
-    );
+    let old_rule = doc.first(t.get(doc), "RRULE").map(|l| l.value().to_owned());
+    let rule = recurrence::keep_parts(old_rule.as_deref(), recurrence::to_rrule(&p, &start));
+    doc.set(t.get(doc), "RRULE", &format!("RRULE:{rule}"));
     Ok(true)
 }
 

@@ -468,3 +468,44 @@ fn task_patches_keep_time_and_zone_of_dates() {
         "{diff:#?}"
     );
 }
+
+#[test]
+fn created_objects_are_complete_calendars() {
+    let f = fields(
+        json!({"Subject": "Planning", "Start": "2026-10-20T09:00:00", "StartTimeZone": "W. Europe Standard Time",
+        "End": "2026-10-20T10:00:00", "EndTimeZone": "W. Europe Standard Time", "ReminderSet": true,
+        "ReminderMinutesBeforeStart": 10, "BusyStatus": 1,
+        "Recurrence": {"RecurrenceType": 1, "Interval": 1, "DayOfWeekMask": 4, "Occurrences": 10}}),
+    );
+    let body = appointment::create_at("new-1", &f, now()).unwrap();
+    for part in [
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//opconnect//EN\r\n",
+        "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\n",
+        "UID:new-1\r\n",
+        "DTSTART;TZID=Europe/Berlin:20261020T090000\r\n",
+        "RRULE:FREQ=WEEKLY;COUNT=10;BYDAY=TU\r\n",
+        "X-MICROSOFT-CDO-BUSYSTATUS:TENTATIVE\r\n",
+        "TRIGGER:-PT10M\r\n",
+        "END:VCALENDAR\r\n",
+    ] {
+        assert!(body.contains(part), "{part} in {body}");
+    }
+    assert!(matches!(
+        appointment::create_at("x", &fields(json!({"Subject": "no start"})), now()),
+        Err(PatchError::Field { .. })
+    ));
+    let todo = task::create_at(
+        "t-1",
+        &fields(json!({"Subject": "Call", "DueDate": "2026-10-21", "Status": 3})),
+        now(),
+    )
+    .unwrap();
+    assert!(
+        todo.contains("BEGIN:VTODO\r\nUID:t-1\r\n") && todo.contains("DUE;VALUE=DATE:20261021\r\n"),
+        "{todo}"
+    );
+    assert_has(
+        &task::read(&todo).unwrap(),
+        &json!({"Status": 3, "Complete": false, "DueDate": "2026-10-21"}),
+    );
+}

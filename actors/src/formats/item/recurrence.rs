@@ -12,7 +12,7 @@
 //! Anything else (BYHOUR, BYWEEKNO, BYYEARDAY, several BYMONTHDAY or BYSETPOS values, sub-daily
 //! frequencies…) has no Outlook pattern: the reading says why instead.
 
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::{Datelike, NaiveDate, Timelike, Weekday};
 use serde_json::{Value, json};
 
 use super::caltime::{self, When};
@@ -280,8 +280,24 @@ fn until_date(value: &str, dtstart: &When) -> Result<NaiveDate, String> {
         .map_err(|_| format!("malformed UNTIL `{value}`"))?;
     Ok(match (utc, dtstart) {
         (true, When::Time(_, tz)) => caltime::utc_to_local(local.and_utc(), *tz).date(),
+        // An all-day series with a UTC UNTIL (Outlook writes the local midnight in UTC): the
+        // date of the nearest midnight.
+        (true, When::Date(_)) if local.hour() >= 12 => local.date() + chrono::Duration::days(1),
         _ => local.date(),
     })
+}
+
+/// A rewritten rule keeps the parts of the old one no pattern carries (WKST, X- parts), so
+/// that what other clients set survives.
+pub fn keep_parts(old: Option<&str>, mut new: String) -> String {
+    for part in old.unwrap_or("").split(';') {
+        let key = part.split('=').next().unwrap_or("").to_ascii_uppercase();
+        if key == "WKST" || key.starts_with("X-") {
+            new.push(';');
+            new.push_str(part);
+        }
+    }
+    new
 }
 
 /// The RRULE value for `p`, for a series whose DTSTART is `dtstart` (RFC 5545 §3.3.10: UNTIL
@@ -472,6 +488,17 @@ mod tests {
         ] {
             assert!(from_rrule(rule, &start).is_err(), "{rule}");
         }
+    }
+
+    #[test]
+    fn rewritten_rules_keep_wkst() {
+        assert_eq!(
+            keep_parts(Some("FREQ=WEEKLY;WKST=SU;BYDAY=MO"), "FREQ=DAILY".into()),
+            "FREQ=DAILY;WKST=SU"
+        );
+        assert_eq!(keep_parts(None, "FREQ=DAILY".into()), "FREQ=DAILY");
+        let p = from_rrule("FREQ=DAILY;UNTIL=20260319T230000Z", &When::Date(d("2026-03-10"))).unwrap();
+        assert_eq!(p.end, End::Until(d("2026-03-20")));
     }
 
     #[test]

@@ -139,13 +139,15 @@ pub fn read_doc(doc: &Doc) -> Result<FieldSet, String> {
     if !doc.find(comp, "RDATE").is_empty() {
         reasons.push("RDATE (occurrences outside the rule)".into());
     }
-    if let (Some(&i), Some(anchor)) = (rrules.first(), start.or(due)) {
-        match recurrence::from_rrule(doc.lines[i].value(), &anchor) {
+    match (rrules.first(), start.or(due)) {
+        (Some(&i), Some(anchor)) => match recurrence::from_rrule(doc.lines[i].value(), &anchor) {
             Ok(p) => {
                 f.insert("Recurrence".into(), recurrence::to_json(&p));
             }
             Err(why) => reasons.push(why),
-        }
+        },
+        (Some(_), None) => reasons.push("a rule without DTSTART or DUE to start from".into()),
+        _ => {}
     }
     if !reasons.is_empty() {
         f.insert("Unsupported".into(), reasons.join("; ").into());
@@ -370,10 +372,8 @@ fn patch_recurrence(doc: &mut Doc, t: Target, c: &Changes, current: &FieldSet) -
     {
         return Ok(false);
     }
-    doc.set(
-        comp,
-        "RRULE",
-        &format!("RRULE:{}", recurrence::to_rrule(&p, &anchor)),
-    );
+    let old_rule = doc.first(comp, "RRULE").map(|l| l.value().to_owned());
+    let rule = recurrence::keep_parts(old_rule.as_deref(), recurrence::to_rrule(&p, &anchor));
+    doc.set(comp, "RRULE", &format!("RRULE:{rule}"));
     Ok(true)
 }
