@@ -20,6 +20,16 @@ const THUNDERBIRD: &str = fixture!("thunderbird-yearly.ics");
 const THUNDERBIRD_TASK: &str = fixture!("thunderbird-task.ics");
 const APPLE_TASK: &str = fixture!("apple-reminder-done.ics");
 
+pub const FIXTURES: [&str; 7] = [
+    OUTLOOK_CUSTOM,
+    OUTLOOK_ALL_DAY,
+    APPLE,
+    GOOGLE,
+    THUNDERBIRD,
+    THUNDERBIRD_TASK,
+    APPLE_TASK,
+];
+
 pub fn now() -> DateTime<Utc> {
     "2026-07-01T12:00:00Z".parse().unwrap()
 }

@@ -118,7 +118,10 @@ pub fn from_rrule(rule: &str, dtstart: &When) -> Result<Pattern, String> {
                 for item in value.split(',') {
                     let item = item.trim();
                     let split = item.len().saturating_sub(2);
-                    let wd = weekday_of(&item[split..]).ok_or(format!("malformed BYDAY `{item}`"))?;
+                    let code = item.get(split..).filter(|_| item.is_char_boundary(split));
+                    let wd = code
+                        .and_then(weekday_of)
+                        .ok_or(format!("malformed BYDAY `{item}`"))?;
                     let n = match &item[..split] {
                         "" => 0,
                         n => n

@@ -6,7 +6,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::appointment_tests::{assert_has, now};
+use super::appointment_tests::{FIXTURES, assert_has, now};
 use super::recurrence::{self, End, Pattern};
 use super::{FieldSet, appointment, appointment_patch, task};
 
@@ -306,5 +306,24 @@ proptest! {
         }
         let out = task::patch_at(&body, &changes(&back, &g), now(), false).unwrap();
         assert_has(&task::read(&out).unwrap(), &Value::Object(g.clone()));
+    }
+
+    #[test]
+    fn damaged_objects_never_panic(which in 0usize..7, line in 0usize..80, junk in "(?s).{0,40}", keep_name: bool) {
+        let body = FIXTURES[which];
+        let mut lines: Vec<String> = body.split("\r\n").map(str::to_owned).collect();
+        let i = line % lines.len();
+        lines[i] = match lines[i].split_once(':') {
+            Some((name, _)) if keep_name => format!("{name}:{junk}"),
+            _ => junk.clone(),
+        };
+        let damaged = lines.join("\r\n");
+        for class in [super::ItemClass::Appointment, super::ItemClass::Task] {
+            if let Ok(f) = super::read(class, &damaged) {
+                let mut changes = f.clone();
+                changes.insert("Subject".into(), "patched".into());
+                let _ = super::patch(class, &damaged, &changes);
+            }
+        }
     }
 }

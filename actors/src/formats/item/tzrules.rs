@@ -167,7 +167,8 @@ fn parse_rule(rule: &str) -> Option<YearRule> {
             "BYMONTHDAY" => day = RuleDay::MonthDay(v.parse().ok()?),
             "BYDAY" => {
                 let v = v.trim();
-                let (n, wd) = v.split_at(v.len().checked_sub(2)?);
+                let at = v.len().checked_sub(2).filter(|&i| v.is_char_boundary(i))?;
+                let (n, wd) = v.split_at(at);
                 let n = if n.is_empty() {
                     1
                 } else {
