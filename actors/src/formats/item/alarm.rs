@@ -61,15 +61,19 @@ fn parse_trigger(line: &Line) -> Option<Trigger> {
     Some(Trigger::Relative { offset, to_end })
 }
 
-/// The appointment's reminder: the first alarm triggered relative to the start.
+/// The appointment's reminder: the first alarm with a relative trigger, as the offset from the
+/// start (a trigger `RELATED=END` counts from the end: the event's duration is added).
 pub fn appointment_reminder(doc: &Doc, comp: Component) -> Option<(Alarm, Duration)> {
     alarms(doc, comp)
         .into_iter()
         .find_map(|a| match trigger(doc, a.comp) {
-            Some(Trigger::Relative {
-                offset,
-                to_end: false,
-            }) => Some((a, offset)),
+            Some(Trigger::Relative { offset, to_end }) => {
+                let length = match super::appointment::times(doc, comp) {
+                    Ok((Some(s), Some(e))) if to_end => e.since(&s),
+                    _ => Duration::zero(),
+                };
+                Some((a, offset + length))
+            }
             _ => None,
         })
 }

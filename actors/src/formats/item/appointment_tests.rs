@@ -264,6 +264,21 @@ fn reminders_touch_only_their_own_alarm() {
 }
 
 #[test]
+fn an_alarm_related_to_the_end_counts_from_the_start() {
+    let body = APPLE.replace("TRIGGER:-PT30M", "TRIGGER;RELATED=END:-PT90M");
+    let f = appointment::read(&body).unwrap();
+    assert_eq!(f["ReminderMinutesBeforeStart"], 30);
+    let out = appointment_patch::patch_at(
+        &body,
+        &fields(json!({"ReminderMinutesBeforeStart": 20})),
+        now(),
+        false,
+    )
+    .unwrap();
+    assert!(out.contains("TRIGGER:-PT20M\r\n") && !out.contains("RELATED=END"));
+}
+
+#[test]
 fn recipients_keep_the_parameters_of_untouched_attendees() {
     let mut f = appointment::read(GOOGLE).unwrap();
     let mut list = f["Recipients"].as_array().unwrap().clone();

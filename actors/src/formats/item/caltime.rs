@@ -145,7 +145,7 @@ pub fn zone_of(doc: &Doc, tzid: &str, local: NaiveDateTime) -> Tz {
             return tzrules::resolve_vtimezone(doc, comp, local);
         }
     }
-    tracing::debug!(tzid, "unknown TZID without VTIMEZONE: read as floating time");
+    tracing::warn!(tzid, "unknown TZID without VTIMEZONE: read as floating time");
     Tz::Floating
 }
 
