@@ -383,6 +383,17 @@ fn exceptions_patch_as_exdates_and_overrides() {
         out.contains("RECURRENCE-ID:20260322T230000Z"),
         "untouched overrides stay"
     );
+    // An override that changes nothing yet still is a whole VEVENT with its DTSTAMP.
+    let list = json!([{"OriginalDate": "2026-04-06", "Deleted": false}]);
+    let out = appointment_patch::patch_at(
+        OUTLOOK_ALL_DAY,
+        &fields(json!({"Exceptions": list})),
+        now(),
+        false,
+    )
+    .unwrap();
+    let tail = &out[out.find("RECURRENCE-ID;VALUE=DATE:20260406").unwrap()..];
+    assert!(tail.contains("DTSTAMP:20260701T120000Z"), "{out}");
 }
 
 #[test]

@@ -261,7 +261,7 @@ pub fn patch(
                 name: "VEVENT",
                 index,
             },
-            None => create_override(doc, master, series, original),
+            None => create_override(doc, master, series, original, now),
         };
         update_override(doc, target, series, original, entry, &master_occ, now)?;
     }
@@ -278,7 +278,13 @@ pub fn patch(
 }
 
 /// A copy of the master (its alarms, attendees and other properties) for one occurrence.
-fn create_override(doc: &mut Doc, master: Target, series: &Series, original: &When) -> Target {
+fn create_override(
+    doc: &mut Doc,
+    master: Target,
+    series: &Series,
+    original: &When,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Target {
     let m = master.get(doc);
     let own = doc.own_lines(m);
     let lines: Vec<_> = (m.begin..=m.end)
@@ -302,6 +308,8 @@ fn create_override(doc: &mut Doc, master: Target, series: &Series, original: &Wh
     let end = start.add(series.duration());
     doc.set(target.get(doc), "DTSTART", &series.line("DTSTART", &start));
     doc.set(target.get(doc), "DTEND", &series.line("DTEND", &end));
+    // RFC 5545 §3.6.1: DTSTAMP is required in every VEVENT.
+    props::stamp(doc, target, now);
     target
 }
 

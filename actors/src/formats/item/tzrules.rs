@@ -3,6 +3,8 @@
 //! zones for the event's year, falling back to the fixed offset in force; and a minimal VTIMEZONE
 //! is generated from chrono-tz for the years an object needs.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use calcard::common::timezone::Tz;
@@ -41,6 +43,31 @@ enum RuleDay {
 
 /// The zone a VTIMEZONE describes, judged in the year of `local`.
 pub fn resolve_vtimezone(doc: &Doc, comp: Component, local: NaiveDateTime) -> Tz {
+    thread_local! {
+        /// Matches by (VTIMEZONE text, year): a calendar repeats the same VTIMEZONE in every object.
+        static MATCHED: RefCell<HashMap<(String, i32), Tz>> = RefCell::new(HashMap::new());
+    }
+    let text: Vec<&str> = (comp.begin..=comp.end)
+        .map(|i| doc.lines[i].unfolded.as_str())
+        .collect();
+    let key = (text.join("\n"), local.year());
+    if let Some(tz) = MATCHED.with(|m| m.borrow().get(&key).copied()) {
+        return tz;
+    }
+    let tz = match_rules(doc, comp, local);
+    if let Tz::Tz(_) = tz {
+        MATCHED.with(|m| {
+            let mut m = m.borrow_mut();
+            if m.len() >= 256 {
+                m.clear();
+            }
+            m.insert(key, tz);
+        });
+    }
+    tz
+}
+
+fn match_rules(doc: &Doc, comp: Component, local: NaiveDateTime) -> Tz {
     let observances = read_observances(doc, comp);
     if observances.is_empty() {
         return Tz::Floating;
@@ -431,6 +458,28 @@ mod tests {
         assert_eq!(offset_of(found, at("20260110T120000").and_utc()), 3600);
         assert_eq!(offset_of(found, at("20260710T120000").and_utc()), 7200);
         assert!(zones::windows_of_iana(found.name()).is_some());
+    }
+
+    #[test]
+    fn matching_is_fast_enough_for_a_big_calendar() {
+        let doc = Doc::parse(CUSTOM);
+        let comp = doc.components_named("VTIMEZONE")[0];
+        let started = std::time::Instant::now();
+        for year in 2000..2100 {
+            assert!(matches!(
+                resolve_vtimezone(&doc, comp, at(&format!("{year}0310T090000"))),
+                Tz::Tz(_)
+            ));
+        }
+        let first = started.elapsed();
+        let started = std::time::Instant::now();
+        for _ in 0..10_000 {
+            resolve_vtimezone(&doc, comp, at("20260310T090000"));
+        }
+        eprintln!(
+            "100 years matched in {first:?}; 10,000 cached lookups in {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
