@@ -159,8 +159,18 @@ pub fn from_rrule(rule: &str, dtstart: &When) -> Result<Pattern, String> {
     if bysetpos.len() > 1 {
         return Err(no_pattern("BYSETPOS list"));
     }
+    // Outlook's "day 31" falls on the last day of shorter months; the rule for that is
+    // BYMONTHDAY=28,29,30,31;BYSETPOS=-1 (what `to_rrule` writes).
+    let mut day_or_last = None;
     if bymonthday.len() > 1 {
-        return Err(no_pattern("BYMONTHDAY list"));
+        let last = *bymonthday.iter().max().unwrap_or(&0);
+        let contiguous = (last >= 29) && bymonthday.iter().copied().eq(28..=last);
+        if !(contiguous && bysetpos == [-1] && byday.is_empty()) {
+            return Err(no_pattern("BYMONTHDAY list"));
+        }
+        day_or_last = Some(last as u32);
+        bysetpos.clear();
+        bymonthday = vec![last];
     }
     if bymonth.len() > 1 {
         return Err(no_pattern("BYMONTH list"));
@@ -247,6 +257,9 @@ pub fn from_rrule(rule: &str, dtstart: &When) -> Result<Pattern, String> {
                     Some(&d) if (1..=31).contains(&d) => d as u32,
                     Some(_) => return Err(no_pattern("BYMONTHDAY value")),
                 };
+                if p.day_of_month > 28 && day_or_last.is_none() {
+                    return Err(skipped_days(p.day_of_month));
+                }
             } else {
                 return Err(no_pattern("BYDAY"));
             }
@@ -262,6 +275,9 @@ pub fn from_rrule(rule: &str, dtstart: &When) -> Result<Pattern, String> {
                     Some(&d) if (1..=31).contains(&d) => d as u32,
                     Some(_) => return Err(no_pattern("BYMONTHDAY value")),
                 };
+                if p.day_of_month > shortest(p.month_of_year) && day_or_last.is_none() {
+                    return Err(skipped_days(p.day_of_month));
+                }
             } else {
                 return Err(no_pattern("BYDAY"));
             }
@@ -270,6 +286,28 @@ pub fn from_rrule(rule: &str, dtstart: &When) -> Result<Pattern, String> {
         other => return Err(no_pattern(&format!("FREQ={other}"))),
     }
     Ok(p)
+}
+
+/// The fewest days month `m` has.
+fn shortest(m: u32) -> u32 {
+    match m {
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn skipped_days(day: u32) -> String {
+    format!("day {day} of the month: RFC 5545 skips months without it, Outlook moves it to their last day")
+}
+
+/// `BYMONTHDAY=d`, or for a day some months lack, the last existing day up to d.
+fn month_day(d: u32, shortest: u32) -> String {
+    if d <= shortest {
+        return format!(";BYMONTHDAY={d}");
+    }
+    let days: Vec<String> = (28..=d).map(|n| n.to_string()).collect();
+    format!(";BYMONTHDAY={};BYSETPOS=-1", days.join(","))
 }
 
 /// UNTIL as a local date of the series: a UTC date-time is read in the start's zone.
@@ -343,12 +381,12 @@ pub fn to_rrule(p: &Pattern, dtstart: &When) -> String {
     };
     match p.kind {
         WEEKLY => out.push_str(&format!(";BYDAY={}", mask_codes(p.day_of_week_mask))),
-        MONTHLY => out.push_str(&format!(";BYMONTHDAY={}", p.day_of_month)),
+        MONTHLY => out.push_str(&month_day(p.day_of_month, 28)),
         MONTH_NTH => nth(&mut out),
-        YEARLY => out.push_str(&format!(
-            ";BYMONTH={};BYMONTHDAY={}",
-            p.month_of_year, p.day_of_month
-        )),
+        YEARLY => {
+            out.push_str(&format!(";BYMONTH={}", p.month_of_year));
+            out.push_str(&month_day(p.day_of_month, shortest(p.month_of_year)));
+        }
         YEAR_NTH => {
             out.push_str(&format!(";BYMONTH={}", p.month_of_year));
             nth(&mut out);
@@ -494,6 +532,28 @@ mod tests {
     }
 
     #[test]
+    fn days_some_months_lack_fall_on_their_last_day() {
+        let start = timed("2026-01-31T09:00:00");
+        let p = Pattern {
+            kind: MONTHLY,
+            day_of_month: 31,
+            ..from_rrule("FREQ=MONTHLY", &timed("2026-01-15T09:00:00")).unwrap()
+        };
+        let rule = to_rrule(&p, &start);
+        assert_eq!(rule, "FREQ=MONTHLY;BYMONTHDAY=28,29,30,31;BYSETPOS=-1");
+        assert_eq!(from_rrule(&rule, &start).unwrap().day_of_month, 31);
+        assert!(
+            from_rrule("FREQ=MONTHLY;BYMONTHDAY=31", &start)
+                .unwrap_err()
+                .contains("last day")
+        );
+        assert!(from_rrule("FREQ=MONTHLY", &start).is_err());
+        assert!(from_rrule("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", &start).is_err());
+        assert!(from_rrule("FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=31", &start).is_ok());
+        assert!(from_rrule("FREQ=MONTHLY;BYMONTHDAY=29,30;BYSETPOS=-1", &start).is_err());
+    }
+
+    #[test]
     fn rewritten_rules_keep_wkst() {
         assert_eq!(
             keep_parts(Some("FREQ=WEEKLY;WKST=SU;BYDAY=MO"), "FREQ=DAILY".into()),
@@ -525,7 +585,7 @@ mod tests {
             prop::sample::select(vec![DAILY, WEEKLY, MONTHLY, MONTH_NTH, YEARLY, YEAR_NTH]),
             1u32..5,
             1u8..128,
-            1u32..29,
+            1u32..32,
             1u8..6,
             1u32..13,
             0i64..3000,

@@ -41,7 +41,7 @@ fn pattern(start: NaiveDate) -> impl Strategy<Value = Pattern> {
         ]),
         1u32..4,
         1u8..128,
-        1u32..29,
+        1u32..32,
         1u8..6,
         1u32..13,
         prop_oneof![
