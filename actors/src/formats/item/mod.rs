@@ -26,6 +26,8 @@ pub mod note;
 mod props;
 pub mod recurrence;
 #[cfg(test)]
+mod recurrence_tests;
+#[cfg(test)]
 mod roundtrip_tests;
 pub mod task;
 pub mod tzrules;
