@@ -22,6 +22,8 @@ pub mod caltime;
 pub mod contact;
 pub mod distlist;
 mod exceptions;
+#[cfg(test)]
+mod expansion_tests;
 pub mod note;
 mod props;
 pub mod recurrence;
