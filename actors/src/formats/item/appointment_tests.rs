@@ -232,6 +232,24 @@ fn a_new_subject_changes_only_the_summary_and_the_stamps() {
 }
 
 #[test]
+fn text_keeps_its_language_and_a_new_body_drops_the_stale_html() {
+    let changes = fields(json!({"Subject": "Team sync; weekly", "Body": "New agenda"}));
+    let out = appointment_patch::patch_at(OUTLOOK_CUSTOM, &changes, now(), false).unwrap();
+    assert!(
+        out.contains("SUMMARY;LANGUAGE=de:Team sync\\; weekly\r\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("DESCRIPTION:New agenda\r\n") && !out.contains("X-ALT-DESC"),
+        "{out}"
+    );
+    assert!(
+        out.contains("SUMMARY;LANGUAGE=de:Team sync (moved)"),
+        "the override stays"
+    );
+}
+
+#[test]
 fn reminders_touch_only_their_own_alarm() {
     let off =
         appointment_patch::patch_at(APPLE, &fields(json!({"ReminderSet": false})), now(), false).unwrap();

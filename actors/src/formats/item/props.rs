@@ -27,15 +27,26 @@ pub fn text(doc: &Doc, comp: Component, name: &str) -> Option<String> {
     doc.first(comp, name).map(|l| unescape_text(l.value()))
 }
 
-/// Sets or (for null or "") removes a TEXT property; other parameters of an existing line (e.g.
-/// LANGUAGE, ALTREP) are dropped since they described the old text.
+/// Sets or (for null or "") removes a TEXT property. An existing line keeps its parameters
+/// (LANGUAGE…) except ALTREP, which pointed at the old text; a new DESCRIPTION drops Outlook's
+/// X-ALT-DESC, the old text's HTML form, which Outlook would show instead.
 pub fn set_text(doc: &mut Doc, t: Target, name: &str, value: Option<&str>) {
-    match value.filter(|v| !v.is_empty()) {
-        Some(v) => doc.set(t.get(doc), name, &format!("{name}:{}", escape_text(v))),
-        None => {
-            doc.remove(t.get(doc), name);
-        }
+    if name == "DESCRIPTION" {
+        doc.remove(t.get(doc), "X-ALT-DESC");
     }
+    let Some(v) = value.filter(|v| !v.is_empty()) else {
+        doc.remove(t.get(doc), name);
+        return;
+    };
+    let content = match doc.first(t.get(doc), name) {
+        Some(line) => {
+            let kept = doc.new_line(&line.with_param("ALTREP", None));
+            let head = &kept.unfolded[..kept.unfolded.len() - kept.value().len()];
+            format!("{head}{}", escape_text(v))
+        }
+        None => format!("{name}:{}", escape_text(v)),
+    };
+    doc.set(t.get(doc), name, &content);
 }
 
 /// Outlook's Categories: every CATEGORIES line's names, joined by ", ".
