@@ -103,6 +103,14 @@ impl Line {
             .map(|(_, v)| v)
     }
 
+    /// Whether this is property `name` (upper case; iCalendar has no groups), without the
+    /// allocation [`Line::name`] makes: for the item model's many look-ups.
+    pub fn is(&self, name: &str) -> bool {
+        let head = self.unfolded.as_bytes();
+        let n = name.len();
+        head.len() > n && head[..n].eq_ignore_ascii_case(name.as_bytes()) && matches!(head[n], b';' | b':')
+    }
+
     /// This line's content with parameter `name` set to `value` (quoted when it must be) or
     /// removed (`None`); the name, the other parameters and the value are kept as written.
     pub fn with_param(&self, name: &str, value: Option<&str>) -> String {
@@ -332,6 +340,38 @@ impl Doc {
         self.lines.drain(comp.begin..=comp.end);
     }
 
+    /// [`Doc::find`] for iCalendar objects, comparing names without allocating.
+    pub fn find_prop(&self, comp: Component, name: &str) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut depth = 0usize;
+        for i in comp.begin + 1..comp.end.min(self.lines.len()) {
+            let line = &self.lines[i];
+            if line.is("BEGIN") {
+                depth += 1;
+            } else if line.is("END") {
+                depth = depth.saturating_sub(1);
+            } else if depth == 0 && line.is(name) {
+                out.push(i);
+            }
+        }
+        out
+    }
+
+    /// [`Doc::first`] for iCalendar objects, comparing names without allocating.
+    pub fn first_prop(&self, comp: Component, name: &str) -> Option<&Line> {
+        let mut depth = 0usize;
+        for line in &self.lines[comp.begin + 1..comp.end.min(self.lines.len())] {
+            if line.is("BEGIN") {
+                depth += 1;
+            } else if line.is("END") {
+                depth = depth.saturating_sub(1);
+            } else if depth == 0 && line.is(name) {
+                return Some(line);
+            }
+        }
+        None
+    }
+
     /// Inserts content lines (unfolded, without line endings) before line `at`, each folded and
     /// ended the way this object ends its lines.
     pub fn insert_lines(&mut self, at: usize, contents: &[String]) {
@@ -528,6 +568,17 @@ mod tests {
             Doc::parse("SUMMARY:x\n").lines[0].with_param("LANGUAGE", Some("de")),
             "SUMMARY;LANGUAGE=de:x"
         );
+    }
+
+    #[test]
+    fn fast_lookups_agree_with_find() {
+        let doc = Doc::parse(EVENT);
+        let event = doc.components_named("VEVENT")[0];
+        for name in ["SUMMARY", "X-OTHER", "TRIGGER", "DESCRIPTION", "UID", "SUMMARYX"] {
+            assert_eq!(doc.find_prop(event, name), doc.find(event, name), "{name}");
+            assert_eq!(doc.first_prop(event, name), doc.first(event, name), "{name}");
+        }
+        assert!(doc.lines[4].is("SUMMARY") && !doc.lines[4].is("SUMMAR"));
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub fn alarms(doc: &Doc, comp: Component) -> Vec<Alarm> {
 }
 
 pub fn trigger(doc: &Doc, alarm: Component) -> Option<Trigger> {
-    let line = doc.first(alarm, "TRIGGER")?;
+    let line = doc.first_prop(alarm, "TRIGGER")?;
     parse_trigger(line)
 }
 
@@ -87,7 +87,8 @@ pub fn minutes_before(offset: Duration) -> i64 {
 /// the same (the line then stays as written).
 pub fn set_trigger(doc: &mut Doc, alarm: Target, content: &str) {
     let comp = alarm.get(doc);
-    let same = doc.first(comp, "TRIGGER").and_then(parse_trigger) == parse_trigger(&doc.new_line(content));
+    let same =
+        doc.first_prop(comp, "TRIGGER").and_then(parse_trigger) == parse_trigger(&doc.new_line(content));
     if !same {
         doc.set(comp, "TRIGGER", content);
     }

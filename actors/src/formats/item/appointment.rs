@@ -59,7 +59,7 @@ pub fn skeleton(component: &str, uid: &str, now: DateTime<Utc>) -> String {
 pub fn master(doc: &Doc, name: &str) -> Option<(usize, Component)> {
     let all = doc.components_named(name);
     all.iter()
-        .position(|c| doc.first(*c, "RECURRENCE-ID").is_none())
+        .position(|c| doc.first_prop(*c, "RECURRENCE-ID").is_none())
         .map(|i| (i, all[i]))
 }
 
@@ -67,7 +67,7 @@ pub fn master(doc: &Doc, name: &str) -> Option<(usize, Component)> {
 /// Outlook's X-MICROSOFT-CDO-ALLDAYEVENT honoured for midnight-to-midnight date-times.
 pub fn times(doc: &Doc, comp: Component) -> Result<(Option<When>, Option<When>), String> {
     let value = |name: &str| -> Result<Option<When>, String> {
-        match doc.first(comp, name) {
+        match doc.first_prop(comp, name) {
             None => Ok(None),
             Some(l) => caltime::parse_value(doc, l)
                 .map(Some)
@@ -77,13 +77,13 @@ pub fn times(doc: &Doc, comp: Component) -> Result<(Option<When>, Option<When>),
     let mut start = value("DTSTART")?;
     let mut end = value("DTEND")?;
     if end.is_none()
-        && let (Some(s), Some(d)) = (&start, doc.first(comp, "DURATION"))
+        && let (Some(s), Some(d)) = (&start, doc.first_prop(comp, "DURATION"))
     {
         let d = caltime::parse_duration(d.value()).ok_or("malformed DURATION")?;
         end = Some(s.add(d));
     }
     let cdo_all_day = doc
-        .first(comp, "X-MICROSOFT-CDO-ALLDAYEVENT")
+        .first_prop(comp, "X-MICROSOFT-CDO-ALLDAYEVENT")
         .is_some_and(|l| l.value().trim().eq_ignore_ascii_case("TRUE"));
     if cdo_all_day && let Some(When::Time(t, _)) = start {
         start = Some(When::Date(t.date()));
@@ -106,7 +106,7 @@ pub fn times(doc: &Doc, comp: Component) -> Result<(Option<When>, Option<When>),
 /// BusyStatus from X-MICROSOFT-CDO-BUSYSTATUS, else TRANSP (RFC 5545 §3.8.2.7).
 pub fn busy_status(doc: &Doc, comp: Component) -> i64 {
     let cdo = doc
-        .first(comp, "X-MICROSOFT-CDO-BUSYSTATUS")
+        .first_prop(comp, "X-MICROSOFT-CDO-BUSYSTATUS")
         .map(|l| l.value().trim().to_ascii_uppercase());
     match cdo.as_deref() {
         Some("FREE") => 0,
@@ -114,7 +114,7 @@ pub fn busy_status(doc: &Doc, comp: Component) -> i64 {
         Some("BUSY") => 2,
         Some("OOF") => 3,
         Some("WORKINGELSEWHERE") => 4,
-        _ => match doc.first(comp, "TRANSP") {
+        _ => match doc.first_prop(comp, "TRANSP") {
             Some(l) if l.value().trim().eq_ignore_ascii_case("TRANSPARENT") => 0,
             _ => 2,
         },
@@ -145,7 +145,7 @@ pub fn read_doc(doc: &Doc) -> Result<FieldSet, String> {
         .or_else(|| doc.components_named("VEVENT").first().map(|c| (0, *c)))
         .ok_or("no VEVENT")?;
     let mut reasons: Vec<String> = Vec::new();
-    if doc.first(comp, "RECURRENCE-ID").is_some() {
+    if doc.first_prop(comp, "RECURRENCE-ID").is_some() {
         reasons.push("an occurrence of a series whose master is not in this object".into());
     }
     let mut f = FieldSet::new();
@@ -186,28 +186,28 @@ pub fn read_doc(doc: &Doc) -> Result<FieldSet, String> {
             f.insert("ReminderSet".into(), false.into());
         }
     }
-    if let Some(org) = doc.first(comp, "ORGANIZER") {
+    if let Some(org) = doc.first_prop(comp, "ORGANIZER") {
         put(&mut f, "Organizer", Some(address(org.value())));
         put(&mut f, "OrganizerName", org.param("CN"));
     }
     let recipients: Vec<Value> = doc
-        .find(comp, "ATTENDEE")
+        .find_prop(comp, "ATTENDEE")
         .iter()
         .map(|&i| recipient(&doc.lines[i]))
         .collect();
     if !recipients.is_empty() {
         f.insert("Recipients".into(), recipients.into());
     }
-    let rrules = doc.find(comp, "RRULE");
-    let recurring = !rrules.is_empty() || !doc.find(comp, "RDATE").is_empty();
+    let rrules = doc.find_prop(comp, "RRULE");
+    let recurring = !rrules.is_empty() || !doc.find_prop(comp, "RDATE").is_empty();
     f.insert("IsRecurring".into(), recurring.into());
     if rrules.len() > 1 {
         reasons.push("several RRULEs".into());
     }
-    if !doc.find(comp, "RDATE").is_empty() {
+    if !doc.find_prop(comp, "RDATE").is_empty() {
         reasons.push("RDATE (occurrences outside the rule)".into());
     }
-    if !doc.find(comp, "EXRULE").is_empty() {
+    if !doc.find_prop(comp, "EXRULE").is_empty() {
         reasons.push("EXRULE".into());
     }
     if let (Some(&i), Some(start)) = (rrules.first(), start) {

@@ -116,10 +116,10 @@ pub fn set_busy(doc: &mut Doc, t: Target, busy: i64) -> Result<(), PatchError> {
         .ok_or_else(|| PatchError::field("BusyStatus", "must be 0 to 4"))?;
     if busy == 0 {
         doc.set(t.get(doc), "TRANSP", "TRANSP:TRANSPARENT");
-    } else if doc.first(t.get(doc), "TRANSP").is_some() {
+    } else if doc.first_prop(t.get(doc), "TRANSP").is_some() {
         doc.set(t.get(doc), "TRANSP", "TRANSP:OPAQUE");
     }
-    if doc.first(t.get(doc), "X-MICROSOFT-CDO-BUSYSTATUS").is_some() || matches!(busy, 1 | 3 | 4) {
+    if doc.first_prop(t.get(doc), "X-MICROSOFT-CDO-BUSYSTATUS").is_some() || matches!(busy, 1 | 3 | 4) {
         doc.set(
             t.get(doc),
             "X-MICROSOFT-CDO-BUSYSTATUS",
@@ -162,7 +162,7 @@ fn when_of(
 /// Writes `name` (DTSTART, DTEND) keeping the TZID text the object already uses for that zone.
 pub fn write_time(doc: &mut Doc, t: Target, name: &str, w: &When) {
     let comp = t.get(doc);
-    let keep = doc.first(comp, name).and_then(|l| {
+    let keep = doc.first_prop(comp, name).and_then(|l| {
         let tzid = l.param("TZID")?;
         let old = caltime::parse_value(doc, l)?.zone()?;
         let new = w.zone()?;
@@ -199,7 +199,10 @@ fn patch_times(doc: &mut Doc, t: Target, c: &Changes, current: &FieldSet) -> Res
     write_time(doc, t, "DTSTART", &start);
     doc.remove(t.get(doc), "DURATION");
     write_time(doc, t, "DTEND", &end);
-    if doc.first(t.get(doc), "X-MICROSOFT-CDO-ALLDAYEVENT").is_some() {
+    if doc
+        .first_prop(t.get(doc), "X-MICROSOFT-CDO-ALLDAYEVENT")
+        .is_some()
+    {
         let v = if all_day { "TRUE" } else { "FALSE" };
         doc.set(
             t.get(doc),
@@ -211,7 +214,7 @@ fn patch_times(doc: &mut Doc, t: Target, c: &Changes, current: &FieldSet) -> Res
     if !c.has("Recurrence")
         && let Some(p) = given(current.get("Recurrence"))
         && doc
-            .first(t.get(doc), "RRULE")
+            .first_prop(t.get(doc), "RRULE")
             .is_some_and(|l| l.value().to_ascii_uppercase().contains("UNTIL"))
     {
         let p = recurrence::from_json(p, start.date()).map_err(|e| PatchError::field("Recurrence", e))?;
@@ -221,7 +224,7 @@ fn patch_times(doc: &mut Doc, t: Target, c: &Changes, current: &FieldSet) -> Res
             .find(|part| part.starts_with("UNTIL="))
             .unwrap_or_default();
         let comp = t.get(doc);
-        if let Some(&i) = doc.find(comp, "RRULE").first() {
+        if let Some(&i) = doc.find_prop(comp, "RRULE").first() {
             let line = &doc.lines[i];
             let head = &line.unfolded[..line.unfolded.len() - line.value().len()];
             let parts: Vec<&str> = line
@@ -283,7 +286,7 @@ fn patch_organizer(doc: &mut Doc, t: Target, c: &Changes, current: &FieldSet) ->
         doc.remove(comp, "ORGANIZER");
         return Ok(());
     };
-    let base = match doc.first(comp, "ORGANIZER") {
+    let base = match doc.first_prop(comp, "ORGANIZER") {
         Some(l) if appointment::address(l.value()).eq_ignore_ascii_case(&addr) => l.clone(),
         Some(l) => {
             let head = &l.unfolded[..l.unfolded.len() - l.value().len()];
@@ -369,7 +372,7 @@ fn patch_recipients(doc: &mut Doc, t: Target, new: &Value) -> Result<(), PatchEr
         }
     }
     let comp = t.get(doc);
-    for &i in doc.find(comp, "ATTENDEE").iter().rev() {
+    for &i in doc.find_prop(comp, "ATTENDEE").iter().rev() {
         let a = appointment::address(doc.lines[i].value()).to_ascii_lowercase();
         if !list.iter().any(|r| addr_of(r).as_deref() == Some(a.as_str())) {
             doc.lines.remove(i);
@@ -379,7 +382,7 @@ fn patch_recipients(doc: &mut Doc, t: Target, new: &Value) -> Result<(), PatchEr
         let addr = addr_of(r).unwrap_or_default();
         let comp = t.get(doc);
         let existing = doc
-            .find(comp, "ATTENDEE")
+            .find_prop(comp, "ATTENDEE")
             .into_iter()
             .find(|&i| appointment::address(doc.lines[i].value()).eq_ignore_ascii_case(&addr));
         let (mut line, old) = match existing {
@@ -419,7 +422,7 @@ fn patch_recurrence(doc: &mut Doc, t: Target, c: &Changes, current: &FieldSet) -
         while let Some(ov) = doc
             .components_named("VEVENT")
             .into_iter()
-            .find(|o| doc.first(*o, "RECURRENCE-ID").is_some())
+            .find(|o| doc.first_prop(*o, "RECURRENCE-ID").is_some())
         {
             doc.remove_component(ov);
         }
@@ -438,11 +441,11 @@ fn patch_recurrence(doc: &mut Doc, t: Target, c: &Changes, current: &FieldSet) -
     p.start = start.date();
     let old = given(current.get("Recurrence")).and_then(|o| recurrence::from_json(o, start.date()).ok());
     if old.map(|o| recurrence::Pattern { start: p.start, ..o }).as_ref() == Some(&p)
-        && doc.first(t.get(doc), "RRULE").is_some()
+        && doc.first_prop(t.get(doc), "RRULE").is_some()
     {
         return Ok(false);
     }
-    let old_rule = doc.first(t.get(doc), "RRULE").map(|l| l.value().to_owned());
+    let old_rule = doc.first_prop(t.get(doc), "RRULE").map(|l| l.value().to_owned());
     let rule = recurrence::keep_parts(old_rule.as_deref(), recurrence::to_rrule(&p, &start));
     doc.set(t.get(doc), "RRULE", &format!("RRULE:{rule}"));
     Ok(true)
@@ -462,7 +465,7 @@ fn used_tzids(doc: &Doc) -> BTreeSet<String> {
 fn sync_vtimezones(doc: &mut Doc, t: Target, generate: bool, before: &BTreeSet<String>) {
     let used = used_tzids(doc);
     let tzid_of = |doc: &Doc, c| {
-        doc.first(c, "TZID")
+        doc.first_prop(c, "TZID")
             .map(|l| l.value().trim().trim_matches('"').to_owned())
     };
     while let Some(vtz) = doc
@@ -485,7 +488,7 @@ fn sync_vtimezones(doc: &mut Doc, t: Target, generate: bool, before: &BTreeSet<S
         .and_then(|(s, _)| s)
         .map_or(2026, |s| s.date().year());
     let last = doc
-        .first(t.get(doc), "RRULE")
+        .first_prop(t.get(doc), "RRULE")
         .and_then(|l| {
             l.value()
                 .split(';')

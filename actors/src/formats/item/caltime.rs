@@ -2,6 +2,8 @@
 //! DATE-TIME, §3.3.6 DURATION, §3.2.19 TZID) as the item model reads and writes them, and the
 //! field-set form of a time: wall clock `YYYY-MM-DDTHH:MM:SS` plus a Windows zone ID.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use calcard::common::timezone::Tz;
@@ -133,13 +135,13 @@ fn parse_text(doc: &Doc, text: &str, tzid: Option<&str>) -> Option<When> {
 /// The zone a TZID stands for: by its name (IANA, Windows, prefixed, display names), else by
 /// the rules of its VTIMEZONE (`local` picks the year to compare), else floating time.
 pub fn zone_of(doc: &Doc, tzid: &str, local: NaiveDateTime) -> Tz {
-    if let Some(tz) = zones::resolve(tzid) {
+    if let Some(tz) = resolve_name(tzid) {
         return tz;
     }
     let wanted = tzid.trim().trim_matches('"');
     for comp in doc.components_named("VTIMEZONE") {
         let same = doc
-            .first(comp, "TZID")
+            .first_prop(comp, "TZID")
             .is_some_and(|l| l.value().trim().trim_matches('"') == wanted);
         if same {
             return tzrules::resolve_vtimezone(doc, comp, local);
@@ -154,9 +156,37 @@ pub fn windows_id(tz: Tz) -> Option<&'static str> {
     match tz {
         Tz::Floating => None,
         t if t.is_utc() => Some("UTC"),
-        Tz::Tz(t) => zones::windows_of_iana(t.name()),
+        Tz::Tz(t) => {
+            thread_local! {
+                static WINDOWS: RefCell<HashMap<&'static str, Option<&'static str>>> = RefCell::new(HashMap::new());
+            }
+            WINDOWS.with(|w| {
+                *w.borrow_mut()
+                    .entry(t.name())
+                    .or_insert_with(|| zones::windows_of_iana(t.name()))
+            })
+        }
         Tz::Fixed(_) => None,
     }
+}
+
+/// [`zones::resolve`], remembered per name: a calendar names the same few zones in every object.
+fn resolve_name(name: &str) -> Option<Tz> {
+    thread_local! {
+        static NAMES: RefCell<HashMap<String, Option<Tz>>> = RefCell::new(HashMap::new());
+    }
+    if let Some(found) = NAMES.with(|n| n.borrow().get(name).copied()) {
+        return found;
+    }
+    let found = zones::resolve(name);
+    NAMES.with(|n| {
+        let mut n = n.borrow_mut();
+        if n.len() >= 1024 {
+            n.clear();
+        }
+        n.insert(name.to_owned(), found);
+    });
+    found
 }
 
 /// A field-set zone name to a zone: Windows IDs first, then any name `zones::resolve` knows.
@@ -164,7 +194,7 @@ pub fn zone_of_field(name: &str) -> Option<Tz> {
     if name.eq_ignore_ascii_case("UTC") {
         return Some(UTC);
     }
-    zones::resolve(name)
+    resolve_name(name)
 }
 
 /// A time as the field set shows it: local text and Windows zone (None for dates and floating).

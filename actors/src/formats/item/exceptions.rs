@@ -52,7 +52,7 @@ impl Series {
         Some(Series {
             start,
             end: end.unwrap_or(start),
-            tzid: doc.first(master, "DTSTART").and_then(|l| l.param("TZID")),
+            tzid: doc.first_prop(master, "DTSTART").and_then(|l| l.param("TZID")),
             zone_field,
         })
     }
@@ -98,12 +98,12 @@ fn overrides(doc: &Doc) -> Vec<(usize, Component)> {
     doc.components_named("VEVENT")
         .into_iter()
         .enumerate()
-        .filter(|(_, c)| doc.first(*c, "RECURRENCE-ID").is_some())
+        .filter(|(_, c)| doc.first_prop(*c, "RECURRENCE-ID").is_some())
         .collect()
 }
 
 fn rid(doc: &Doc, series: &Series, comp: Component) -> Option<When> {
-    let line = doc.first(comp, "RECURRENCE-ID")?;
+    let line = doc.first_prop(comp, "RECURRENCE-ID")?;
     caltime::parse_value(doc, line).map(|w| series.original(&w))
 }
 
@@ -116,7 +116,7 @@ pub fn read(doc: &Doc, master: Component, start: &When, end: &When, reasons: &mu
     series.end = *end;
     let mut out: Vec<(chrono::DateTime<chrono::Utc>, Value)> = Vec::new();
     let mut deleted = Vec::new();
-    for &i in &doc.find(master, "EXDATE") {
+    for &i in &doc.find_prop(master, "EXDATE") {
         for v in caltime::parse_list(doc, &doc.lines[i]) {
             let o = series.original(&v);
             deleted.push(o);
@@ -125,7 +125,7 @@ pub fn read(doc: &Doc, master: Component, start: &When, end: &When, reasons: &mu
     }
     let master_occ = occurrence_fields(doc, master);
     for (_, comp) in overrides(doc) {
-        let Some(line) = doc.first(comp, "RECURRENCE-ID") else {
+        let Some(line) = doc.first_prop(comp, "RECURRENCE-ID") else {
             continue;
         };
         if line
@@ -218,7 +218,7 @@ pub fn patch(
     // EXDATE values no longer wanted go; wanted ones are added.
     let mut present = Vec::new();
     let comp = master.get(doc);
-    for &i in doc.find(comp, "EXDATE").iter().rev() {
+    for &i in doc.find_prop(comp, "EXDATE").iter().rev() {
         let line = doc.lines[i].clone();
         let values: Vec<&str> = line.value().split(',').collect();
         let parsed = caltime::parse_list(doc, &line);

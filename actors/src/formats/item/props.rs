@@ -24,7 +24,7 @@ impl Target {
 
 /// The unescaped text of the first `name` line.
 pub fn text(doc: &Doc, comp: Component, name: &str) -> Option<String> {
-    doc.first(comp, name).map(|l| unescape_text(l.value()))
+    doc.first_prop(comp, name).map(|l| unescape_text(l.value()))
 }
 
 /// Sets or (for null or "") removes a TEXT property. An existing line keeps its parameters
@@ -38,7 +38,7 @@ pub fn set_text(doc: &mut Doc, t: Target, name: &str, value: Option<&str>) {
         doc.remove(t.get(doc), name);
         return;
     };
-    let content = match doc.first(t.get(doc), name) {
+    let content = match doc.first_prop(t.get(doc), name) {
         Some(line) => {
             let kept = doc.new_line(&line.with_param("ALTREP", None));
             let head = &kept.unfolded[..kept.unfolded.len() - kept.value().len()];
@@ -52,7 +52,7 @@ pub fn set_text(doc: &mut Doc, t: Target, name: &str, value: Option<&str>) {
 /// Outlook's Categories: every CATEGORIES line's names, joined by ", ".
 pub fn categories(doc: &Doc, comp: Component) -> Option<String> {
     let names: Vec<String> = doc
-        .find(comp, "CATEGORIES")
+        .find_prop(comp, "CATEGORIES")
         .iter()
         .flat_map(|&i| split_escaped(doc.lines[i].value(), ','))
         .map(|n| n.trim().to_owned())
@@ -73,7 +73,7 @@ pub fn set_categories(doc: &mut Doc, t: Target, value: Option<&str>) {
         doc.remove(t.get(doc), "CATEGORIES");
         return;
     }
-    let lines = doc.find(t.get(doc), "CATEGORIES");
+    let lines = doc.find_prop(t.get(doc), "CATEGORIES");
     for &i in lines.iter().skip(1).rev() {
         doc.lines.remove(i);
     }
@@ -88,7 +88,7 @@ pub fn set_categories(doc: &mut Doc, t: Target, value: Option<&str>) {
 /// value: it is written `X-PERSONAL`, which other clients treat as PRIVATE (RFC 5545 §3.8.1.3).
 pub fn sensitivity(doc: &Doc, comp: Component) -> i64 {
     match doc
-        .first(comp, "CLASS")
+        .first_prop(comp, "CLASS")
         .map(|l| l.value().trim().to_ascii_uppercase())
         .as_deref()
     {
@@ -101,7 +101,7 @@ pub fn sensitivity(doc: &Doc, comp: Component) -> i64 {
 
 pub fn set_sensitivity(doc: &mut Doc, t: Target, value: i64) -> Result<(), PatchError> {
     let class = match value {
-        0 if doc.first(t.get(doc), "CLASS").is_none() => return Ok(()),
+        0 if doc.first_prop(t.get(doc), "CLASS").is_none() => return Ok(()),
         0 => "PUBLIC",
         1 => "X-PERSONAL",
         2 => "PRIVATE",
@@ -116,7 +116,7 @@ pub fn set_sensitivity(doc: &mut Doc, t: Target, value: i64) -> Result<(), Patch
 /// or Outlook's X-MICROSOFT-CDO-IMPORTANCE when there is no PRIORITY.
 pub fn importance(doc: &Doc, comp: Component) -> i64 {
     if let Some(p) = doc
-        .first(comp, "PRIORITY")
+        .first_prop(comp, "PRIORITY")
         .and_then(|l| l.value().trim().parse::<i64>().ok())
     {
         return match p {
@@ -125,7 +125,7 @@ pub fn importance(doc: &Doc, comp: Component) -> i64 {
             _ => 1,
         };
     }
-    doc.first(comp, "X-MICROSOFT-CDO-IMPORTANCE")
+    doc.first_prop(comp, "X-MICROSOFT-CDO-IMPORTANCE")
         .and_then(|l| l.value().trim().parse::<i64>().ok())
         .filter(|v| (0..=2).contains(v))
         .unwrap_or(1)
@@ -138,10 +138,10 @@ pub fn set_importance(doc: &mut Doc, t: Target, value: i64) -> Result<(), PatchE
         2 => 1,
         _ => return Err(PatchError::field("Importance", "must be 0, 1 or 2")),
     };
-    if value != 1 || doc.first(t.get(doc), "PRIORITY").is_some() {
+    if value != 1 || doc.first_prop(t.get(doc), "PRIORITY").is_some() {
         doc.set(t.get(doc), "PRIORITY", &format!("PRIORITY:{priority}"));
     }
-    if doc.first(t.get(doc), "X-MICROSOFT-CDO-IMPORTANCE").is_some() {
+    if doc.first_prop(t.get(doc), "X-MICROSOFT-CDO-IMPORTANCE").is_some() {
         doc.set(
             t.get(doc),
             "X-MICROSOFT-CDO-IMPORTANCE",
@@ -161,7 +161,7 @@ pub fn stamp(doc: &mut Doc, t: Target, now: DateTime<Utc>) {
 /// RFC 5546 §2.1.4: a change of time or recurrence increments SEQUENCE.
 pub fn bump_sequence(doc: &mut Doc, t: Target) {
     let seq = doc
-        .first(t.get(doc), "SEQUENCE")
+        .first_prop(t.get(doc), "SEQUENCE")
         .and_then(|l| l.value().trim().parse::<i64>().ok())
         .unwrap_or(0);
     doc.set(t.get(doc), "SEQUENCE", &format!("SEQUENCE:{}", seq + 1));

@@ -35,21 +35,22 @@ pub fn create_at(uid: &str, fields: &FieldSet, now: DateTime<Utc>) -> Result<Str
 }
 
 fn when(doc: &Doc, comp: Component, name: &str) -> Option<When> {
-    doc.first(comp, name).and_then(|l| caltime::parse_value(doc, l))
+    doc.first_prop(comp, name)
+        .and_then(|l| caltime::parse_value(doc, l))
 }
 
 /// STATUS (RFC 5545 §3.8.1.11) → Outlook's status; a COMPLETED time alone means complete.
 fn status(doc: &Doc, comp: Component) -> i64 {
     match doc
-        .first(comp, "STATUS")
+        .first_prop(comp, "STATUS")
         .map(|l| l.value().trim().to_ascii_uppercase())
         .as_deref()
     {
         Some("IN-PROCESS") => 1,
         Some("COMPLETED") => 2,
         Some("CANCELLED") => 4,
-        _ if doc.first(comp, "COMPLETED").is_some() => 2,
-        _ if doc.first(comp, WAITING).is_some() => 3,
+        _ if doc.first_prop(comp, "COMPLETED").is_some() => 2,
+        _ if doc.first_prop(comp, WAITING).is_some() => 3,
         _ => 0,
     }
 }
@@ -113,7 +114,7 @@ pub fn read_doc(doc: &Doc) -> Result<FieldSet, String> {
         f.insert("DateCompleted".into(), date.format("%Y-%m-%d").to_string().into());
     }
     let percent = doc
-        .first(comp, "PERCENT-COMPLETE")
+        .first_prop(comp, "PERCENT-COMPLETE")
         .and_then(|l| l.value().trim().parse::<i64>().ok());
     f.insert(
         "PercentComplete".into(),
@@ -131,12 +132,12 @@ pub fn read_doc(doc: &Doc) -> Result<FieldSet, String> {
             f.insert("ReminderSet".into(), false.into());
         }
     }
-    let rrules = doc.find(comp, "RRULE");
+    let rrules = doc.find_prop(comp, "RRULE");
     f.insert("IsRecurring".into(), (!rrules.is_empty()).into());
     if rrules.len() > 1 {
         reasons.push("several RRULEs".into());
     }
-    if !doc.find(comp, "RDATE").is_empty() {
+    if !doc.find_prop(comp, "RDATE").is_empty() {
         reasons.push("RDATE (occurrences outside the rule)".into());
     }
     match (rrules.first(), start.or(due)) {
@@ -229,10 +230,10 @@ fn write_date(doc: &mut Doc, t: Target, name: &str, other: &str, date: Option<Na
         doc.remove(comp, name);
         return;
     };
-    let template = doc.first(comp, name).or_else(|| doc.first(comp, other));
+    let template = doc.first_prop(comp, name).or_else(|| doc.first_prop(comp, other));
     let (w, tzid) = match template.and_then(|l| Some((caltime::parse_value(doc, l)?, l.param("TZID")))) {
         Some((When::Time(old, tz), tzid)) => {
-            let time = if doc.first(comp, name).is_some() {
+            let time = if doc.first_prop(comp, name).is_some() {
                 old.time()
             } else {
                 NaiveTime::MIN
@@ -276,7 +277,7 @@ fn patch_progress(
         if !(0..=100).contains(&percent) {
             return Err(PatchError::field("PercentComplete", "must be 0 to 100"));
         }
-        if percent > 0 || doc.first(t.get(doc), "PERCENT-COMPLETE").is_some() {
+        if percent > 0 || doc.first_prop(t.get(doc), "PERCENT-COMPLETE").is_some() {
             doc.set(
                 t.get(doc),
                 "PERCENT-COMPLETE",
@@ -286,7 +287,7 @@ fn patch_progress(
     } else if status == 2 && old_status != 2 && !c.has("PercentComplete") {
         doc.set(t.get(doc), "PERCENT-COMPLETE", "PERCENT-COMPLETE:100");
     }
-    if status != old_status || doc.first(t.get(doc), "STATUS").is_none() && status != 0 {
+    if status != old_status || doc.first_prop(t.get(doc), "STATUS").is_none() && status != 0 {
         let value = [
             "NEEDS-ACTION",
             "IN-PROCESS",
@@ -303,7 +304,7 @@ fn patch_progress(
     }
     if status != 2 {
         doc.remove(t.get(doc), "COMPLETED");
-    } else if differs("DateCompleted") || doc.first(t.get(doc), "COMPLETED").is_none() {
+    } else if differs("DateCompleted") || doc.first_prop(t.get(doc), "COMPLETED").is_none() {
         let at = match c.str("DateCompleted")? {
             // Noon UTC: the same date wherever the reader is (±12 h).
             Some(d) => caltime::parse_field_date(d)
@@ -368,11 +369,11 @@ fn patch_recurrence(doc: &mut Doc, t: Target, c: &Changes, current: &FieldSet) -
     p.start = anchor.date();
     let old = given(current.get("Recurrence")).and_then(|o| recurrence::from_json(o, anchor.date()).ok());
     if old.map(|o| recurrence::Pattern { start: p.start, ..o }).as_ref() == Some(&p)
-        && doc.first(comp, "RRULE").is_some()
+        && doc.first_prop(comp, "RRULE").is_some()
     {
         return Ok(false);
     }
-    let old_rule = doc.first(comp, "RRULE").map(|l| l.value().to_owned());
+    let old_rule = doc.first_prop(comp, "RRULE").map(|l| l.value().to_owned());
     let rule = recurrence::keep_parts(old_rule.as_deref(), recurrence::to_rrule(&p, &anchor));
     doc.set(comp, "RRULE", &format!("RRULE:{rule}"));
     Ok(true)

@@ -92,7 +92,7 @@ fn match_rules(doc: &Doc, comp: Component, local: NaiveDateTime) -> Tz {
         })
     };
     let hint = doc
-        .first(comp, "X-MICROSOFT-CDO-TZID")
+        .first_prop(comp, "X-MICROSOFT-CDO-TZID")
         .and_then(|l| Tz::from_ms_cdo_zone_id(l.value().trim()));
     if let Some(Tz::Tz(tz)) = hint
         && matches(&tz)
@@ -134,7 +134,7 @@ fn read_observances(doc: &Doc, comp: Component) -> Vec<Observance> {
         if sub.begin <= comp.begin || sub.end >= comp.end || !(name == "STANDARD" || name == "DAYLIGHT") {
             continue;
         }
-        let value = |prop: &str| doc.first(sub, prop).map(|l| l.value().trim().to_owned());
+        let value = |prop: &str| doc.first_prop(sub, prop).map(|l| l.value().trim().to_owned());
         let (Some(start), Some(from), Some(to)) = (
             value("DTSTART").and_then(|v| NaiveDateTime::parse_from_str(&v, "%Y%m%dT%H%M%S").ok()),
             value("TZOFFSETFROM").and_then(|v| parse_offset(&v)),
@@ -144,7 +144,7 @@ fn read_observances(doc: &Doc, comp: Component) -> Vec<Observance> {
         };
         let rule = value("RRULE").and_then(|r| parse_rule(&r));
         let rdates = doc
-            .find(sub, "RDATE")
+            .find_prop(sub, "RDATE")
             .iter()
             .flat_map(|&i| {
                 doc.lines[i]
