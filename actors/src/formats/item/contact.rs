@@ -25,9 +25,10 @@ use serde_json::Value;
 
 use super::{FieldSet, PatchError};
 use crate::formats::lines::{Line, split_escaped, split_raw};
-use card::{Card, Version, read_categories, read_date};
+use card::{Card, read_categories, read_date};
 use tables::{ADDRESS_PARTS, ADDRESSES, NAME_PARTS, ORG_PARTS, PHONES, Slots, URLS, classify};
 
+pub use card::Version;
 pub use patch::patch;
 
 /// Keys a patch ignores (read-only).

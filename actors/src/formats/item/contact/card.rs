@@ -48,6 +48,16 @@ impl Version {
     }
 }
 
+/// A book's group dialect names its version: Apple's groups live in version 3 books.
+impl From<crate::formats::group::Dialect> for Version {
+    fn from(dialect: crate::formats::group::Dialect) -> Version {
+        match dialect {
+            crate::formats::group::Dialect::Apple => Version::V3,
+            crate::formats::group::Dialect::Kind => Version::V4,
+        }
+    }
+}
+
 /// One vCard, parsed into content lines.
 pub struct Card {
     pub doc: Doc,
@@ -313,6 +323,12 @@ pub fn read_categories(card: &Card, lines: &[usize]) -> Option<String> {
         .map(|n| n.trim().to_owned())
         .filter(|n| !n.is_empty())
         .collect();
+    (!names.is_empty()).then(|| names.join(", "))
+}
+
+/// Outlook's form of a Categories string: names trimmed, empty ones dropped.
+pub fn normalize_categories(text: &str) -> Option<String> {
+    let names: Vec<&str> = text.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
     (!names.is_empty()).then(|| names.join(", "))
 }
 

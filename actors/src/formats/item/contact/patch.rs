@@ -6,8 +6,8 @@
 use serde_json::Value;
 
 use super::card::{
-    Card, Edits, Version, edit_categories, edit_rev, edit_text, set_param, string_change, valid_date,
-    with_value, write_date,
+    Card, Edits, Version, edit_categories, edit_rev, edit_text, normalize_categories, set_param,
+    string_change, valid_date, with_value, write_date,
 };
 use super::tables::{ADDRESS_PARTS, ADDRESSES, NAME_PARTS, ORG_PARTS, PHONES, URLS, classify};
 use super::{READ_ONLY, computed_file_as, computed_full_name, fields, photo_line, sniff};
@@ -96,7 +96,13 @@ pub(crate) fn patch_at(
         if !known(key) {
             return Err(PatchError::field(key, "not a contact field"));
         }
-        match string_change(key, value)? {
+        let value = string_change(key, value)?;
+        let value = if key == "Categories" {
+            value.and_then(|c| normalize_categories(&c))
+        } else {
+            value
+        };
+        match value {
             Some(v) if (key == "Birthday" || key == "Anniversary") && !valid_date(&v) => {
                 return Err(PatchError::field(key, "expected YYYY-MM-DD"));
             }
