@@ -125,7 +125,26 @@ pub(crate) fn fields(card: &Card, s: &Slots) -> FieldSet {
     }
     let has_picture = s.photos.iter().any(|&i| is_inline(card.line(i)));
     f.insert("HasPicture".into(), Value::Bool(has_picture));
+    let encoded = card
+        .own()
+        .iter()
+        .filter(|&&i| quoted_printable(card.line(i)))
+        .count();
+    if encoded > 0 {
+        let why = format!(
+            "{encoded} propert(ies) in vCard 2.1 quoted-printable encoding, which is read as written \
+             and not rewritten from a field set"
+        );
+        f.insert("Unsupported".into(), Value::String(why));
+    }
     f
+}
+
+/// A vCard 2.1 line in quoted-printable (its value, and possibly its line breaks, are encoded).
+pub(crate) fn quoted_printable(line: &Line) -> bool {
+    line.param("ENCODING")
+        .is_some_and(|e| e.eq_ignore_ascii_case("quoted-printable"))
+        || line.types().iter().any(|t| t == "quoted-printable")
 }
 
 /// Reads the components of a structured value into `prefix + key` fields; a component's list

@@ -41,7 +41,7 @@ fn fields(card: &Card) -> FieldSet {
     if let Some(body) = card.text(card.find("NOTE")) {
         f.insert("Body".into(), Value::String(body));
     }
-    let categories = card.doc.find(card.comp, "CATEGORIES");
+    let categories = card.find_all("CATEGORIES");
     if let Some(c) = read_categories(card, &categories) {
         f.insert("Categories".into(), Value::String(c));
     }
@@ -60,8 +60,9 @@ fn name(card: &Card) -> Option<String> {
 
 fn member_lines(card: &Card) -> Vec<usize> {
     card.own()
-        .into_iter()
-        .filter(|&i| matches!(card.line(i).name().as_str(), MEMBER | APPLE_MEMBER))
+        .iter()
+        .copied()
+        .filter(|&i| matches!(card.name(i), MEMBER | APPLE_MEMBER))
         .collect()
 }
 
@@ -155,7 +156,7 @@ fn patch_at(
             "Categories" => {
                 let new = string_change(key, value)?.and_then(|c| normalize_categories(&c));
                 if new.as_deref() != current.get("Categories").and_then(Value::as_str) {
-                    let lines = card.doc.find(card.comp, "CATEGORIES");
+                    let lines = card.find_all("CATEGORIES");
                     edit_categories(&card, &lines, new.as_deref(), &mut edits);
                 }
             }
@@ -202,14 +203,17 @@ fn members(card: &Card, value: &Value, edits: &mut Edits) -> Result<(), PatchErr
     };
     let existing = member_lines(card);
     let mut used = vec![false; existing.len()];
-    let property = existing.first().map(|&i| card.line(i).name()).unwrap_or_else(|| {
-        if card.find(APPLE_KIND).is_some() {
-            APPLE_MEMBER
-        } else {
-            MEMBER
-        }
-        .to_owned()
-    });
+    let property = existing
+        .first()
+        .map(|&i| card.name(i).to_owned())
+        .unwrap_or_else(|| {
+            if card.find(APPLE_KIND).is_some() {
+                APPLE_MEMBER
+            } else {
+                MEMBER
+            }
+            .to_owned()
+        });
     for (uri, name) in wanted {
         let key = uri.to_ascii_lowercase();
         let found = existing

@@ -8,7 +8,7 @@
 //!   (a removed `item1.` line takes its orphaned Apple X-ABLabel / X-ABADR lines with it)
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::formats::lines::{Component, Doc, Line, escape_text, split_escaped};
 
@@ -58,11 +58,16 @@ impl From<crate::formats::group::Dialect> for Version {
     }
 }
 
-/// One vCard, parsed into content lines.
+/// One vCard, parsed into content lines, with its own lines' names and Apple labels indexed once.
 pub struct Card {
     pub doc: Doc,
     pub comp: Component,
     pub version: Version,
+    own: Vec<usize>,
+    /// Property name per line of `doc` (upper case, without group), for the card's own lines.
+    names: Vec<String>,
+    /// Group (lower case) → its Apple label, normalized by [`apple_label`].
+    labels: HashMap<String, String>,
 }
 
 impl Card {
@@ -73,25 +78,61 @@ impl Card {
             .components_named("VCARD")
             .first()
             .ok_or("not a vCard: no BEGIN:VCARD … END:VCARD")?;
-        let version = doc
-            .first(comp, "VERSION")
-            .and_then(|l| Version::parse(l.value()))
+        let own = doc.own_lines(comp);
+        let mut names = vec![String::new(); doc.lines.len()];
+        let mut labels = HashMap::new();
+        for &i in &own {
+            let line = &doc.lines[i];
+            names[i] = line.name();
+            if names[i] == "X-ABLABEL"
+                && let Some(group) = line.group()
+            {
+                labels
+                    .entry(group.to_ascii_lowercase())
+                    .or_insert_with(|| apple_label(line.value()));
+            }
+        }
+        let version = own
+            .iter()
+            .find(|&&i| names[i] == "VERSION")
+            .and_then(|&i| Version::parse(doc.lines[i].value()))
             .unwrap_or(Version::V3);
-        Ok(Card { doc, comp, version })
+        Ok(Card {
+            doc,
+            comp,
+            version,
+            own,
+            names,
+            labels,
+        })
     }
 
     /// Indices of the card's own lines.
-    pub fn own(&self) -> Vec<usize> {
-        self.doc.own_lines(self.comp)
+    pub fn own(&self) -> &[usize] {
+        &self.own
     }
 
     pub fn line(&self, i: usize) -> &Line {
         &self.doc.lines[i]
     }
 
+    /// The property name of own line `i` (upper case, without group).
+    pub fn name(&self, i: usize) -> &str {
+        &self.names[i]
+    }
+
     /// The first own line named `name`.
     pub fn find(&self, name: &str) -> Option<usize> {
-        self.doc.find(self.comp, name).first().copied()
+        self.own.iter().copied().find(|&i| self.names[i] == name)
+    }
+
+    /// Every own line named `name`, in order.
+    pub fn find_all(&self, name: &str) -> Vec<usize> {
+        self.own
+            .iter()
+            .copied()
+            .filter(|&i| self.names[i] == name)
+            .collect()
     }
 
     /// The unescaped, trimmed value of line `i`, if not empty.
@@ -105,11 +146,7 @@ impl Card {
     /// lower case without Apple's `_$!<…>!$_` wrapping.
     pub fn label(&self, i: usize) -> Option<String> {
         let group = self.line(i).group()?.to_ascii_lowercase();
-        self.own().into_iter().find_map(|j| {
-            let line = self.line(j);
-            (line.name() == "X-ABLABEL" && line.group().map(str::to_ascii_lowercase) == Some(group.clone()))
-                .then(|| apple_label(line.value()))
-        })
+        self.labels.get(&group).cloned()
     }
 
     /// TYPE values of line `i`, lower case, plus `pref` for a version 4 PREF parameter and the
@@ -122,6 +159,11 @@ impl Card {
         }
         if let Some(label) = self.label(i) {
             kinds.extend(label.split([' ', '-', '_']).map(str::to_owned));
+            // Apple's compound fax labels (`_$!<HomeFAX>!$_`, `_$!<OtherFAX>!$_`).
+            if let Some(kind) = label.strip_suffix("fax") {
+                kinds.push("fax".into());
+                kinds.push(kind.to_owned());
+            }
         }
         kinds
     }
@@ -199,7 +241,7 @@ impl Edits {
                 .copied()
                 .filter(|&j| card.line(j).group().map(str::to_ascii_lowercase).as_deref() == Some(&group))
                 .collect();
-            let helper = |j: usize| card.line(j).name().starts_with("X-AB");
+            let helper = |j: usize| card.name(j).starts_with("X-AB");
             let survivors = members
                 .iter()
                 .any(|&j| !helper(j) && !matches!(self.replace.get(&j), Some(None)));

@@ -281,6 +281,15 @@ pub(crate) fn patch_at(
     if edits.is_empty() {
         return Ok(body.to_owned());
     }
+    if edits
+        .replace
+        .keys()
+        .any(|&i| super::quoted_printable(card.line(i)))
+    {
+        return Err(PatchError::Unfaithful(
+            "the changed fields are stored in vCard 2.1 quoted-printable lines".into(),
+        ));
+    }
     edit_rev(&card, now, &mut edits);
     Ok(edits.apply(&card))
 }
@@ -402,10 +411,10 @@ fn im(card: &Card, line: Option<usize>, value: Option<String>, edits: &mut Edits
     match (line, value) {
         (Some(i), Some(t)) => {
             let old = card.line(i);
-            if old.name() == "IMPP" && !is_uri(&t) {
+            if card.name(i) == "IMPP" && !is_uri(&t) {
                 edits.remove(i);
                 edits.insert.push(fresh(&t));
-            } else if old.name() == "IMPP" {
+            } else if card.name(i) == "IMPP" {
                 edits.set(i, with_value(old.head(), &t));
             } else {
                 edits.set(i, with_value(old.head(), &escape_text(&t)));

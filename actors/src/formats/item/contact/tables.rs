@@ -125,11 +125,7 @@ pub fn classify(card: &Card) -> Slots {
     let mut s = Slots::default();
     let own = card.own();
     let by_pref = |name: &str| {
-        let mut lines: Vec<usize> = own
-            .iter()
-            .copied()
-            .filter(|&i| card.line(i).name() == name)
-            .collect();
+        let mut lines: Vec<usize> = own.iter().copied().filter(|&i| card.name(i) == name).collect();
         lines.sort_by_key(|&i| card.preference(i));
         lines
     };
@@ -140,7 +136,7 @@ pub fn classify(card: &Card) -> Slots {
     let mut ims: Vec<usize> = own
         .iter()
         .copied()
-        .filter(|&i| IM_PROPERTIES.contains(&card.line(i).name().as_str()))
+        .filter(|&i| IM_PROPERTIES.contains(&card.name(i)))
         .collect();
     ims.sort_by_key(|&i| card.preference(i));
     s.im = ims.first().copied();
@@ -173,15 +169,15 @@ pub fn classify(card: &Card) -> Slots {
             s.urls[k] = Some(i);
         }
     }
-    for &i in &own {
+    for &i in own {
         let line = card.line(i);
-        let name = line.name();
+        let name = card.name(i);
         let first = |slot: &mut Option<usize>| {
             if slot.is_none() {
                 *slot = Some(i);
             }
         };
-        match name.as_str() {
+        match name {
             "N" => first(&mut s.n),
             "FN" => first(&mut s.fn_),
             "NICKNAME" => first(&mut s.nickname),

@@ -350,6 +350,47 @@ fn field_sets() -> impl Strategy<Value = FieldSet> {
     })
 }
 
+#[test]
+fn quoted_printable_lines_are_unsupported_and_kept() {
+    let body = "BEGIN:VCARD\nVERSION:2.1\nN:Doe;John\nFN:John Doe\nNOTE;ENCODING=QUOTED-PRINTABLE:a=0D=0Ab\nEND:VCARD\n";
+    let f = read(body).unwrap();
+    assert!(f["Unsupported"].as_str().unwrap().contains("quoted-printable"));
+    let refused = patch::patch_at(body, &set(json!({"Body": "x"})), at());
+    assert!(matches!(refused, Err(PatchError::Unfaithful(_))));
+    // Other fields can still be written, in the card's own line endings.
+    let out = patch::patch_at(body, &set(json!({"JobTitle": "CEO"})), at()).unwrap();
+    assert_eq!(
+        out,
+        body.replace("END:VCARD", "TITLE:CEO\nREV:2026-12-03T10:00:00Z\nEND:VCARD")
+    );
+}
+
+/// Prints read and patch times (`cargo test … measure -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn measure_big_photo_card() {
+    let body = fixture("apple-big-photo.vcf");
+    let t = std::time::Instant::now();
+    for _ in 0..20 {
+        read(&body).unwrap();
+    }
+    let r = t.elapsed() / 20;
+    let t = std::time::Instant::now();
+    for _ in 0..20 {
+        patch::patch_at(&body, &set(json!({"JobTitle": "X"})), at()).unwrap();
+    }
+    let p = t.elapsed() / 20;
+    let small = fixture("apple-contact.vcf");
+    let t = std::time::Instant::now();
+    for _ in 0..200 {
+        read(&small).unwrap();
+    }
+    eprintln!(
+        "MEASURE read big {r:?} patch big {p:?} read small {:?}",
+        t.elapsed() / 200
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
