@@ -298,6 +298,14 @@ mod tests {
                 {"Address": "carol@example.org"},
             ])
         );
+        for body in [fixture("apple-group.vcf"), fixture("davx5-group.vcf")] {
+            let f = read(&body).unwrap();
+            assert_eq!(
+                patch_at(&body, &f, at()).unwrap(),
+                body,
+                "its own field set writes nothing"
+            );
+        }
         assert_eq!(
             (davx5["Body"].as_str(), davx5["Categories"].as_str()),
             (Some("Weekly sync"), Some("Work"))

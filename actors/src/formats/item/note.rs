@@ -389,6 +389,11 @@ Message-ID: <A1@icloud.example>\r\n\r\n\
             "a & b\n\nc–d &x\n"
         );
         assert!(!f.contains_key("Unsupported") && !f.contains_key("Categories"));
+        assert_eq!(
+            patch_at(APPLE, &f, at()).unwrap(),
+            APPLE,
+            "its own field set writes nothing"
+        );
     }
 
     #[test]

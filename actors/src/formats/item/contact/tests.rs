@@ -4,6 +4,8 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+use base64::Engine as _;
+
 use super::card::Version;
 use super::*;
 
@@ -348,6 +350,39 @@ fn field_sets() -> impl Strategy<Value = FieldSet> {
         f.insert("FullName".into(), Value::String(full_name));
         f
     })
+}
+
+const CONTACTS: [&str; 5] = [
+    "apple-contact.vcf",
+    "apple-big-photo.vcf",
+    "google-contact.vcf",
+    "thunderbird-contact.vcf",
+    "outlook-contact.vcf",
+];
+
+#[test]
+fn every_fixture_survives_its_own_field_set_and_a_copy() {
+    for name in CONTACTS {
+        let body = fixture(name);
+        let f = read(&body).unwrap();
+        // The whole field set sent back unchanged writes nothing.
+        assert_eq!(patch::patch_at(&body, &f, at()).unwrap(), body, "{name}");
+        // A copy in either version reads as the original (the picture is copied on its own).
+        for version in [Version::V3, Version::V4] {
+            let mut fields = f.clone();
+            if let Some((mime, bytes)) = photo(&body) {
+                let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
+                fields.insert("Picture".into(), json!({"mime": mime, "data": data}));
+            }
+            // Google's export carries no UID.
+            let uid = f.get("GlobalUid").and_then(Value::as_str).unwrap_or("copy");
+            let copy = create_in(version, uid, &fields).unwrap();
+            let mut expected = f.clone();
+            expected.insert("GlobalUid".into(), json!(uid));
+            assert_eq!(read(&copy).unwrap(), expected, "{name} as {version:?}: {copy}");
+            assert_eq!(photo(&copy), photo(&body), "{name}");
+        }
+    }
 }
 
 #[test]
