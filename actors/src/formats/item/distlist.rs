@@ -176,7 +176,7 @@ fn rename(card: &Card, old: Option<&str>, new: Option<&str>, edits: &mut Edits) 
     let new = new.map(str::trim).unwrap_or("");
     let fn_line = card.find("FN");
     match fn_line {
-        Some(i) => edits.set(i, with_value(card.line(i).head(), &escape_text(new))),
+        Some(i) => edits.set(i, with_value(card.head(i), &escape_text(new))),
         None => edits.insert.push(format!("FN:{}", escape_text(new))),
     }
     if let Some(i) = card.find("N") {
@@ -188,7 +188,7 @@ fn rename(card: &Card, old: Option<&str>, new: Option<&str>, edits: &mut Edits) 
         let first = unescape_text(&comps[0]);
         if first.trim().is_empty() || Some(first.trim()) == old {
             comps[0] = escape_text(new);
-            edits.set(i, with_value(line.head(), &comps.join(";")));
+            edits.set(i, with_value(card.head(i), &comps.join(";")));
         }
     }
 }
@@ -229,7 +229,7 @@ fn members(card: &Card, value: &Value, edits: &mut Edits) -> Result<(), PatchErr
                 if !same_name {
                     edits.set(
                         i,
-                        with_value(&set_param(line.head(), "CN", name.as_deref()), line.value()),
+                        with_value(&set_param(card.head(i), "CN", name.as_deref()), line.value()),
                     );
                 }
             }
@@ -386,6 +386,9 @@ mod tests {
             if let Some(c) = categories { f.insert("Categories".into(), json!(c)); }
             let version = if v4 { Version::V4 } else { Version::V3 };
             let text = create_in(version, "g-1", &f).unwrap();
+            let mirror = crate::formats::vcard::parse_contact(text.as_bytes()).unwrap();
+            prop_assert_eq!((mirror.uid.as_str(), mirror.kind.as_str()), ("g-1", "group"));
+            prop_assert_eq!(mirror.members.len(), f["Members"].as_array().unwrap().len());
             let mut back = read(&text).unwrap();
             prop_assert_eq!(back.remove("GlobalUid"), Some(json!("g-1")));
             prop_assert_eq!(&back, &f, "{}", text);

@@ -116,6 +116,18 @@ impl Card {
         &self.doc.lines[i]
     }
 
+    /// Line `i`'s head (group, name, parameters) to write a new value after; a line whose
+    /// parameters never close a quote has no value to replace, and gets its bare name back.
+    pub fn head(&self, i: usize) -> &str {
+        let line = self.line(i);
+        let head = line.head();
+        if head.len() < line.unfolded.len() {
+            head
+        } else {
+            &head[..head.find([';', ':']).unwrap_or(head.len())]
+        }
+    }
+
     /// The property name of own line `i` (upper case, without group).
     pub fn name(&self, i: usize) -> &str {
         &self.names[i]
@@ -389,7 +401,7 @@ pub fn edit_categories(card: &Card, lines: &[usize], value: Option<&str>, edits:
     let value = value.map(write_categories).filter(|v| !v.is_empty());
     for (k, &i) in lines.iter().enumerate() {
         match (&value, k) {
-            (Some(v), 0) => edits.set(i, with_value(card.line(i).head(), v)),
+            (Some(v), 0) => edits.set(i, with_value(card.head(i), v)),
             _ => edits.remove(i),
         }
     }
@@ -404,7 +416,7 @@ pub fn edit_categories(card: &Card, lines: &[usize], value: Option<&str>, edits:
 /// it, or add it.
 pub fn edit_text(card: &Card, line: Option<usize>, name: &str, value: Option<&str>, edits: &mut Edits) {
     match (line, value) {
-        (Some(i), Some(v)) => edits.set(i, with_value(card.line(i).head(), &escape_text(v))),
+        (Some(i), Some(v)) => edits.set(i, with_value(card.head(i), &escape_text(v))),
         (Some(i), None) => edits.remove(i),
         (None, Some(v)) => edits.insert.push(format!("{name}:{}", escape_text(v))),
         (None, None) => {}
@@ -418,11 +430,7 @@ pub fn edit_rev(card: &Card, now: chrono::DateTime<chrono::Utc>, edits: &mut Edi
         Version::V3 => now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     };
     let line = card.find("REV");
-    edits.put(
-        line,
-        |i| with_value(card.line(i).head(), &stamp),
-        format!("REV:{stamp}"),
-    );
+    edits.put(line, |i| with_value(card.head(i), &stamp), format!("REV:{stamp}"));
 }
 
 /// The skeleton a new card starts from; the field set is then applied as a patch.

@@ -125,7 +125,7 @@ pub(crate) fn patch_at(
     if changed("FullName") {
         let name = text("FullName").unwrap_or_else(|| computed_full_name(&next));
         match s.fn_ {
-            Some(i) => edits.set(i, with_value(card.line(i).head(), &escape_text(&name))),
+            Some(i) => edits.set(i, with_value(card.head(i), &escape_text(&name))),
             None => edits.insert.push(format!("FN:{}", escape_text(&name))),
         }
     }
@@ -178,7 +178,7 @@ pub(crate) fn patch_at(
                     } else {
                         escape_text(&n)
                     };
-                    edits.set(i, with_value(line.head(), &value));
+                    edits.set(i, with_value(card.head(i), &value));
                 }
                 (Some(i), None) => edits.remove(i),
                 (None, Some(n)) => edits.insert.push(fresh(&n)),
@@ -231,7 +231,7 @@ pub(crate) fn patch_at(
             (Some(i), Some(d)) => {
                 let old = card.line(i);
                 let (param, value) = write_date(v, &d, !old.value().contains('-'));
-                let head = set_param(old.head(), "VALUE", None);
+                let head = set_param(card.head(i), "VALUE", None);
                 let head = set_param(&head, "X-APPLE-OMIT-YEAR", param.map(|_| "1604"));
                 edits.set(i, with_value(&head, &value));
             }
@@ -249,7 +249,7 @@ pub(crate) fn patch_at(
         if changed(key) {
             let params = t.map(|t| format!(";TYPE={}", v.types(t))).unwrap_or_default();
             match (s.urls[k], text(key)) {
-                (Some(i), Some(u)) => edits.set(i, with_value(card.line(i).head(), &u)),
+                (Some(i), Some(u)) => edits.set(i, with_value(card.head(i), &u)),
                 (Some(i), None) => edits.remove(i),
                 (None, Some(u)) => edits.insert.push(format!("URL{params}:{u}")),
                 (None, None) => {}
@@ -338,7 +338,7 @@ fn structured(
     let value = comps.join(";");
     match line {
         Some(i) if empty && !keep => edits.remove(i),
-        Some(i) => edits.set(i, with_value(card.line(i).head(), &value)),
+        Some(i) => edits.set(i, with_value(card.head(i), &value)),
         None if empty => {}
         None => edits.insert.push(format!("{name}{params}:{value}")),
     }
@@ -363,7 +363,7 @@ fn emails(card: &Card, lines: &[usize], current: &FieldSet, next: &FieldSet, edi
             continue;
         };
         let (mut head, old) = match line {
-            Some(i) => (card.line(i).head().to_owned(), card.line(i).value().to_owned()),
+            Some(i) => (card.head(i).to_owned(), card.line(i).value().to_owned()),
             None => {
                 let fresh = match (v, n) {
                     (Version::V3, 0) => "EMAIL;TYPE=INTERNET,PREF",
@@ -410,14 +410,13 @@ fn im(card: &Card, line: Option<usize>, value: Option<String>, edits: &mut Edits
     };
     match (line, value) {
         (Some(i), Some(t)) => {
-            let old = card.line(i);
             if card.name(i) == "IMPP" && !is_uri(&t) {
                 edits.remove(i);
                 edits.insert.push(fresh(&t));
             } else if card.name(i) == "IMPP" {
-                edits.set(i, with_value(old.head(), &t));
+                edits.set(i, with_value(card.head(i), &t));
             } else {
-                edits.set(i, with_value(old.head(), &escape_text(&t)));
+                edits.set(i, with_value(card.head(i), &escape_text(&t)));
             }
         }
         (Some(i), None) => edits.remove(i),

@@ -433,6 +433,9 @@ proptest! {
     fn create_then_read_is_the_identity_in_both_versions(f in field_sets(), v4 in any::<bool>()) {
         let version = if v4 { Version::V4 } else { Version::V3 };
         let body = create_in(version, "uid-1", &f).unwrap();
+        // The mirror's own reader (calcard) takes it as an individual with this UID.
+        let mirror = crate::formats::vcard::parse_contact(body.as_bytes()).unwrap();
+        prop_assert_eq!((mirror.uid.as_str(), mirror.kind.as_str()), ("uid-1", "individual"));
         let mut back = read(&body).unwrap();
         prop_assert_eq!(back.remove("GlobalUid"), Some(json!("uid-1")));
         prop_assert_eq!(back.remove("HasPicture"), Some(json!(false)));
@@ -460,9 +463,73 @@ proptest! {
     }
 
     #[test]
+    fn random_cards_never_panic_and_patches_keep_other_lines(
+        lines in proptest::collection::vec(
+            (
+                proptest::sample::select(vec![
+                    "N", "FN", "EMAIL", "TEL", "ADR", "ORG", "BDAY", "ANNIVERSARY", "URL", "IMPP", "NOTE",
+                    "PHOTO", "CATEGORIES", "LABEL", "item1.TEL", "item1.X-ABLabel", "item2.X-ABDATE",
+                    "item2.X-ABLabel", "X-MS-IMADDRESS", "X-OUTLOOK-FILE-AS", "REV", "X-FOO",
+                ]),
+                "(;[A-Za-z-]{1,6}(=[A-Za-z0-9,\"]{0,8})?){0,2}",
+                "[^\r\n]{0,30}",
+            ),
+            0..14,
+        ),
+        f in field_sets(),
+    ) {
+        let mut body = String::from("BEGIN:VCARD\r\nVERSION:3.0\r\n");
+        for (name, params, value) in &lines {
+            body.push_str(&format!("{name}{params}:{value}\r\n"));
+        }
+        body.push_str("X-KEEP-ME;X-P=\"a;b:c\":kept\r\nEND:VCARD\r\n");
+        let _ = read(&body);
+        let _ = photo(&body);
+        if let Ok(out) = patch::patch_at(&body, &f, chrono::Utc::now()) {
+            prop_assert!(out.contains("\r\nX-KEEP-ME;X-P=\"a;b:c\":kept\r\n"), "{}", out);
+            let again = read(&out).unwrap();
+            for key in ["FullName", "JobTitle", "Email1Address", "MobileTelephoneNumber", "Categories"] {
+                if f.contains_key(key) {
+                    prop_assert_eq!(again.get(key), f.get(key), "{} in {}", key, out);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn reading_never_panics(text in "(?s).{0,400}") {
         let _ = read(&text);
         let _ = photo(&text);
         let _ = patch(&text, &set(json!({"FirstName": "x", "BusinessAddressCity": "y"})));
+    }
+}
+
+/// Writes created cards for checking with other parsers (`… dump_created -- --ignored`).
+#[test]
+#[ignore]
+fn dump_created_cards() {
+    let dir = std::env::temp_dir().join("cardmodel-out");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut full = read(&fixture("apple-contact.vcf")).unwrap();
+    let bytes = photo(&fixture("apple-contact.vcf")).unwrap().1;
+    full.insert(
+        "Email1DisplayName".into(),
+        json!("Johnny A (johnny@apple.example)"),
+    );
+    full.insert("CarTelephoneNumber".into(), json!("+1 5"));
+    full.insert("OtherAddressStreet".into(), json!("1 Way"));
+    full.insert(
+        "Picture".into(),
+        json!({"mime": "image/jpeg", "data": base64::engine::general_purpose::STANDARD.encode(&bytes)}),
+    );
+    for (version, name) in [(Version::V3, "v3.vcf"), (Version::V4, "v4.vcf")] {
+        let card = create_in(version, "dump-1", &full).unwrap();
+        std::fs::write(dir.join(name), card).unwrap();
+    }
+    let group = json!({"DLName": "Team", "Members": [{"Uid": "dump-1"}, {"Name": "Bob B", "Address": "bob@example.org"}]});
+    for (version, name) in [(Version::V3, "g3.vcf"), (Version::V4, "g4.vcf")] {
+        let card =
+            crate::formats::item::distlist::create_in(version, "dump-g", group.as_object().unwrap()).unwrap();
+        std::fs::write(dir.join(name), card).unwrap();
     }
 }
