@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::formats::item::PatchError;
 use crate::formats::lines::{Component, Doc, Line, escape_text, split_escaped};
 
 /// The vCard version a card is written in; new lines follow it.
@@ -448,19 +449,13 @@ pub fn skeleton(version: Version, uid: &str, extra: &[&str]) -> String {
 }
 
 /// Field-set values as the patch functions take them: a string, or `None` for null/empty.
-pub fn string_change(
-    field: &str,
-    value: &serde_json::Value,
-) -> Result<Option<String>, super::super::PatchError> {
+pub fn string_change(field: &str, value: &serde_json::Value) -> Result<Option<String>, PatchError> {
     match value {
         serde_json::Value::Null => Ok(None),
         serde_json::Value::String(s) if s.trim().is_empty() => Ok(None),
         serde_json::Value::String(s) => Ok(Some(s.replace("\r\n", "\n"))),
         serde_json::Value::Number(n) => Ok(Some(n.to_string())),
-        _ => Err(super::super::PatchError::field(
-            field,
-            "expected a string or null",
-        )),
+        _ => Err(PatchError::field(field, "expected a string or null")),
     }
 }
 
