@@ -34,9 +34,7 @@ impl Line {
     }
 
     fn name_end(&self) -> usize {
-        self.unfolded
-            .find([';', ':'])
-            .unwrap_or(self.unfolded.len())
+        self.unfolded.find([';', ':']).unwrap_or(self.unfolded.len())
     }
 
     /// The index of the colon that starts the value: the first one outside a quoted parameter.
@@ -52,11 +50,14 @@ impl Line {
         None
     }
 
+    /// Everything before the value's colon: group, name and parameters as written.
+    pub fn head(&self) -> &str {
+        &self.unfolded[..self.value_start().unwrap_or(self.unfolded.len())]
+    }
+
     /// The raw (still escaped) value after the colon.
     pub fn value(&self) -> &str {
-        self.value_start()
-            .map(|i| &self.unfolded[i + 1..])
-            .unwrap_or("")
+        self.value_start().map(|i| &self.unfolded[i + 1..]).unwrap_or("")
     }
 
     /// The parameters between the name and the value, as `(NAME upper-cased, value without quotes)`.
@@ -504,6 +505,27 @@ pub fn split_escaped(value: &str, sep: char) -> Vec<String> {
     parts
 }
 
+/// Splits a value at unescaped `sep` keeping each part as written (escapes included), so that a
+/// structured value (N, ADR, ORG: RFC 6350 §6.2.2, §6.3.1, §6.6.4) can have one component
+/// replaced and the others kept byte for byte.
+pub fn split_raw(value: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == sep {
+            parts.push(&value[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    parts.push(&value[start..]);
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,10 +538,7 @@ mod tests {
         assert_eq!(doc.to_string(), EVENT);
         let desc = &doc.lines[6];
         assert_eq!(desc.name(), "DESCRIPTION");
-        assert_eq!(
-            desc.value(),
-            "a long line that the server folded in the middle"
-        );
+        assert_eq!(desc.value(), "a long line that the server folded in the middle");
         let other = &doc.lines[5];
         assert_eq!(other.param("x-p").as_deref(), Some("a:b;c"));
         assert_eq!(other.value(), "kept");
@@ -537,9 +556,10 @@ mod tests {
         let text = doc.to_string();
         assert_eq!(
             text,
-            EVENT
-                .replace("SUMMARY:Old", "SUMMARY:New")
-                .replace("ded in the middle\r\n", "ded in the middle\r\nLOCATION:Room 1\r\n")
+            EVENT.replace("SUMMARY:Old", "SUMMARY:New").replace(
+                "ded in the middle\r\n",
+                "ded in the middle\r\nLOCATION:Room 1\r\n"
+            )
         );
         let event = doc.components_named("VEVENT")[0];
         assert_eq!(doc.remove(event, "LOCATION"), 1);
@@ -594,7 +614,8 @@ mod tests {
 
     #[test]
     fn vcard_groups_and_bare_types() {
-        let doc = Doc::parse("BEGIN:VCARD\nitem1.EMAIL;type=INTERNET;type=pref:a@b\nTEL;WORK;VOICE:1\nEND:VCARD\n");
+        let doc =
+            Doc::parse("BEGIN:VCARD\nitem1.EMAIL;type=INTERNET;type=pref:a@b\nTEL;WORK;VOICE:1\nEND:VCARD\n");
         assert_eq!(doc.lines[1].name(), "EMAIL");
         assert_eq!(doc.lines[1].group(), Some("item1"));
         assert_eq!(doc.lines[1].types(), vec!["internet", "pref"]);
@@ -611,6 +632,9 @@ mod tests {
         assert_eq!(unescape_text(&escape_text(s)), s);
         assert_eq!(split_escaped("a\\,b,c", ','), vec!["a,b", "c"]);
         assert_eq!(split_escaped("Doe;John;;;", ';'), vec!["Doe", "John", "", "", ""]);
+        assert_eq!(split_raw("a\\;b;c\\,d;", ';'), vec!["a\\;b", "c\\,d", ""]);
+        let line = &Doc::parse("item1.TEL;TYPE=\"a:b\":+1\r\n").lines[0];
+        assert_eq!((line.head(), line.value()), ("item1.TEL;TYPE=\"a:b\"", "+1"));
     }
 
     proptest::proptest! {

@@ -42,7 +42,7 @@ pub fn build(id: &str, subject: &str, body: &str, from: &str, date: &str, stamp:
 }
 
 /// RFC 2047 encoded word for a non-ASCII subject.
-fn encode_header(text: &str) -> String {
+pub fn encode_header(text: &str) -> String {
     if text.is_ascii() {
         text.to_owned()
     } else {
