@@ -236,11 +236,14 @@ fn occurrence(
     } else {
         to_utc(tz, local)
     };
+    // A length past the calendar's end (DURATION:P4000000000W) ends at the end of time.
+    let days = |d: i64| TimeDelta::try_days(d).unwrap_or(TimeDelta::MAX);
     let end_utc = match length {
-        Length::Days(d) if all_day => (local + TimeDelta::days(d)).and_utc(),
-        Length::Days(d) => start_utc + TimeDelta::days(d),
-        Length::Exact(d) => start_utc + d,
-    };
+        Length::Days(d) if all_day => local.checked_add_signed(days(d)).map(|t| t.and_utc()),
+        Length::Days(d) => start_utc.checked_add_signed(days(d)),
+        Length::Exact(d) => start_utc.checked_add_signed(d),
+    }
+    .unwrap_or(DateTime::<Utc>::MAX_UTC);
     Occurrence {
         comp,
         start_utc,
@@ -411,20 +414,31 @@ fn series(
     future.sort_by_key(|f| f.from);
 
     // The window in the series' local time, widened by what can move an occurrence into it.
-    let reach = future.iter().map(|f| f.shift.abs()).max().unwrap_or_default()
-        + TimeDelta::days(2)
-        + match t.length {
-            Length::Days(d) => TimeDelta::days(d),
-            Length::Exact(d) => d,
-        };
+    let longest = match t.length {
+        Length::Days(d) => TimeDelta::try_days(d).unwrap_or(TimeDelta::MAX),
+        Length::Exact(d) => d,
+    };
+    let reach = future
+        .iter()
+        .map(|f| f.shift.abs())
+        .max()
+        .unwrap_or_default()
+        .checked_add(&TimeDelta::days(2))
+        .and_then(|r| r.checked_add(&longest))
+        .unwrap_or(TimeDelta::MAX);
     let window_start = from
         .naive_utc()
         .checked_sub_signed(reach)
         .unwrap_or(NaiveDateTime::MIN);
+    // iCalendar dates end with year 9999 (RFC 5545 §3.3.4): an open range stops there.
+    let last_day = NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .unwrap_or(NaiveDateTime::MAX);
     let window_end = to
         .naive_utc()
         .checked_add_signed(reach)
-        .unwrap_or(NaiveDateTime::MAX);
+        .unwrap_or(NaiveDateTime::MAX)
+        .min(last_day);
 
     // Candidates: local start → a length of their own (RDATE periods).
     let mut candidates: Vec<(NaiveDateTime, Option<Length>)> = Vec::new();
@@ -487,7 +501,14 @@ fn series(
         }
         let shifted = future.iter().rev().find(|f| f.from < local);
         let o = match shifted {
-            Some(f) => occurrence(f.comp, local + f.shift, tz, all_day, f.length, true),
+            Some(f) => occurrence(
+                f.comp,
+                local.checked_add_signed(f.shift).unwrap_or(local),
+                tz,
+                all_day,
+                f.length,
+                true,
+            ),
             None => occurrence(master, local, tz, all_day, own.unwrap_or(t.length), false),
         };
         if overlaps(&o, from, to) {
@@ -575,11 +596,9 @@ fn rule_starts(
         let steps = (window_start - dtstart).num_seconds() / step.num_seconds();
         anchor = dtstart + TimeDelta::seconds(steps * step.num_seconds());
     }
-    let stop = if rule.count.is_some() {
-        until
-    } else {
-        Some(until.map_or(window_end, |u| u.min(window_end)))
-    };
+    // With COUNT too: counting starts at DTSTART (the anchor is not moved), so stopping at the
+    // window's end drops only occurrences after it.
+    let stop = Some(until.map_or(window_end, |u| u.min(window_end)));
     if stop.is_some_and(|s| s < anchor) {
         return Vec::new();
     }

@@ -58,80 +58,6 @@ fn describe(i: &Instance) -> String {
 }
 
 #[test]
-fn every_fixture_agrees_with_the_reference() {
-    let expected = expected();
-    assert!(expected.len() >= 30, "{} fixtures", expected.len());
-    let (from, to) = year();
-    let mut disagree = Vec::new();
-    for (name, rows) in &expected {
-        let got = instances(fixture(name).as_bytes(), from, to).unwrap();
-        let want: Vec<_> = rows
-            .iter()
-            .map(|(s, e, summary)| (instant(s), instant(e), summary.clone()))
-            .collect();
-        let have: Vec<_> = got
-            .iter()
-            .map(|i| (i.start_utc, i.end_utc, i.summary.clone().unwrap_or_default()))
-            .collect();
-        if want != have {
-            disagree.push(format!(
-                "{name}: reference {} occurrences, expand {}:\n  want {:?}\n  have {:?}",
-                want.len(),
-                have.len(),
-                rows.iter()
-                    .map(|r| format!("{}|{}|{}", r.0, r.1, r.2))
-                    .collect::<Vec<_>>(),
-                got.iter().map(describe).collect::<Vec<_>>()
-            ));
-        }
-        // All-day occurrences are dates on both sides.
-        for (row, i) in rows.iter().zip(&got) {
-            assert_eq!(
-                row.0.len() == 10,
-                i.start.len() == 10,
-                "{name}: {} vs {}",
-                row.0,
-                i.start
-            );
-        }
-    }
-    assert!(disagree.is_empty(), "{}", disagree.join("\n"));
-}
-
-/// Expanding only a week (the rule started near the window, stopped at its end) gives exactly
-/// the year's occurrences that overlap that week.
-#[test]
-fn a_week_window_is_the_year_filtered() {
-    let (from, to) = year();
-    for name in expected().keys() {
-        let body = fixture(name);
-        let all = instances(body.as_bytes(), from, to).unwrap();
-        let mut week = from;
-        while week < to {
-            let end = (week + chrono::TimeDelta::days(7)).min(to);
-            let got: Vec<String> = instances(body.as_bytes(), week, end)
-                .unwrap()
-                .iter()
-                .map(describe)
-                .collect();
-            let want: Vec<String> = all
-                .iter()
-                .filter(|i| {
-                    if i.end_utc > i.start_utc {
-                        i.start_utc < end && i.end_utc > week
-                    } else {
-                        i.start_utc >= week && i.start_utc < end
-                    }
-                })
-                .map(describe)
-                .collect();
-            assert_eq!(got, want, "{name}, week of {week}");
-            week = end;
-        }
-    }
-}
-
-#[test]
 fn until_on_an_occurrence_includes_it() {
     // RFC 5545 §3.3.10: UNTIL 08:00Z is 10:00 in Berlin (summer time), Monday 2026-06-01's
     // occurrence, the last one.
@@ -230,4 +156,101 @@ fn an_endless_minutely_rule_reaches_today() {
             "2026-03-10T10:45:00+00:00"
         ]
     );
+}
+
+#[test]
+fn lengths_past_the_end_of_time_do_not_panic() {
+    for extra in [
+        "DURATION:P4000000000W",
+        "DTEND:99991231T235959Z",
+        "RRULE:FREQ=DAILY;COUNT=4000000000",
+    ] {
+        let ics = format!(
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:e\r\nDTSTART:20200101T000000Z\r\n{extra}\r\nRRULE:FREQ=YEARLY\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        );
+        let _ = instances(
+            ics.as_bytes(),
+            crate::formats::ical::RANGE_MIN,
+            crate::formats::ical::RANGE_MAX,
+        );
+        let _ = instances(
+            ics.as_bytes(),
+            utc("2026-01-01T00:00:00Z"),
+            utc("2026-01-08T00:00:00Z"),
+        );
+    }
+}
+
+#[test]
+fn every_fixture_agrees_with_the_reference() {
+    let expected = expected();
+    assert!(expected.len() >= 30, "{} fixtures", expected.len());
+    let (from, to) = year();
+    let mut disagree = Vec::new();
+    for (name, rows) in &expected {
+        let got = instances(fixture(name).as_bytes(), from, to).unwrap();
+        let want: Vec<_> = rows
+            .iter()
+            .map(|(s, e, summary)| (instant(s), instant(e), summary.clone()))
+            .collect();
+        let have: Vec<_> = got
+            .iter()
+            .map(|i| (i.start_utc, i.end_utc, i.summary.clone().unwrap_or_default()))
+            .collect();
+        if want != have {
+            disagree.push(format!(
+                "{name}: reference {} occurrences, expand {}:\n  want {:?}\n  have {:?}",
+                want.len(),
+                have.len(),
+                rows.iter()
+                    .map(|r| format!("{}|{}|{}", r.0, r.1, r.2))
+                    .collect::<Vec<_>>(),
+                got.iter().map(describe).collect::<Vec<_>>()
+            ));
+        }
+        // All-day occurrences are dates on both sides.
+        for (row, i) in rows.iter().zip(&got) {
+            assert_eq!(
+                row.0.len() == 10,
+                i.start.len() == 10,
+                "{name}: {} vs {}",
+                row.0,
+                i.start
+            );
+        }
+    }
+    assert!(disagree.is_empty(), "{}", disagree.join("\n"));
+}
+
+/// Expanding only a week (the rule started near the window, stopped at its end) gives exactly
+/// the year's occurrences that overlap that week.
+#[test]
+fn a_week_window_is_the_year_filtered() {
+    let (from, to) = year();
+    for name in expected().keys() {
+        let body = fixture(name);
+        let all = instances(body.as_bytes(), from, to).unwrap();
+        let mut week = from;
+        while week < to {
+            let end = (week + chrono::TimeDelta::days(7)).min(to);
+            let got: Vec<String> = instances(body.as_bytes(), week, end)
+                .unwrap()
+                .iter()
+                .map(describe)
+                .collect();
+            let want: Vec<String> = all
+                .iter()
+                .filter(|i| {
+                    if i.end_utc > i.start_utc {
+                        i.start_utc < end && i.end_utc > week
+                    } else {
+                        i.start_utc >= week && i.start_utc < end
+                    }
+                })
+                .map(describe)
+                .collect();
+            assert_eq!(got, want, "{name}, week of {week}");
+            week = end;
+        }
+    }
 }
