@@ -144,7 +144,13 @@ fn dovecot_and_radicale_every_cell() -> Result<()> {
     let started = Instant::now();
     let v = json_report(&config, "alice")?;
     let took = started.elapsed();
-    assert_cells(&v, "yes yes yes yes yes yes no yes no yes yes yes yes");
+    // Sharing is partial: Dovecot shares mail folders, Radicale has no calendar-proxy (issue 16).
+    assert_cells(&v, "yes yes yes yes yes yes no partial no yes yes yes yes");
+    assert!(
+        detail(&v, "sharing").contains("calendars cannot be shared"),
+        "{}",
+        detail(&v, "sharing")
+    );
     assert_eq!(detail(&v, "notifications"), "IDLE capability");
     assert!(
         detail(&v, "out_of_office").contains("vacation"),
@@ -311,7 +317,8 @@ fn cyrus_cells_that_differ() -> Result<()> {
     account.caldav = Some(cyrus.dav_url());
     account.carddav = Some(cyrus.dav_url());
     let v = json_report(&render_config(&AgentSettings::default(), &[account]), "alice")?;
-    assert_cells(&v, "yes yes yes yes yes yes yes yes no yes no yes yes");
+    // Cyrus shares calendars by DAV ACL, not calendar-proxy, which is what opconnect uses.
+    assert_cells(&v, "yes yes yes yes yes yes yes partial no yes no yes yes");
     assert!(
         detail(&v, "public_folders").contains("Shared Folders/"),
         "{}",

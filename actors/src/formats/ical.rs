@@ -1,12 +1,11 @@
 //! iCalendar objects (RFC 5545, RFC 4791 §4 calendar object resources): the fields the mirror
 //! indexes, and the instances of a (possibly recurring) object inside a time range.
 //!
-//! Parsing and expansion use calcard. Its expansion matches an override (RECURRENCE-ID) to the
-//! master only when both carry the same SEQUENCE, but RFC 5545 §3.8.7.4 lets an override have a
-//! higher one; SEQUENCE is dropped from the parsed copy before expanding (the bytes stay as they are).
+//! Parsing uses calcard; expansion is `formats::expand` (calcard iterates each rule). A TZID
+//! without VTIMEZONE is resolved by name (`formats::zones`); one that names no zone at all is read
+//! as floating time with a warning on the item, not refused.
 
 use calcard::common::timezone::Tz;
-use calcard::icalendar::dates::TimeOrDelta;
 use calcard::icalendar::{
     ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarProperty, ICalendarValue,
 };
@@ -14,10 +13,11 @@ use calcard::{Entry, Parser};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::expand;
 use super::text::unfold_to_string;
 
-/// Upper bound on generated instances per object: an endless `FREQ=MINUTELY` rule must not stall
-/// a read. 50,000 covers a daily rule for well over a century.
+/// Upper bound on the instances one rule generates: an endless `FREQ=SECONDLY` rule must not
+/// stall a read. Rules are generated within the read's window only, so this is rarely reached.
 const MAX_INSTANCES: usize = 50_000;
 
 /// A UTC instant, as range bounds are given.
@@ -50,6 +50,10 @@ pub struct EventFields {
     pub due: Option<When>,
     /// RRULE or RDATE on the master, or overrides present (RFC 5545 §3.8.5).
     pub recurring: bool,
+    /// What was read with a guess rather than refused (a TZID that names no zone is read as
+    /// floating time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One occurrence inside a requested range.
@@ -114,19 +118,20 @@ pub fn parse_event(body: &[u8]) -> Result<EventFields, String> {
         .ok_or("no VEVENT, VTODO or VJOURNAL")?;
     let uid = master.uid().ok_or("no UID (RFC 5545 §3.8.4.7)")?.to_owned();
     let resolver = ical.build_tz_resolver();
-    let when = |prop: ICalendarProperty| -> Result<Option<When>, String> {
+    let mut warnings = Vec::new();
+    let mut when = |prop: ICalendarProperty| -> Result<Option<When>, String> {
         let Some(entry) = master.property(&prop) else {
             return Ok(None);
         };
         if let Some(tzid) = entry.tz_id()
-            && resolver.resolve(tzid).is_none()
+            && expand::zone(&resolver, tzid).is_none()
         {
-            return Err(format!(
-                "{} names TZID {tzid:?}, which has no VTIMEZONE and is no IANA zone (RFC 5545 §3.2.19)",
-                prop.as_str()
-            ));
+            let warning = expand::unknown_zone(tzid);
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
         }
-        when_of(entry, |tzid| resolver.resolve(tzid))
+        when_of(entry, |tzid| expand::zone(&resolver, tzid))
             .map(Some)
             .ok_or_else(|| format!("{} is not a date or date-time", prop.as_str()))
     };
@@ -154,6 +159,7 @@ pub fn parse_event(body: &[u8]) -> Result<EventFields, String> {
         end,
         due,
         recurring: master.is_recurrent() || items.iter().any(|c| c.is_recurrence_override()),
+        warnings,
     })
 }
 
@@ -197,53 +203,31 @@ fn when_of(entry: &ICalendarEntry, resolve: impl Fn(&str) -> Option<Tz>) -> Opti
 }
 
 /// The occurrences of the object that overlap `[from, to)` (RFC 4791 §9.9 semantics), with
-/// RRULE/RDATE expanded, EXDATE removed and RECURRENCE-ID overrides applied in their time zones.
-/// Floating times are read as UTC.
+/// RRULE/RDATE expanded, EXDATE removed and RECURRENCE-ID overrides applied in their time zones
+/// (`formats::expand`). Floating times are read as UTC.
 pub fn instances(body: &[u8], from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Instance>, String> {
-    let mut ical = parse(body)?;
-    for comp in &mut ical.components {
-        comp.entries.retain(|e| e.name != ICalendarProperty::Sequence);
-    }
-    let expanded = ical.expand_dates(Tz::UTC, MAX_INSTANCES);
-    let mut out = Vec::new();
-    for event in expanded.events {
-        let comp = &ical.components[event.comp_id as usize];
-        let end = match event.end {
-            TimeOrDelta::Time(end) => end,
-            TimeOrDelta::Delta(delta) => event.start + delta,
-        };
-        let (start_utc, end_utc) = (event.start.with_timezone(&Utc), end.with_timezone(&Utc));
-        // RFC 4791 §9.9: a zero-length occurrence matches when it starts inside the range.
-        let overlaps = if end_utc > start_utc {
-            start_utc < to && end_utc > from
+    let ical = parse(body)?;
+    let show = |t: DateTime<Utc>, tz: Tz, all_day: bool| {
+        if all_day {
+            t.format("%Y-%m-%d").to_string()
         } else {
-            start_utc >= from && start_utc < to
-        };
-        if !overlaps {
-            continue;
+            t.with_timezone(&tz).fixed_offset().to_rfc3339()
         }
-        let all_day = comp
-            .property(&ICalendarProperty::Dtstart)
-            .and_then(|e| e.values.first())
-            .is_some_and(|v| matches!(v, ICalendarValue::PartialDateTime(dt) if !dt.has_time()));
-        let show = |t: DateTime<Tz>| {
-            if all_day {
-                t.format("%Y-%m-%d").to_string()
-            } else {
-                t.fixed_offset().to_rfc3339()
+    };
+    Ok(expand::expand(&ical, from, to, MAX_INSTANCES)
+        .into_iter()
+        .map(|o| {
+            let comp = &ical.components[o.comp];
+            Instance {
+                start: show(o.start_utc, o.tz, o.all_day),
+                end: show(o.end_utc, o.tz, o.all_day),
+                start_utc: o.start_utc,
+                end_utc: o.end_utc,
+                summary: text_of(comp, ICalendarProperty::Summary),
+                overridden: o.overridden,
             }
-        };
-        out.push(Instance {
-            start: show(event.start),
-            end: show(end),
-            start_utc,
-            end_utc,
-            summary: text_of(comp, ICalendarProperty::Summary),
-            overridden: comp.is_recurrence_override(),
-        });
-    }
-    out.sort_by_key(|i| i.start_utc);
-    Ok(out)
+        })
+        .collect())
 }
 
 /// A range bound as a client writes it: RFC 3339 (`2026-03-01T00:00:00Z`, any offset), an
@@ -351,8 +335,6 @@ mod tests {
         let no_start =
             "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nSUMMARY:s\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
         assert!(parse_event(no_start.as_bytes()).unwrap_err().contains("DTSTART"));
-        let mars = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:m\r\nDTSTART;TZID=Mars/Olympus:20260101T100000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
-        assert!(parse_event(mars.as_bytes()).unwrap_err().contains("VTIMEZONE"));
         let backwards = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:b\r\nDTSTART:20260101T100000Z\r\nDTEND:20250101T100000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
         assert!(parse_event(backwards.as_bytes()).unwrap_err().contains("before"));
         // An IANA name without VTIMEZONE is understood (common in practice).
@@ -361,6 +343,64 @@ mod tests {
             parse_event(iana.as_bytes()).unwrap().start.unwrap().value,
             "2026-07-01T10:00:00+02:00"
         );
+    }
+
+    fn with_tzid(tzid: &str) -> String {
+        format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:z\r\nDTSTART;TZID={tzid}:20260701T100000\r\nDTEND;TZID={tzid}:20260701T110000\r\nRRULE:FREQ=DAILY;COUNT=2\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+    }
+
+    #[test]
+    fn zone_names_without_vtimezone_resolve_by_name() {
+        for (tzid, offset) in [
+            ("/freeassociation.sourceforge.net/Europe/Berlin", "+02:00"),
+            ("posix/Europe/Vaduz", "+02:00"),
+            ("custom_America/New_York", "-04:00"),
+            ("\"W. Europe Standard Time\"", "+02:00"),
+            ("Central Europe Standard Time", "+02:00"),
+        ] {
+            let ics = with_tzid(tzid);
+            let f = parse_event(ics.as_bytes()).unwrap_or_else(|e| panic!("{tzid}: {e}"));
+            assert_eq!(
+                f.start.unwrap().value,
+                format!("2026-07-01T10:00:00{offset}"),
+                "{tzid}"
+            );
+            assert!(f.warnings.is_empty(), "{tzid}: {:?}", f.warnings);
+            let got = instances(
+                ics.as_bytes(),
+                utc("2026-07-01T00:00:00Z"),
+                utc("2026-07-03T00:00:00Z"),
+            )
+            .unwrap();
+            assert_eq!(got.len(), 2, "{tzid}");
+            assert_eq!(got[1].start, format!("2026-07-02T10:00:00{offset}"), "{tzid}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_zone_is_floating_with_a_warning() {
+        for tzid in ["Mars/Olympus", "Western/Central Europe"] {
+            let ics = with_tzid(tzid);
+            let f = parse_event(ics.as_bytes()).unwrap_or_else(|e| panic!("{tzid}: {e}"));
+            assert_eq!(f.start.unwrap().value, "2026-07-01T10:00:00", "{tzid}");
+            assert_eq!(f.warnings.len(), 1, "{tzid}: one warning for DTSTART and DTEND");
+            assert!(
+                f.warnings[0].contains(tzid) && f.warnings[0].contains("floating"),
+                "{:?}",
+                f.warnings
+            );
+            // Floating times are read as UTC for ranges.
+            let got = instances(
+                ics.as_bytes(),
+                utc("2026-07-01T00:00:00Z"),
+                utc("2026-07-03T00:00:00Z"),
+            )
+            .unwrap();
+            let starts: Vec<&str> = got.iter().map(|i| i.start.as_str()).collect();
+            assert_eq!(starts, ["2026-07-01T10:00:00+00:00", "2026-07-02T10:00:00+00:00"]);
+        }
     }
 
     proptest::proptest! {

@@ -9,6 +9,7 @@
 //! ```
 
 pub mod discovery;
+pub mod expand;
 pub mod freebusy;
 pub mod group;
 pub mod ical;

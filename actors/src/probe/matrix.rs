@@ -95,6 +95,8 @@ pub struct MatrixOptions {
 /// What the server offers for one feature, before opconnect's part is applied.
 enum Offer {
     Yes(String),
+    /// Offered in part by the servers; the text says what is there and what is missing.
+    Partial(String),
     No(String),
     Unknown(String),
 }
@@ -109,6 +111,11 @@ pub fn features(p: &Probes, o: &MatrixOptions) -> Vec<Feature> {
                 (Offer::Unknown(why), _) => (Status::Unknown, why),
                 (Offer::No(why), _) => (Status::No, why),
                 (Offer::Yes(ev), Delivered::Yes) => (Status::Yes, ev),
+                (Offer::Partial(ev), Delivered::Yes | Delivered::Partial(_)) => (Status::Partial, ev),
+                (Offer::Partial(ev), Delivered::No) => (
+                    Status::No,
+                    format!("server supports part of it ({ev}); opconnect does not yet"),
+                ),
                 (Offer::Yes(ev), Delivered::Partial(gap)) => (Status::Partial, format!("{ev}; {gap}")),
                 (Offer::Yes(ev), Delivered::No) => (
                     Status::No,
@@ -250,6 +257,8 @@ fn freebusy(d: &DavFacts) -> Offer {
     }
 }
 
+/// Sharing is mail folders (IMAP ACL, other users' namespace) and calendars (CalDAV
+/// calendar-proxy): `partial` when a configured server offers one side and not the other.
 fn sharing(p: &Probes) -> Offer {
     let mut imap = Vec::new();
     let mut unknown = Vec::new();
@@ -277,9 +286,21 @@ fn sharing(p: &Probes) -> Offer {
             None
         }
     };
-    imap.extend(proxy);
-    match (imap.is_empty(), unknown.is_empty()) {
-        (false, _) => Offer::Yes(imap.join(", ")),
+    // A side is missing only when its server is configured and answered without it.
+    let imap_missing = imap.is_empty() && matches!(p.imap, Outcome::Ok { .. });
+    let proxy_missing = proxy.is_none() && matches!(p.caldav, Outcome::Ok { .. });
+    let mut offered = imap;
+    offered.extend(proxy);
+    match (offered.is_empty(), unknown.is_empty()) {
+        (false, _) if proxy_missing => Offer::Partial(format!(
+            "{}; no calendar-proxy, so calendars cannot be shared",
+            offered.join(", ")
+        )),
+        (false, _) if imap_missing => Offer::Partial(format!(
+            "{}; no IMAP ACL or other-users namespace, so mail folders cannot be shared",
+            offered.join(", ")
+        )),
+        (false, _) => Offer::Yes(offered.join(", ")),
         (true, false) => Offer::Unknown(unknown.join("; ")),
         (true, true) => Offer::No("no IMAP ACL, no other-users namespace, no calendar-proxy".into()),
     }

@@ -127,7 +127,7 @@ fn dovecot_and_radicale() {
             ("tasks", Yes),
             ("groups", Yes),
             ("freebusy", No),
-            ("sharing", Yes),
+            ("sharing", Partial),
             ("gal", No),
             ("public_folders", No),
             ("out_of_office", Yes),
@@ -139,6 +139,8 @@ fn dovecot_and_radicale() {
     assert!(detail(&p, "notifications").contains("IDLE"));
     assert!(detail(&p, "freebusy").contains("no scheduling outbox"));
     assert!(detail(&p, "copy_folder").contains("copies the tree itself"));
+    // Issue 16: Radicale has no calendar-proxy, so only mail folders can be shared.
+    assert!(detail(&p, "sharing").contains("calendars cannot be shared"));
 }
 
 #[test]
@@ -156,6 +158,25 @@ fn calendar_proxy_is_sharing() {
         .find(|f| f.key == "sharing")
         .unwrap();
     assert_eq!(cell.detail, "CalDAV calendar-proxy (read for 1, write for 0)");
+}
+
+#[test]
+fn one_side_of_sharing_is_partial() {
+    let mut p = dovecot_radicale();
+    // An IMAP server without ACL and other users' namespace beside a calendar-proxy server.
+    if let Outcome::Ok { facts } = &mut p.caldav {
+        facts.proxy_supported = true;
+    }
+    if let Outcome::Ok { facts } = &mut p.imap {
+        facts.capabilities.retain(|c| c != "ACL");
+        facts.other_namespaces.clear();
+    }
+    assert_eq!(status(&p, "sharing"), Status::Partial);
+    assert!(detail(&p, "sharing").contains("mail folders cannot be shared"));
+    // Mail only: calendar sharing is not missing, there are no calendars.
+    let mut p = dovecot_radicale();
+    p.caldav = Outcome::NotConfigured;
+    assert_eq!(status(&p, "sharing"), Status::Yes);
 }
 
 #[test]

@@ -209,6 +209,9 @@ fn event_json(item: &ItemRecord) -> Map<String, Value> {
                 }
             }
             v.insert("recurring".into(), e.recurring.into());
+            if !e.warnings.is_empty() {
+                v.insert("warnings".into(), e.warnings.clone().into());
+            }
         }
         None => {
             v.insert("uid".into(), Value::Null);

@@ -105,9 +105,9 @@ impl Service for AgentApi {
                         return Err(RpcError::new(code::NOT_SUPPORTED, format!("account `{name}` has no imap server for notes")));
                     }
                     if method == "notes.put" {
-                        notes::put(&hub, &store, spec, &params).await
+                        notes::put(&hub, &store, &events, spec, &params).await
                     } else {
-                        notes::delete(&hub, &store, &name, &params).await
+                        notes::delete(&hub, &store, &events, &name, &params).await
                     }
                 }
                 "mail.send" => {
@@ -186,29 +186,55 @@ const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// `wait: true`: the server's verdict on operation `id` (`op.done` → `answer`; `op.failed` → the
 /// refusal; nothing within the limit → code 4, the operation stays queued).
 pub(crate) async fn verdict(
-    mut verdicts: broadcast::Receiver<Event>,
+    verdicts: broadcast::Receiver<Event>,
     id: u64,
     answer: Value,
 ) -> Result<Value, RpcError> {
-    let event = tokio::time::timeout(WAIT_LIMIT, async {
-        loop {
-            match verdicts.recv().await {
-                Ok(event) if event.data.get("op").and_then(Value::as_u64) == Some(id) => return Some(event),
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
+    verdict_all(verdicts, &[id], answer).await
+}
+
+/// `wait: true` for a write journaled as several operations (`notes.put`: create the folder,
+/// append, delete the old version): the answer once the server confirmed every one of them, or
+/// the first refusal. Only `op.done` and `op.failed` are verdicts: progress events of a long
+/// operation (`mail.folder.copy.progress`) carry its id too and are not an answer.
+pub(crate) async fn verdict_all(
+    mut verdicts: broadcast::Receiver<Event>,
+    ids: &[u64],
+    answer: Value,
+) -> Result<Value, RpcError> {
+    let mut pending: Vec<u64> = ids.to_vec();
+    let mut answer = answer;
+    let last = ids.last().copied().unwrap_or_default();
+    let outcome = tokio::time::timeout(WAIT_LIMIT, async {
+        while !pending.is_empty() {
+            let event = match verdicts.recv().await {
+                Ok(event) => event,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return Err(None),
+            };
+            let Some(id) = event.data.get("op").and_then(Value::as_u64) else {
+                continue;
+            };
+            if !pending.contains(&id) {
+                continue;
+            }
+            match event.topic.as_str() {
+                "op.done" => {
+                    pending.retain(|p| *p != id);
+                    if let Some(conflict) = event.data.get("conflict") {
+                        answer["conflict"] = conflict.clone();
+                    }
+                }
+                "op.failed" => return Err(Some((id, event))),
+                _ => continue,
             }
         }
+        Ok(())
     })
     .await;
-    match event {
-        Ok(Some(event)) if event.topic == "op.done" => {
-            let mut answer = answer;
-            if let Some(conflict) = event.data.get("conflict") {
-                answer["conflict"] = conflict.clone();
-            }
-            Ok(answer)
-        }
-        Ok(Some(event)) => Err(RpcError::new(
+    match outcome {
+        Ok(Ok(())) => Ok(answer),
+        Ok(Err(Some((id, event)))) => Err(RpcError::new(
             // No INTERFACE code fits a server's refusal better; the message and `data.op` say what to do.
             code::INTERNAL_ERROR,
             format!(
@@ -223,9 +249,9 @@ pub(crate) async fn verdict(
         .with_data(json!({"op": id}))),
         _ => Err(RpcError::new(
             code::UNREACHABLE,
-            format!("operation {id} is saved but the server has not confirmed it yet; it will be replayed"),
+            format!("operation {last} is saved but the server has not confirmed it yet; it will be replayed"),
         )
-        .with_data(json!({"op": id}))),
+        .with_data(json!({"op": last}))),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Notes (`notes.list`, `notes.put`, `notes.delete`, INTERFACE §4): messages in the IMAP folder
 //! `Notes`, compatible with Apple's notes over IMAP. An edit appends the new version and deletes
 //! the old one, through the journal like every mail write; the folder is created on first use.
+//! With `wait: true` the answer comes once the server confirmed every one of those steps.
 
 use actix::Addr;
 use opconnect_actors::AccountSpec;
@@ -10,9 +11,10 @@ use opconnect_actors::journal::MailOp;
 use opconnect_actors::status::ServiceKind;
 use opconnect_actors::store::Store;
 use opconnect_actors::supervise::ChildCommand;
-use opconnect_ipc::RpcError;
 use opconnect_ipc::rpc::code;
+use opconnect_ipc::{Event, RpcError};
 use serde_json::{Value, json};
+use tokio::sync::broadcast;
 
 use crate::api::{optional_string, required_string, store_error};
 
@@ -57,6 +59,7 @@ pub fn list(store: &Store, account: &str) -> Result<Value, RpcError> {
 pub async fn put(
     hub: &Addr<Hub>,
     store: &Store,
+    events: &broadcast::Sender<Event>,
     spec: &AccountSpec,
     params: &Value,
 ) -> Result<Value, RpcError> {
@@ -105,13 +108,13 @@ pub async fn put(
             message_ids: Vec::new(),
         });
     }
-    let op = journal(hub, store, &spec.name, ops).await?;
-    Ok(json!({"op": op, "id": id}))
+    journal(hub, store, events, params, &spec.name, ops, json!({"id": id})).await
 }
 
 pub async fn delete(
     hub: &Addr<Hub>,
     store: &Store,
+    events: &broadcast::Sender<Event>,
     account: &str,
     params: &Value,
 ) -> Result<Value, RpcError> {
@@ -128,30 +131,34 @@ pub async fn delete(
             format!("no note `{id}` in account `{account}`"),
         ));
     };
-    let op = journal(
-        hub,
-        store,
-        account,
-        vec![MailOp::Delete {
-            folder: path,
-            uids,
-            uidvalidity: None,
-            message_ids: Vec::new(),
-        }],
-    )
-    .await?;
-    Ok(json!({"op": op}))
+    let ops = vec![MailOp::Delete {
+        folder: path,
+        uids,
+        uidvalidity: None,
+        message_ids: Vec::new(),
+    }];
+    journal(hub, store, events, params, account, ops, json!({})).await
 }
 
-/// Journals the operations in order (each durable before the next) and wakes the IMAP child.
-async fn journal(hub: &Addr<Hub>, store: &Store, account: &str, ops: Vec<MailOp>) -> Result<u64, RpcError> {
+/// Journals the operations in order (each durable before the next), wakes the IMAP child, and
+/// with `wait: true` waits until the server confirmed all of them. `answer` gets `op`, the last.
+async fn journal(
+    hub: &Addr<Hub>,
+    store: &Store,
+    events: &broadcast::Sender<Event>,
+    params: &Value,
+    account: &str,
+    ops: Vec<MailOp>,
+    mut answer: Value,
+) -> Result<Value, RpcError> {
+    let wait = params.get("wait").and_then(Value::as_bool).unwrap_or(false);
+    // Subscribe before the child can finish, so no verdict slips past.
+    let verdicts = events.subscribe();
     let (writer, who) = (store.clone(), account.to_owned());
-    let last = tokio::task::spawn_blocking(move || {
-        let mut last = 0;
-        for op in ops {
-            last = writer.journal_mail(&who, op).map_err(|e| e.to_string())?;
-        }
-        Ok::<u64, String>(last)
+    let ids = tokio::task::spawn_blocking(move || {
+        ops.into_iter()
+            .map(|op| writer.journal_mail(&who, op).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<u64>, String>>()
     })
     .await
     .map_err(|e| RpcError::internal(e.to_string()))?
@@ -163,7 +170,12 @@ async fn journal(hub: &Addr<Hub>, store: &Store, account: &str, ops: Vec<MailOp>
             command: ChildCommand::Replay,
         })
         .await;
-    Ok(last)
+    answer["op"] = json!(ids.last().copied().unwrap_or_default());
+    if wait {
+        crate::api::verdict_all(verdicts, &ids, answer).await
+    } else {
+        Ok(answer)
+    }
 }
 
 /// A random UUID-shaped id (RFC 9562 §5.4 layout), like the ones Apple's notes carry.
