@@ -54,7 +54,12 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
     let tls = env.tls.clone()?;
     let password = env.password().await?;
     let timeout = env.settings.connect_timeout;
-    let login = connect_and_login(&endpoint, tls.clone(), &env.spec.username, &password, timeout).await?;
+    let mut login = connect_and_login(&endpoint, tls.clone(), &env.spec.username, &password, timeout).await?;
+    // From here every command is bounded by the server's silence (connect.rs's watchdog).
+    login
+        .session
+        .get_mut()
+        .set_stall_limit(env.settings.command_timeout);
     let mode = if login.has("IDLE") {
         WaitMode::Idle {
             renew: env.settings.idle_renew,

@@ -20,6 +20,9 @@ pub enum Applied {
     Done,
     /// Nothing left to do (the messages or folder are gone); the reason is for the user.
     Moot(String),
+    /// Not done, and not to be tried again without the user (the outcome of an earlier attempt
+    /// is unknown and repeating it could duplicate); the reason is for the user.
+    Parked(String),
 }
 
 /// What the server offers that changes how operations are carried out.

@@ -105,6 +105,63 @@ impl Store {
         Ok(())
     }
 
+    /// The attempt met a transient failure (timeout, dropped connection, 5xx, 408/429): it is
+    /// given back, so that outages never use up the cap; the error stays visible in `ops`.
+    pub fn journal_transient(&self, account: &str, id: u64, error: &str) -> Result<(), StoreError> {
+        let mut wtxn = self.env().write_txn()?;
+        let key = keys::with_u64(account, id);
+        if let Some(mut entry) = self.journal.get(&wtxn, &key)? {
+            entry.attempts = entry.attempts.saturating_sub(1);
+            entry.last_error = Some(error.to_owned());
+            self.journal.put(&mut wtxn, &key, &entry)?;
+        }
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// Puts a parked entry back in line with a fresh budget (`ops.retry`). A send whose earlier
+    /// outcome was unknown is sent again: the user decided. Returns false for an unknown id.
+    pub fn journal_retry(&self, id: u64) -> Result<bool, StoreError> {
+        let mut wtxn = self.env().write_txn()?;
+        let mut found = None;
+        // Raw, so that a damaged record elsewhere cannot stop the search.
+        let raw = self.journal.remap_data_type::<heed::types::Bytes>();
+        for item in raw.iter(&wtxn)? {
+            let (key, bytes) = item?;
+            if let Ok(entry) = serde_json::from_slice::<JournalEntry>(bytes)
+                && entry.id == id
+            {
+                found = Some((key.to_vec(), entry));
+                break;
+            }
+        }
+        let Some((key, mut entry)) = found else {
+            return Ok(false);
+        };
+        entry.attempts = 0;
+        entry.last_error = None;
+        if let Some(map) = entry.op.as_object_mut() {
+            map.remove("transmitting");
+        }
+        self.journal.put(&mut wtxn, &key, &entry)?;
+        wtxn.commit()?;
+        Ok(true)
+    }
+
+    /// Sets an entry aside for the user: replay skips it (its attempts reach the cap) until
+    /// `journal_retry`. `reason` is shown in `ops`.
+    pub fn journal_park(&self, account: &str, id: u64, reason: &str) -> Result<(), StoreError> {
+        let mut wtxn = self.env().write_txn()?;
+        let key = keys::with_u64(account, id);
+        if let Some(mut entry) = self.journal.get(&wtxn, &key)? {
+            entry.attempts = entry.attempts.max(crate::journal::MAX_ATTEMPTS);
+            entry.last_error = Some(reason.to_owned());
+            self.journal.put(&mut wtxn, &key, &entry)?;
+        }
+        wtxn.commit()?;
+        Ok(())
+    }
+
     /// Replaces an entry's operation (a step of it is done: a sent message not yet filed).
     pub fn journal_update(&self, account: &str, id: u64, op: serde_json::Value) -> Result<(), StoreError> {
         let mut wtxn = self.env().write_txn()?;
