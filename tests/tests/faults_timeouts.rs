@@ -184,3 +184,31 @@ fn smtp_silent_after_the_message_freezes_nothing_and_sends_nothing_twice() -> Re
     ensure!(parked["parked"] == true, "{parked}");
     Ok(())
 }
+
+#[test]
+fn a_password_command_that_never_returns_times_out_with_a_clear_error() -> Result<()> {
+    let dovecot = Dovecot::start()?;
+    let mut spec = AccountSpec::for_user("alice").imap_from(&dovecot);
+    spec.password_command = Some("sleep 617; echo alice-pw".into());
+    let launch = opconnect_tests::agent::Launch {
+        wrapper: vec!["env".into(), "OPCONNECT_PASSWORD_TIMEOUT=2".into()],
+        ..Default::default()
+    };
+    let agent = Agent::start_with(&config(&[spec]), launch)?;
+    let status = agent.wait_for(Duration::from_secs(15), |s| {
+        s["accounts"][0]["services"]["imap"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("did not finish within 2s"))
+    })?;
+    ensure!(status["accounts"][0]["state"] != "online", "{status}");
+    // It was stopped, with its children: no `sleep 617` is left behind.
+    let left = std::process::Command::new("pgrep")
+        .args(["-fx", "sleep 617"])
+        .output()?;
+    ensure!(
+        !left.status.success(),
+        "still running: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    Ok(())
+}

@@ -55,13 +55,14 @@ impl MailSync {
                     continue;
                 }
             };
+            let retry = crate::store::journal::tried_before(&entry);
             let Some(entry) = self.env.store.journal_attempt(&account, entry.id).map_err(db)? else {
                 continue;
             };
             let outcome = match &op {
-                MailOp::Send { .. } => self.send(&entry, &op).await,
+                MailOp::Send { .. } => self.send(&entry, &op, retry).await,
                 MailOp::FolderCopy { path, to, done } => self.copy_tree(&entry, path, to, done).await,
-                _ => ops::execute(&mut self.session, &op, self.caps, entry.attempts > 1).await,
+                _ => ops::execute(&mut self.session, &op, self.caps, retry).await,
             };
             match outcome {
                 Ok(Applied::Parked(reason)) => {
@@ -129,6 +130,7 @@ impl MailSync {
         &mut self,
         entry: &crate::store::records::JournalEntry,
         op: &MailOp,
+        retry: bool,
     ) -> Result<Applied, ServiceError> {
         let MailOp::Send {
             raw,
@@ -144,7 +146,7 @@ impl MailSync {
         let sent = self.sent_folder()?;
         let id = message_id.as_deref().unwrap_or_default();
         let mut already_submitted = *submitted;
-        if !already_submitted && entry.attempts > 1 && ops::present(&mut self.session, &sent, id).await? {
+        if !already_submitted && retry && ops::present(&mut self.session, &sent, id).await? {
             already_submitted = true;
         }
         if !already_submitted && entry.op.get(TRANSMITTING) == Some(&json!(true)) {

@@ -168,6 +168,26 @@ pub async fn sync_folder(
 }
 
 /// Compact UID set for a sorted list: `1:3,7,9:12` (RFC 3501 §9 sequence-set).
+/// The UIDs of a set written by [`uid_set`] (`1:3,7`); `*` and malformed parts are skipped.
+pub fn parse_uid_set(set: &str) -> std::collections::BTreeSet<u32> {
+    let mut out = std::collections::BTreeSet::new();
+    for part in set.split(',') {
+        match part.split_once(':') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+                    out.extend(a.min(b)..=a.max(b));
+                }
+            }
+            None => {
+                if let Ok(uid) = part.parse::<u32>() {
+                    out.insert(uid);
+                }
+            }
+        }
+    }
+    out
+}
+
 pub fn uid_set(sorted: &[u32]) -> String {
     let mut out = String::new();
     let mut i = 0;

@@ -7,6 +7,14 @@ use crate::journal::MailOp;
 use crate::store::records::{FolderRecord, JournalEntry};
 use crate::store::{Store, StoreError, keys};
 
+/// Set in an entry's operation by its first attempt: from then on the server may have it.
+pub const TRIED: &str = "tried";
+
+/// Whether an earlier attempt of `entry` may have reached the server (a retry must check first).
+pub fn tried_before(entry: &JournalEntry) -> bool {
+    entry.attempts > 0 || entry.op.get(TRIED) == Some(&serde_json::Value::Bool(true))
+}
+
 /// Ids are global and never reused, so an `op.done` names exactly one write.
 const NEXT_ID: &str = "journal_next_id";
 
@@ -88,6 +96,11 @@ impl Store {
             return Ok(None);
         };
         entry.attempts += 1;
+        // Attempts given back after a transient failure (`journal_transient`) must not hide
+        // that a request may have reached the server: this mark stays.
+        if let Some(map) = entry.op.as_object_mut() {
+            map.insert(TRIED.into(), serde_json::Value::Bool(true));
+        }
         self.journal.put(&mut wtxn, &key, &entry)?;
         wtxn.commit()?;
         Ok(Some(entry))
@@ -193,6 +206,21 @@ impl Store {
     }
 
     fn enrich(&self, wtxn: &RwTxn<'_>, account: &str, mut op: MailOp) -> Result<MailOp, StoreError> {
+        if let MailOp::Append { raw, message_id, .. } = &mut op
+            && message_id.is_none()
+        {
+            // A retried APPEND is recognized by Message-ID (imap/ops.rs): a message without one
+            // gets one now, in the journaled bytes, before the first attempt (RFC 5322 §3.6.4).
+            use base64::Engine as _;
+            let engine = &base64::engine::general_purpose::STANDARD;
+            if let Ok(bytes) = engine.decode(raw.as_bytes()) {
+                let id = format!("<opconnect.{:016x}@append.invalid>", rand::random::<u64>());
+                let mut with_id = format!("Message-ID: {id}\r\n").into_bytes();
+                with_id.extend_from_slice(&bytes);
+                *raw = engine.encode(with_id);
+                *message_id = Some(id);
+            }
+        }
         if let MailOp::Flag {
             folder,
             uids,
