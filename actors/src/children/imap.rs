@@ -37,8 +37,10 @@ pub fn factory(env: AccountEnv, endpoint: Endpoint) -> ChildFactory {
     Rc::new(move |cx| Box::pin(run(env.clone(), endpoint.clone(), cx)))
 }
 
+/// A store failure (a full disk) is no server's answer: it stops the service with the reason
+/// (state `error`), never passes for a folder the server refused.
 fn db(e: StoreError) -> ServiceError {
-    ServiceError::Protocol(format!("store: {e}"))
+    ServiceError::Config(format!("the local {e} (is the disk full?)"))
 }
 
 pub(super) struct MailSync {

@@ -18,8 +18,10 @@ use crate::store::StoreError;
 /// Set in a journaled `mail.send` once its bytes may have reached the SMTP server (smtp.rs).
 const TRANSMITTING: &str = "transmitting";
 
+/// A store failure (a full disk) is no server's answer: it stops the service with the reason
+/// (state `error`), never passes for a folder the server refused.
 fn db(e: StoreError) -> ServiceError {
-    ServiceError::Protocol(format!("store: {e}"))
+    ServiceError::Config(format!("the local {e} (is the disk full?)"))
 }
 
 impl MailSync {

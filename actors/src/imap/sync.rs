@@ -53,7 +53,9 @@ pub async fn sync_folder(
     .map_err(classify_error)?;
     let mut state = folder.clone();
     let mut outcome = SyncOutcome::default();
-    let db = |e: crate::store::StoreError| ServiceError::Protocol(format!("store: {e}"));
+    // Not Protocol: a store that cannot write (a full disk) stops the service with the reason,
+    // instead of passing for one folder the server refused.
+    let db = |e: crate::store::StoreError| ServiceError::Config(format!("the local {e} (is the disk full?)"));
 
     if state.uidvalidity.is_some() && mailbox.uid_validity != state.uidvalidity {
         store.reset_folder(account, path).map_err(db)?;
