@@ -97,7 +97,8 @@ fn stop(child: &mut std::process::Child) {
     #[cfg(unix)]
     {
         let _ = Command::new("kill")
-            .arg("-KILL")
+            // `--`: a negative pid names the process group, not an option.
+            .args(["-KILL", "--"])
             .arg(format!("-{}", child.id()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -210,6 +211,14 @@ mod tests {
             .password()
             .unwrap_err();
         assert!(e.0.contains("did not finish within 1s"), "{}", e.0);
+        // Stopped with what it started: no `sleep 600` is left.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let left = Command::new("pgrep").args(["-fx", "sleep 600"]).output().unwrap();
+        assert!(
+            !left.status.success(),
+            "{}",
+            String::from_utf8_lossy(&left.stdout)
+        );
         assert!(began.elapsed() < std::time::Duration::from_secs(10));
     }
 

@@ -84,6 +84,14 @@ fn a_thousand_writes_survive_twenty_kills_exactly_once() -> Result<()> {
     agent.wait_for(Duration::from_secs(30), |s| {
         s["accounts"][0]["state"] == "online" && s["accounts"][0]["last_sync"].is_string()
     })?;
+    // The whole INBOX is in the mirror (UIDs of a fresh Dovecot folder are 1…N).
+    let total = moved + deleted + flagged;
+    agent.call_until(
+        "mail.messages",
+        json!({"account": "alice", "folder": "INBOX", "after_uid": total - 1}),
+        Duration::from_secs(30),
+        |v| v["messages"].as_array().is_some_and(|m| m.len() == 1),
+    )?;
     let mut ipc = RawIpc::connect(&agent.socket_path())?;
     ipc.set_timeout(Duration::from_secs(30))?;
     let mut uids: BTreeMap<String, u64> = BTreeMap::new();
