@@ -23,6 +23,9 @@ pub struct Settings {
     pub backoff_max: Duration,
     /// How long one connection attempt (TCP, TLS, greeting, login) may take.
     pub connect_timeout: Duration,
+    /// How long a server may stay silent in the middle of a command (IMAP) or a stage (SMTP)
+    /// before the connection is given up and the service restarted.
+    pub command_timeout: Duration,
     /// IMAP connections per account: one for sync, the rest listen on watched folders; folders
     /// beyond the budget are polled. Dovecot allows 10 per user and IP by default, and the
     /// user's phone and webmail need some too.
@@ -40,6 +43,8 @@ impl Default for Settings {
             dav_poll_interval: Duration::from_secs(5 * 60),
             backoff_max: Duration::from_secs(5 * 60),
             connect_timeout: Duration::from_secs(20),
+            // Long enough for a slow SEARCH or EXPUNGE on a large mailbox to say something.
+            command_timeout: Duration::from_secs(60),
             imap_connections: 5,
             body_cache_max: 25 << 20,
             conflict_policy: ConflictPolicy::ServerWins,

@@ -1,13 +1,20 @@
 //! Message submission over SMTP (RFC 6409) with lettre: implicit TLS (`smtps://`, RFC 8314 §3.3)
 //! or STARTTLS (`smtp://`, RFC 3207), AUTH, and the envelope taken from the message's own headers.
 //! Plaintext only to a loopback server that offers no STARTTLS (invariant 8).
+//!
+//! ```text
+//!  connect ─ TLS/STARTTLS ─ EHLO ─ AUTH │ MAIL ─ RCPT… ─ DATA │ transmitting() │ message ─ "." ─ 250
+//!  └──────── Budget::connect ─────────┘ └─ command each ───┘  durable mark   └ command + size ┘
+//!        failure here: NotSent (retry is safe)                  failure after the mark: Unknown
+//! ```
 
 use std::time::Duration;
 
-use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::Address;
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, MailBodyParameter, MailParameter};
 use mail_parser::MessageParser;
 
 use crate::account::Secret;
@@ -70,29 +77,172 @@ pub fn without_bcc(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Submits `raw` as `username`. 4xx and connection failures are transient; 535 is authentication;
-/// other 5xx refusals are permanent (the operation is kept for the user).
+/// How long each stage of a submission may take. RFC 5321 §4.5.3.2 suggests minutes per stage;
+/// the agent's `[agent] connect_timeout` and `command_timeout` stand in for them.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// TCP, TLS or STARTTLS, greeting, EHLO and AUTH together.
+    pub connect: Duration,
+    /// One command (MAIL, RCPT, DATA), and the wait for the answer to the final dot.
+    pub command: Duration,
+}
+
+/// A message needs this much time on top of `Budget::command` per byte transmitted
+/// (a slow 16 KiB/s uplink still gets there).
+const BYTES_PER_SECOND: u64 = 16 * 1024;
+
+/// Why a submission failed, by what the caller may do next.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SubmitError {
+    /// The message itself never went out: submitting again cannot deliver it twice.
+    #[error(transparent)]
+    NotSent(ServiceError),
+    /// The message went out but the server's answer did not come back (a timeout or a dropped
+    /// connection after the final dot, RFC 5321 §4.1.1.4): the server may have accepted it.
+    /// Sending again risks a duplicate (RFC 1047), so the caller must not do it on its own.
+    #[error("{0}")]
+    Unknown(String),
+}
+
+/// Submits `raw` as `username`, stage by stage, each under its part of `budget`.
+/// `transmitting` runs after the server agreed to take the message (354) and before its first
+/// byte is sent: the caller records durably that the outcome may become unknown from here.
+/// 4xx and connection failures are transient; 535 is authentication; other 5xx refusals are
+/// permanent (the operation is kept for the user).
 pub async fn submit(
     endpoint: &Endpoint,
     tls_ca: Option<&std::path::Path>,
     username: &str,
     password: &Secret,
     raw: &[u8],
-    timeout: Duration,
-) -> Result<(), ServiceError> {
-    let who = addressing(raw).map_err(ServiceError::Protocol)?;
+    budget: Budget,
+    transmitting: &mut dyn FnMut() -> Result<(), ServiceError>,
+) -> Result<(), SubmitError> {
+    let who = addressing(raw)
+        .map_err(ServiceError::Protocol)
+        .map_err(SubmitError::NotSent)?;
     let parse = |a: &str| {
         a.parse::<Address>()
             .map_err(|e| ServiceError::Protocol(format!("address {a}: {e}")))
     };
-    let envelope = Envelope::new(
-        Some(parse(&who.from)?),
-        who.recipients
-            .iter()
-            .map(|r| parse(r))
-            .collect::<Result<_, _>>()?,
+    let from = parse(&who.from).map_err(SubmitError::NotSent)?;
+    let recipients: Vec<Address> = who
+        .recipients
+        .iter()
+        .map(|r| parse(r))
+        .collect::<Result<_, _>>()
+        .map_err(SubmitError::NotSent)?;
+    let tls = tls_for(endpoint, tls_ca).map_err(SubmitError::NotSent)?;
+    let credentials = Credentials::new(username.to_owned(), password.expose().to_owned());
+    let classify = |e: lettre::transport::smtp::Error| classify(endpoint, e);
+    let late = |stage: &str, limit: Duration| {
+        ServiceError::transient(format!(
+            "{}: no answer to {stage} within {}s",
+            endpoint.authority(),
+            limit.as_secs()
+        ))
+    };
+    let hello = ClientId::default();
+    let mut conn = stage(
+        budget.connect,
+        late("the greeting, EHLO or AUTH", budget.connect),
+        async {
+            let wrapper = match &tls {
+                Tls::Wrapper(params) => Some(params.clone()),
+                _ => None,
+            };
+            let mut conn = AsyncSmtpConnection::connect_tokio1(
+                (endpoint.host.as_str(), endpoint.port),
+                Some(budget.connect),
+                &hello,
+                wrapper,
+                None,
+            )
+            .await
+            .map_err(classify)?;
+            match &tls {
+                Tls::Opportunistic(params) if conn.can_starttls() => {
+                    conn.starttls(params.clone(), &hello).await.map_err(classify)?
+                }
+                Tls::Required(params) => conn.starttls(params.clone(), &hello).await.map_err(classify)?,
+                _ => {}
+            }
+            conn.auth(DEFAULT_MECHANISMS, &credentials)
+                .await
+                .map_err(classify)?;
+            Ok(conn)
+        },
     )
-    .map_err(|e| ServiceError::Protocol(format!("envelope: {e}")))?;
+    .await
+    .map_err(SubmitError::NotSent)?;
+
+    // RFC 6152 (8BITMIME), RFC 6531 (SMTPUTF8), as lettre's own send does.
+    let mut options = Vec::new();
+    if !raw.is_ascii() {
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    if who
+        .from
+        .chars()
+        .chain(who.recipients.concat().chars())
+        .any(|c| !c.is_ascii())
+    {
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    let envelope = async {
+        conn.command(Mail::new(Some(from), options))
+            .await
+            .map_err(classify)?;
+        for to in recipients {
+            conn.command(Rcpt::new(to, Vec::new())).await.map_err(classify)?;
+        }
+        conn.command(Data).await.map_err(classify)
+    };
+    let recipients_count = who.recipients.len() as u32 + 2;
+    let envelope_limit = budget.command * recipients_count;
+    if let Err(e) = stage(
+        envelope_limit,
+        late("MAIL, RCPT or DATA", envelope_limit),
+        envelope,
+    )
+    .await
+    {
+        conn.abort().await;
+        return Err(SubmitError::NotSent(e));
+    }
+    transmitting().map_err(SubmitError::NotSent)?;
+    let body = without_bcc(raw);
+    let limit = budget.command + Duration::from_secs(body.len() as u64 / BYTES_PER_SECOND);
+    match tokio::time::timeout(limit, conn.message(&body)).await {
+        Ok(Ok(_)) => {
+            // The message is the server's now; a failing QUIT changes nothing.
+            let _ = tokio::time::timeout(budget.command, conn.quit()).await;
+            Ok(())
+        }
+        // A definite refusal of the message (RFC 5321 §4.2.1: 4yz or 5yz to the final dot).
+        Ok(Err(e)) if e.status().is_some() => Err(SubmitError::NotSent(classify(e))),
+        Ok(Err(e)) => Err(SubmitError::Unknown(format!(
+            "{}: the connection failed after the message was transmitted ({e}); the server may have accepted it",
+            endpoint.authority()
+        ))),
+        Err(_) => Err(SubmitError::Unknown(format!(
+            "{}: no answer within {}s after the message was transmitted; the server may have accepted it",
+            endpoint.authority(),
+            limit.as_secs()
+        ))),
+    }
+}
+
+/// Runs one stage under its time limit.
+async fn stage<T>(
+    limit: Duration,
+    late: ServiceError,
+    work: impl Future<Output = Result<T, ServiceError>>,
+) -> Result<T, ServiceError> {
+    tokio::time::timeout(limit, work).await.unwrap_or(Err(late))
+}
+
+fn tls_for(endpoint: &Endpoint, tls_ca: Option<&std::path::Path>) -> Result<Tls, ServiceError> {
     let mut params = TlsParameters::builder(endpoint.host.clone());
     if let Some(ca) = tls_ca {
         let pem =
@@ -104,38 +254,27 @@ pub async fn submit(
     let params = params
         .build_rustls()
         .map_err(|e| ServiceError::Config(format!("TLS: {e}")))?;
-    let tls = match endpoint.security {
+    Ok(match endpoint.security {
         Security::Tls => Tls::Wrapper(params),
         // A loopback test server may lack STARTTLS; anything else must offer it.
         Security::StartTls if endpoint.loopback => Tls::Opportunistic(params),
         Security::StartTls => Tls::Required(params),
         Security::Plain => Tls::None,
-    };
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(endpoint.host.clone())
-        .port(endpoint.port)
-        .tls(tls)
-        .timeout(Some(timeout))
-        .credentials(Credentials::new(
-            username.to_owned(),
-            password.expose().to_owned(),
-        ))
-        .build();
-    transport
-        .send_raw(&envelope, &without_bcc(raw))
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            let text = e.to_string();
-            match e.status().map(|c| c.to_string()) {
-                Some(code) if code.starts_with("535") || code.starts_with("530") => {
-                    ServiceError::Auth(format!("{}: {text}", endpoint.authority()))
-                }
-                Some(_) if e.is_permanent() => {
-                    ServiceError::Protocol(format!("{} refused the message: {text}", endpoint.authority()))
-                }
-                _ => ServiceError::transient(format!("{}: {text}", endpoint.authority())),
-            }
-        })
+    })
+}
+
+/// 535/530 are authentication; other 5xx are refusals; the rest (4xx, network) transient.
+fn classify(endpoint: &Endpoint, e: lettre::transport::smtp::Error) -> ServiceError {
+    let text = e.to_string();
+    match e.status().map(|c| c.to_string()) {
+        Some(code) if code.starts_with("535") || code.starts_with("530") => {
+            ServiceError::Auth(format!("{}: {text}", endpoint.authority()))
+        }
+        Some(_) if e.is_permanent() => {
+            ServiceError::Protocol(format!("{} refused the message: {text}", endpoint.authority()))
+        }
+        _ => ServiceError::transient(format!("{}: {text}", endpoint.authority())),
+    }
 }
 
 #[cfg(test)]

@@ -221,6 +221,10 @@ impl AccountSupervisor {
                 tracing::warn!(account = %name, service = kind.as_str(), ?delay, error = ?error, "service down")
             }
         }
+        // What waits for an answer from the server gets one now, not after the restart (a
+        // `mail.fetch` queued behind a stalled command would otherwise wait for the next run).
+        let why = ServiceError::transient(error.clone().unwrap_or_else(|| "the connection ended".into()));
+        child.inbox.fail_pending(&why);
         child.status = ServiceStatus {
             state,
             error,

@@ -44,6 +44,7 @@ struct RawAgent {
     dav_poll_interval: Option<String>,
     backoff_max: Option<String>,
     connect_timeout: Option<String>,
+    command_timeout: Option<String>,
     conflict_policy: Option<String>,
     imap_connections: Option<usize>,
     dns: Option<String>,
@@ -180,6 +181,7 @@ fn agent_settings(file: &str, raw: RawAgent) -> Result<(Settings, ConflictPolicy
     )?;
     settings.backoff_max = duration("backoff_max", &raw.backoff_max, settings.backoff_max)?;
     settings.connect_timeout = duration("connect_timeout", &raw.connect_timeout, settings.connect_timeout)?;
+    settings.command_timeout = duration("command_timeout", &raw.command_timeout, settings.command_timeout)?;
     if let Some(n) = raw.imap_connections {
         if !(1..=10).contains(&n) {
             return Err(ConfigError(format!(

@@ -32,6 +32,8 @@ use crate::{logging, secrets};
 /// `autostart_args` are the global flags this agent was started with, for the start-at-login entry.
 pub fn run(paths: &Paths, headless: bool, autostart_args: Vec<String>) -> anyhow::Result<()> {
     ensure_private_dir(&paths.data_dir).with_context(|| format!("data dir {}", paths.data_dir.display()))?;
+    // One agent per data directory, whatever its socket: two would replay the same journal.
+    let _data_lock = lock_data_dir(&paths.data_dir)?;
     let _log_guard = logging::init_agent(&paths.log_dir())?;
     let config = Config::load(&paths.config)?;
     crate::report::register(&config);
@@ -81,6 +83,50 @@ pub fn run(paths: &Paths, headless: bool, autostart_args: Vec<String>) -> anyhow
     agent
         .join()
         .map_err(|_| anyhow::anyhow!("the agent thread panicked"))?
+}
+
+/// The lock file in the data directory; held (and so the directory claimed) as long as the
+/// returned file is open. The OS releases it when the process ends, however it ends.
+const DATA_LOCK: &str = "agent.lock";
+
+/// Takes the data directory's exclusive lock (flock on Unix, LockFileEx on Windows) and writes
+/// this process's id into the lock file; a second agent stops here with the first one's id.
+fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let path = data_dir.join(DATA_LOCK);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let who = if holder.is_empty() {
+                String::new()
+            } else {
+                format!(" (pid {holder})")
+            };
+            anyhow::bail!(
+                "another opconnect agent{who} is already using the data directory {}; \
+                 stop it first, or give this one another --data-dir",
+                data_dir.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    write!(file, "{}", std::process::id())?;
+    file.flush()?;
+    Ok(file)
 }
 
 /// The agent proper: the actix system, the accounts and the IPC server, until a shutdown signal

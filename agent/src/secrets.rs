@@ -18,6 +18,7 @@ pub const KEYRING_SERVICE: &str = "opconnect";
 pub struct CommandSecret {
     account: String,
     command: String,
+    timeout: std::time::Duration,
 }
 
 impl CommandSecret {
@@ -25,6 +26,7 @@ impl CommandSecret {
         CommandSecret {
             account: account.to_owned(),
             command: command.to_owned(),
+            timeout: password_timeout(),
         }
     }
 }
@@ -33,19 +35,38 @@ impl SecretSource for CommandSecret {
     fn password(&self) -> Result<Secret, SecretError> {
         let fail =
             |why: String| SecretError(format!("password_command of account \"{}\" {why}", self.account));
-        let mut child = shell(&self.command)
+        let mut command = shell(&self.command);
+        #[cfg(unix)]
+        {
+            // Its own process group, so that a command that hangs is stopped with its children.
+            use std::os::unix::process::CommandExt as _;
+            command.process_group(0);
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| fail(format!("could not start: {e}")))?;
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .expect("stdout is piped")
-            .read_to_string(&mut out)
-            .map_err(|e| fail(format!("gave unreadable output: {e}")))?;
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut out = String::new();
+            let read = stdout.read_to_string(&mut out).map(|_| out);
+            let _ = tx.send(read);
+        });
+        let limit = self.timeout;
+        let out = match rx.recv_timeout(limit) {
+            Ok(read) => read.map_err(|e| fail(format!("gave unreadable output: {e}")))?,
+            Err(_) => {
+                stop(&mut child);
+                return Err(fail(format!(
+                    "did not finish within {}s and was stopped (does it wait for input, such as a \
+                     passphrase prompt?)",
+                    limit.as_secs()
+                )));
+            }
+        };
         let status = child.wait().map_err(|e| fail(format!("failed: {e}")))?;
         if !status.success() {
             return Err(fail(format!("exited with {status}")));
@@ -56,6 +77,35 @@ impl SecretSource for CommandSecret {
         }
         Ok(Secret::new(first))
     }
+}
+
+/// How long a `password_command` may take: long enough to type a passphrase into a pinentry
+/// prompt; `OPCONNECT_PASSWORD_TIMEOUT` (seconds) overrides it.
+const PASSWORD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn password_timeout() -> std::time::Duration {
+    std::env::var("OPCONNECT_PASSWORD_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(PASSWORD_TIMEOUT)
+}
+
+/// Stops a password command that hangs, with everything it started (its process group).
+fn stop(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    {
+        let _ = Command::new("kill")
+            // `--`: a negative pid names the process group, not an option.
+            .args(["-KILL", "--"])
+            .arg(format!("-{}", child.id()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[cfg(unix)]
@@ -102,10 +152,7 @@ impl KeyringSecret {
 /// The password source of one account.
 pub fn source_for(account: &AccountConfig) -> SharedSecretSource {
     match &account.password_command {
-        Some(command) => Arc::new(CommandSecret {
-            account: account.spec.name.clone(),
-            command: command.clone(),
-        }),
+        Some(command) => Arc::new(CommandSecret::new(&account.spec.name, command)),
         None => Arc::new(KeyringSecret {
             account: account.spec.name.clone(),
         }),
@@ -140,6 +187,14 @@ mod tests {
         CommandSecret {
             account: "work".into(),
             command: command.into(),
+            timeout: PASSWORD_TIMEOUT,
+        }
+    }
+
+    fn cmd_with_timeout(command: &str, secs: u64) -> CommandSecret {
+        CommandSecret {
+            timeout: std::time::Duration::from_secs(secs),
+            ..cmd(command)
         }
     }
 
@@ -147,6 +202,24 @@ mod tests {
     fn takes_the_first_line() {
         let s = cmd("printf 's3cret\\nsecond line\\n'").password().unwrap();
         assert_eq!(s.expose(), "s3cret");
+    }
+
+    #[test]
+    fn a_command_that_never_returns_times_out() {
+        let began = std::time::Instant::now();
+        let e = cmd_with_timeout("sleep 600; echo late", 1)
+            .password()
+            .unwrap_err();
+        assert!(e.0.contains("did not finish within 1s"), "{}", e.0);
+        // Stopped with what it started: no `sleep 600` is left.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let left = Command::new("pgrep").args(["-fx", "sleep 600"]).output().unwrap();
+        assert!(
+            !left.status.success(),
+            "{}",
+            String::from_utf8_lossy(&left.stdout)
+        );
+        assert!(began.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]

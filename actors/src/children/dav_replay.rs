@@ -6,6 +6,9 @@
 //!                                   └ 412 / 404 ─► GET the server's version ─► conflict record
 //!                                       (both versions) ─► conflict_policy decides what the
 //!                                       server and the mirror hold now ─► `conflict` event
+//!                                   (unless the server holds exactly what was sent: a lost
+//!                                    acknowledgement, done)
+//!  timeout / 5xx / 408 / 429 ─► attempt given back, retry later; other 4xx ─► parked, op.failed final
 //! ```
 
 use serde_json::{Value, json};
@@ -14,7 +17,7 @@ use crate::children::AccountEnv;
 use crate::dav::DavClient;
 use crate::dav::client::WriteAnswer;
 use crate::error::ServiceError;
-use crate::journal::dav_op::{Delete, Put, is_dav_kind};
+use crate::journal::dav_op::{Delete, Put, is_dav_kind, same_content};
 use crate::journal::{DavOp, MAX_ATTEMPTS};
 use crate::settings::ConflictPolicy;
 use crate::store::StoreError;
@@ -68,8 +71,8 @@ pub async fn replay(env: &AccountEnv, client: &DavClient, calendar: bool) -> Res
                 client.delete(&url, d.if_match.as_deref()).await
             }
         };
-        match answer {
-            Ok(WriteAnswer::Done { etag }) => done(env, &entry, &op, etag)?,
+        let outcome = match answer {
+            Ok(WriteAnswer::Done { etag }) => done(env, &entry, &op, etag, None),
             Ok(WriteAnswer::Gone) if matches!(op, DavOp::CalendarDelete(_) | DavOp::ContactsDelete(_)) => {
                 env.store.journal_done(&account, entry.id).map_err(db)?;
                 env.emit(
@@ -77,12 +80,43 @@ pub async fn replay(env: &AccountEnv, client: &DavClient, calendar: bool) -> Res
                     json!({"op": entry.id, "kind": op.kind(), "href": op.href(), "moot": true,
                                            "reason": "already deleted on the server"}),
                 );
+                Ok(())
             }
-            Ok(WriteAnswer::PreconditionFailed | WriteAnswer::Gone) => {
-                let server = client.get(&url).await?;
-                conflict(env, &entry, &op, server, calendar)?;
+            Ok(WriteAnswer::PreconditionFailed | WriteAnswer::Gone) => match client.get(&url).await {
+                // The server holds what was sent: an earlier attempt landed and its answer was
+                // lost (a crash or a dropped connection after the server's 2xx). Not a conflict.
+                Ok(Some((body, etag))) if op.body().is_some_and(|sent| same_content(sent, &body)) => done(
+                    env,
+                    &entry,
+                    &op,
+                    etag,
+                    Some("the server already had this version"),
+                ),
+                Ok(server) => conflict(env, &entry, &op, server, calendar),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => {}
+            Err(e @ ServiceError::Transient { .. }) => {
+                // Timeouts, dropped connections, 5xx, 408, 429: the attempt is given back.
+                env.store
+                    .journal_transient(&account, entry.id, &e.to_string())
+                    .map_err(db)?;
+                return Err(e);
             }
-            Err(e @ ServiceError::Transient { .. }) => return Err(e),
+            Err(e @ ServiceError::Protocol(_)) => {
+                // A definite refusal (4xx): trying again cannot change the answer. The write is
+                // set aside for the user with its reason, never dropped (invariant 2).
+                let error = e.to_string();
+                env.store.journal_park(&account, entry.id, &error).map_err(db)?;
+                env.emit(
+                    "op.failed",
+                    json!({"op": entry.id, "kind": op.kind(), "error": error,
+                                             "attempts": entry.attempts, "final": true, "parked": true}),
+                );
+            }
             Err(e) => {
                 let error = e.to_string();
                 env.store.journal_failed(&account, entry.id, &error).map_err(db)?;
@@ -99,6 +133,7 @@ fn done(
     entry: &JournalEntry,
     op: &DavOp,
     etag: Option<String>,
+    reason: Option<&str>,
 ) -> Result<(), ServiceError> {
     let account = &env.spec.name;
     if let DavOp::CalendarPut(p) | DavOp::ContactsPut(p) = op
@@ -111,10 +146,11 @@ fn done(
             .map_err(db)?;
     }
     env.store.journal_done(account, entry.id).map_err(db)?;
-    env.emit(
-        "op.done",
-        json!({"op": entry.id, "kind": op.kind(), "href": op.href(), "etag": etag}),
-    );
+    let mut event = json!({"op": entry.id, "kind": op.kind(), "href": op.href(), "etag": etag});
+    if let Some(reason) = reason {
+        event["reason"] = json!(reason);
+    }
+    env.emit("op.done", event);
     Ok(())
 }
 

@@ -37,8 +37,10 @@ pub fn factory(env: AccountEnv, endpoint: Endpoint) -> ChildFactory {
     Rc::new(move |cx| Box::pin(run(env.clone(), endpoint.clone(), cx)))
 }
 
+/// A store failure (a full disk) is no server's answer: it stops the service with the reason
+/// (state `error`), never passes for a folder the server refused.
 fn db(e: StoreError) -> ServiceError {
-    ServiceError::Protocol(format!("store: {e}"))
+    ServiceError::Config(format!("the local {e} (is the disk full?)"))
 }
 
 pub(super) struct MailSync {
@@ -54,7 +56,12 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
     let tls = env.tls.clone()?;
     let password = env.password().await?;
     let timeout = env.settings.connect_timeout;
-    let login = connect_and_login(&endpoint, tls.clone(), &env.spec.username, &password, timeout).await?;
+    let mut login = connect_and_login(&endpoint, tls.clone(), &env.spec.username, &password, timeout).await?;
+    // From here every command is bounded by the server's silence (connect.rs's watchdog).
+    login
+        .session
+        .get_mut()
+        .set_stall_limit(env.settings.command_timeout);
     let mode = if login.has("IDLE") {
         WaitMode::Idle {
             renew: env.settings.idle_renew,

@@ -15,8 +15,13 @@ use crate::imap::ops::{self, Applied};
 use crate::journal::{MAX_ATTEMPTS, MailOp};
 use crate::store::StoreError;
 
+/// Set in a journaled `mail.send` once its bytes may have reached the SMTP server (smtp.rs).
+const TRANSMITTING: &str = "transmitting";
+
+/// A store failure (a full disk) is no server's answer: it stops the service with the reason
+/// (state `error`), never passes for a folder the server refused.
 fn db(e: StoreError) -> ServiceError {
-    ServiceError::Protocol(format!("store: {e}"))
+    ServiceError::Config(format!("the local {e} (is the disk full?)"))
 }
 
 impl MailSync {
@@ -52,15 +57,28 @@ impl MailSync {
                     continue;
                 }
             };
+            let retry = crate::store::journal::tried_before(&entry);
             let Some(entry) = self.env.store.journal_attempt(&account, entry.id).map_err(db)? else {
                 continue;
             };
             let outcome = match &op {
-                MailOp::Send { .. } => self.send(&entry, &op).await,
+                MailOp::Send { .. } => self.send(&entry, &op, retry).await,
                 MailOp::FolderCopy { path, to, done } => self.copy_tree(&entry, path, to, done).await,
-                _ => ops::execute(&mut self.session, &op, self.caps, entry.attempts > 1).await,
+                _ => ops::execute(&mut self.session, &op, self.caps, retry).await,
             };
             match outcome {
+                Ok(Applied::Parked(reason)) => {
+                    tracing::warn!(account, op = entry.id, kind = op.kind(), "set aside: {reason}");
+                    self.env
+                        .store
+                        .journal_park(&account, entry.id, &reason)
+                        .map_err(db)?;
+                    self.env.emit(
+                        "op.failed",
+                        json!({"op": entry.id, "kind": op.kind(), "error": reason, "attempts": entry.attempts,
+                               "final": true, "parked": true}),
+                    );
+                }
                 Ok(applied) => {
                     self.env.store.journal_done(&account, entry.id).map_err(db)?;
                     let mut event = json!({"op": entry.id, "kind": op.kind()});
@@ -71,7 +89,16 @@ impl MailSync {
                     self.env.emit("op.done", event);
                     touched.extend(op.folders());
                 }
-                Err(e @ ServiceError::Transient { .. }) => return Err(e),
+                Err(e @ ServiceError::Transient { .. }) => {
+                    // The server was away or too slow, which says nothing about the operation:
+                    // the attempt is given back so that outages never park it (only crashes
+                    // in the middle of a request and refusals count toward the cap).
+                    self.env
+                        .store
+                        .journal_transient(&account, entry.id, &e.to_string())
+                        .map_err(db)?;
+                    return Err(e);
+                }
                 Err(e) => {
                     let error = e.to_string();
                     tracing::warn!(
@@ -105,6 +132,7 @@ impl MailSync {
         &mut self,
         entry: &crate::store::records::JournalEntry,
         op: &MailOp,
+        retry: bool,
     ) -> Result<Applied, ServiceError> {
         let MailOp::Send {
             raw,
@@ -120,23 +148,55 @@ impl MailSync {
         let sent = self.sent_folder()?;
         let id = message_id.as_deref().unwrap_or_default();
         let mut already_submitted = *submitted;
-        if !already_submitted && entry.attempts > 1 && ops::present(&mut self.session, &sent, id).await? {
+        if !already_submitted && retry && ops::present(&mut self.session, &sent, id).await? {
             already_submitted = true;
+        }
+        if !already_submitted && entry.op.get(TRANSMITTING) == Some(&json!(true)) {
+            // An earlier attempt transmitted the message and never learned the server's answer
+            // (a timeout after the final dot, or the agent died there). Sending again could
+            // deliver it twice; set it aside for the user (`ops.retry` sends it anyway).
+            return Ok(Applied::Parked(
+                "an earlier attempt transmitted this message but the server's answer never came; \
+                 it may have been delivered. Check with a recipient, then `ops.retry` to send it again"
+                    .into(),
+            ));
         }
         if !already_submitted {
             let smtp = self.env.spec.smtp.clone().ok_or_else(|| {
                 ServiceError::Unsupported("no SMTP server is configured for this account".into())
             })?;
             let password = self.env.password().await?;
-            crate::smtp::submit(
+            let budget = crate::smtp::Budget {
+                connect: self.env.settings.connect_timeout,
+                command: self.env.settings.command_timeout,
+            };
+            // Durable before the first byte of the message goes out (see smtp.rs's diagram).
+            let store = self.env.store.clone();
+            let mut mark = entry.op.clone();
+            mark[TRANSMITTING] = json!(true);
+            let mut transmitting = || store.journal_update(&account, entry.id, mark.clone()).map_err(db);
+            let submitted = crate::smtp::submit(
                 &smtp,
                 self.env.spec.tls_ca.as_deref(),
                 &self.env.spec.username,
                 &password,
                 &bytes,
-                self.env.settings.connect_timeout,
+                budget,
+                &mut transmitting,
             )
-            .await?;
+            .await;
+            match submitted {
+                Ok(()) => {}
+                Err(crate::smtp::SubmitError::NotSent(e)) => {
+                    // Nothing went out: the mark (if set) no longer holds.
+                    self.env
+                        .store
+                        .journal_update(&account, entry.id, entry.op.clone())
+                        .map_err(db)?;
+                    return Err(e);
+                }
+                Err(crate::smtp::SubmitError::Unknown(why)) => return Ok(Applied::Parked(why)),
+            }
             let marked = MailOp::Send {
                 raw: raw.clone(),
                 message_id: message_id.clone(),

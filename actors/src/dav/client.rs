@@ -51,6 +51,9 @@ pub enum ReportAnswer {
     Unsupported(u16),
 }
 
+/// The longest one request may take in all, however steadily it moves.
+const REQUEST_CEILING: Duration = Duration::from_secs(30 * 60);
+
 impl DavClient {
     pub fn new(
         endpoint: &Endpoint,
@@ -63,7 +66,10 @@ impl DavClient {
             .tls_backend_preconfigured((*tls).clone())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout)
-            .timeout(timeout.max(Duration::from_secs(60)))
+            // Silence bounds a request, not its length: a slow upload or a trickling answer that
+            // keeps moving lands; the total ceiling only catches a write that can never finish.
+            .read_timeout(timeout.max(Duration::from_secs(60)))
+            .timeout(REQUEST_CEILING)
             .user_agent(concat!("opconnect/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ServiceError::Config(format!("HTTP client: {e}")))?;
@@ -288,7 +294,8 @@ fn write_answer(url: &Url, resp: reqwest::Response, conditional: bool) -> Result
     }
 }
 
-/// Maps an HTTP status to what happens next: 401/403 → authentication, 5xx/429 → try later.
+/// Maps an HTTP status to what happens next: 401/403 → authentication, 5xx/408/429 → try later
+/// (RFC 9110 §15.5.9, RFC 6585 §4).
 pub fn check_status(url: &Url, status: StatusCode, headers: &HeaderMap) -> Result<(), ServiceError> {
     if status.is_success() {
         return Ok(());
@@ -297,7 +304,7 @@ pub fn check_status(url: &Url, status: StatusCode, headers: &HeaderMap) -> Resul
     Err(match status.as_u16() {
         401 => ServiceError::Auth(format!("{url} answered 401 Unauthorized")),
         403 => ServiceError::Auth(format!("{url} answered 403 Forbidden")),
-        429 | 500..=599 => ServiceError::Transient {
+        408 | 429 | 500..=599 => ServiceError::Transient {
             message: what,
             retry_after: headers.get(RETRY_AFTER).and_then(retry_after),
         },

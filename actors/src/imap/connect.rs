@@ -9,6 +9,7 @@
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -25,17 +26,103 @@ use crate::error::ServiceError;
 use crate::net::endpoint::{Endpoint, Security};
 use crate::net::tls::describe_tls_error;
 
-/// The byte stream under an IMAP session: plaintext (loopback only) or TLS.
-pub enum ImapConnection {
+/// The byte stream under an IMAP session: plaintext (loopback only) or TLS, with a watchdog.
+///
+/// Every read or write that waits longer than the stall limit fails with `TimedOut`, so that a
+/// server that stops answering in the middle of any command (LSUB that never completes, a FETCH
+/// that stops half way) ends the session instead of freezing it. Silence is what counts, not the
+/// length of the answer: a large FETCH that keeps arriving is never cut. IDLE turns the watchdog
+/// off while it waits (it has its own renewal, RFC 2177 §3) through [`ImapConnection::waiting`].
+pub struct ImapConnection {
+    stream: Stream,
+    stall: Duration,
+    waiting: Arc<AtomicBool>,
+    read_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    write_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+/// Until login the connect timeout bounds the whole exchange; afterwards this is the silence a
+/// command may meet before the session is given up (`[agent] command_timeout` overrides it).
+pub const DEFAULT_STALL: Duration = Duration::from_secs(60);
+
+impl ImapConnection {
+    fn new(stream: Stream) -> Self {
+        ImapConnection {
+            stream,
+            stall: DEFAULT_STALL,
+            waiting: Arc::new(AtomicBool::new(false)),
+            read_deadline: None,
+            write_deadline: None,
+        }
+    }
+
+    /// A plaintext stream (loopback, or before STARTTLS).
+    pub fn plain(tcp: TcpStream) -> Self {
+        Self::new(Stream::Plain(tcp))
+    }
+
+    pub fn tls(stream: TlsStream<TcpStream>) -> Self {
+        Self::new(Stream::Tls(Box::new(stream)))
+    }
+
+    /// The TCP stream of a plaintext connection, for STARTTLS; `None` once it is TLS.
+    pub fn into_plain(self) -> Option<TcpStream> {
+        match self.stream {
+            Stream::Plain(tcp) => Some(tcp),
+            Stream::Tls(_) => None,
+        }
+    }
+
+    /// The longest silence a command may meet; zero turns the watchdog off.
+    pub fn set_stall_limit(&mut self, stall: Duration) {
+        self.stall = stall;
+    }
+
+    /// A switch that, while on, lets reads wait indefinitely (an IDLE in progress).
+    pub fn waiting(&self) -> Arc<AtomicBool> {
+        self.waiting.clone()
+    }
+
+    fn stalled(&self) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "the server stopped answering (nothing for {}s)",
+                self.stall.as_secs()
+            ),
+        )
+    }
+
+    /// Polls `deadline` after the stream said Pending: `Ready(err)` when the silence ran out.
+    fn watch(
+        stall: Duration,
+        off: bool,
+        deadline: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+        cx: &mut Context<'_>,
+    ) -> bool {
+        if off || stall.is_zero() {
+            *deadline = None;
+            return false;
+        }
+        let timer = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+        if timer.as_mut().poll(cx).is_ready() {
+            *deadline = None;
+            return true;
+        }
+        false
+    }
+}
+
 impl fmt::Debug for ImapConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ImapConnection::Plain(_) => f.write_str("ImapConnection::Plain"),
-            ImapConnection::Tls(_) => f.write_str("ImapConnection::Tls"),
+        match self.stream {
+            Stream::Plain(_) => f.write_str("ImapConnection::Plain"),
+            Stream::Tls(_) => f.write_str("ImapConnection::Tls"),
         }
     }
 }
@@ -46,30 +133,76 @@ impl AsyncRead for ImapConnection {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ImapConnection::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            ImapConnection::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        let this = self.get_mut();
+        let polled = match &mut this.stream {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        match polled {
+            Poll::Ready(r) => {
+                this.read_deadline = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let off = this.waiting.load(Ordering::Relaxed);
+                if Self::watch(this.stall, off, &mut this.read_deadline, cx) {
+                    Poll::Ready(Err(this.stalled()))
+                } else {
+                    Poll::Pending
+                }
+            }
         }
     }
 }
 
 impl AsyncWrite for ImapConnection {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            ImapConnection::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            ImapConnection::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
+        let this = self.get_mut();
+        // A new command starts with a write: a read timer left from an abandoned read is stale.
+        this.read_deadline = None;
+        let polled = match &mut this.stream {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        };
+        this.after_write(polled, cx)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ImapConnection::Plain(s) => Pin::new(s).poll_flush(cx),
-            ImapConnection::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
+        let this = self.get_mut();
+        let polled = match &mut this.stream {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        };
+        this.after_write(polled, cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ImapConnection::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            ImapConnection::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        let this = self.get_mut();
+        let polled = match &mut this.stream {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        };
+        this.after_write(polled, cx)
+    }
+}
+
+impl ImapConnection {
+    /// A write that cannot go out (the peer stopped reading: half-open, full buffers) is a stall too.
+    fn after_write<T>(
+        &mut self,
+        polled: Poll<std::io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<T>> {
+        match polled {
+            Poll::Ready(r) => {
+                self.write_deadline = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                if Self::watch(self.stall, false, &mut self.write_deadline, cx) {
+                    Poll::Ready(Err(self.stalled()))
+                } else {
+                    Poll::Pending
+                }
+            }
         }
     }
 }
@@ -121,12 +254,12 @@ async fn connect_inner(
     let (stream, encrypted) = match endpoint.security {
         Security::Tls => {
             let tls_stream = handshake(endpoint, tls, tcp).await?;
-            let mut client = async_imap::Client::new(ImapConnection::Tls(Box::new(tls_stream)));
+            let mut client = async_imap::Client::new(ImapConnection::new(Stream::Tls(Box::new(tls_stream))));
             read_greeting(&mut client, endpoint).await?;
             (client, true)
         }
         Security::StartTls | Security::Plain => {
-            let mut client = async_imap::Client::new(ImapConnection::Plain(tcp));
+            let mut client = async_imap::Client::new(ImapConnection::new(Stream::Plain(tcp)));
             let greeting_caps = read_greeting(&mut client, endpoint).await?;
             let offers_starttls = greeting_caps.iter().any(|c| c == "STARTTLS");
             if offers_starttls || !endpoint.loopback {
@@ -137,12 +270,12 @@ async fn connect_inner(
                     .map_err(|e| {
                         ServiceError::Tls(format!("{}: STARTTLS refused: {e}", endpoint.authority()))
                     })?;
-                let ImapConnection::Plain(tcp) = client.into_inner() else {
+                let Stream::Plain(tcp) = client.into_inner().stream else {
                     unreachable!("a fresh client holds a plain stream")
                 };
                 let tls_stream = handshake(endpoint, tls, tcp).await?;
                 (
-                    async_imap::Client::new(ImapConnection::Tls(Box::new(tls_stream))),
+                    async_imap::Client::new(ImapConnection::new(Stream::Tls(Box::new(tls_stream)))),
                     true,
                 )
             } else {

@@ -20,6 +20,9 @@ pub enum Applied {
     Done,
     /// Nothing left to do (the messages or folder are gone); the reason is for the user.
     Moot(String),
+    /// Not done, and not to be tried again without the user (the outcome of an earlier attempt
+    /// is unknown and repeating it could duplicate); the reason is for the user.
+    Parked(String),
 }
 
 /// What the server offers that changes how operations are carried out.
@@ -77,16 +80,43 @@ pub async fn execute(
             uidvalidity,
             message_ids,
         } => {
-            let Some(set) = resolve(session, folder, uids, *uidvalidity, message_ids).await? else {
+            if caps.move_ {
+                let Some(set) = resolve(session, folder, uids, *uidvalidity, message_ids).await? else {
+                    return Ok(Applied::Moot("the messages are no longer in the folder".into()));
+                };
+                session.uid_mv(&set, to).await.map_err(classify_error)?;
+                return Ok(Applied::Done);
+            }
+            // RFC 6851 §3.3's fallback: COPY, then \Deleted and EXPUNGE. A crash between the
+            // steps leaves a copy, never a loss; the retry copies only what is not in the target
+            // yet (by Message-ID), so the target never gets a message twice.
+            let ids: Vec<Option<String>> = message_ids
+                .iter()
+                .cloned()
+                .chain(std::iter::repeat(None))
+                .take(uids.len())
+                .collect();
+            let mut to_copy: Vec<(u32, Option<String>)> = uids.iter().copied().zip(ids.clone()).collect();
+            if retry {
+                let mut missing = Vec::new();
+                for (uid, id) in to_copy {
+                    match &id {
+                        Some(id) if present(session, to, id).await? => {}
+                        _ => missing.push((uid, id)),
+                    }
+                }
+                to_copy = missing;
+            }
+            let Some(all) = resolve(session, folder, uids, *uidvalidity, &ids).await? else {
                 return Ok(Applied::Moot("the messages are no longer in the folder".into()));
             };
-            if caps.move_ {
-                session.uid_mv(&set, to).await.map_err(classify_error)?;
-            } else {
-                // RFC 6851 §3.3's fallback; a crash between the steps leaves a copy, never a loss.
-                session.uid_copy(&set, to).await.map_err(classify_error)?;
-                expunge(session, &set, caps).await?;
+            if !to_copy.is_empty() {
+                let (copy_uids, copy_ids): (Vec<u32>, Vec<Option<String>>) = to_copy.into_iter().unzip();
+                if let Some(set) = resolve(session, folder, &copy_uids, *uidvalidity, &copy_ids).await? {
+                    session.uid_copy(&set, to).await.map_err(classify_error)?;
+                }
             }
+            expunge(session, &all, caps).await?;
             Ok(Applied::Done)
         }
         MailOp::Copy {
@@ -253,6 +283,7 @@ async fn store(session: &mut Session<ImapConnection>, set: &str, query: &str) ->
 async fn expunge(session: &mut Session<ImapConnection>, set: &str, caps: OpCaps) -> Result<(), ServiceError> {
     store(session, set, "+FLAGS.SILENT (\\Deleted)").await?;
     if caps.uidplus {
+        // RFC 4315 §2.1: only the named messages go.
         let _: Vec<_> = session
             .uid_expunge(set)
             .await
@@ -260,7 +291,29 @@ async fn expunge(session: &mut Session<ImapConnection>, set: &str, caps: OpCaps)
             .try_collect()
             .await
             .map_err(classify_error)?;
-    } else {
+        return Ok(());
+    }
+    // Plain EXPUNGE (RFC 3501 §6.4.3) removes every \Deleted message, also those another client
+    // marked and means to keep until it expunges (or undeletes) them itself. Their flag is taken
+    // off for the EXPUNGE and put back right after. What remains: a message another client marks
+    // \Deleted in between goes too, and a crash in between leaves theirs unmarked (never lost).
+    let ours: std::collections::BTreeSet<u32> = crate::imap::sync::parse_uid_set(set);
+    let others: Vec<u32> = session
+        .uid_search("DELETED")
+        .await
+        .map_err(classify_error)?
+        .into_iter()
+        .filter(|uid| !ours.contains(uid))
+        .collect();
+    let others_set = (!others.is_empty()).then(|| {
+        let mut sorted = others.clone();
+        sorted.sort_unstable();
+        uid_set(&sorted)
+    });
+    if let Some(others) = &others_set {
+        store(session, others, "-FLAGS.SILENT (\\Deleted)").await?;
+    }
+    let expunged = async {
         let _: Vec<_> = session
             .expunge()
             .await
@@ -268,8 +321,13 @@ async fn expunge(session: &mut Session<ImapConnection>, set: &str, caps: OpCaps)
             .try_collect()
             .await
             .map_err(classify_error)?;
+        Ok::<_, ServiceError>(())
     }
-    Ok(())
+    .await;
+    if let Some(others) = &others_set {
+        store(session, others, "+FLAGS.SILENT (\\Deleted)").await?;
+    }
+    expunged
 }
 
 /// Is a message with this Message-ID in `folder`? (Leaves `folder` selected.)

@@ -53,7 +53,9 @@ pub async fn sync_folder(
     .map_err(classify_error)?;
     let mut state = folder.clone();
     let mut outcome = SyncOutcome::default();
-    let db = |e: crate::store::StoreError| ServiceError::Protocol(format!("store: {e}"));
+    // Not Protocol: a store that cannot write (a full disk) stops the service with the reason,
+    // instead of passing for one folder the server refused.
+    let db = |e: crate::store::StoreError| ServiceError::Config(format!("the local {e} (is the disk full?)"));
 
     if state.uidvalidity.is_some() && mailbox.uid_validity != state.uidvalidity {
         store.reset_folder(account, path).map_err(db)?;
@@ -168,6 +170,26 @@ pub async fn sync_folder(
 }
 
 /// Compact UID set for a sorted list: `1:3,7,9:12` (RFC 3501 §9 sequence-set).
+/// The UIDs of a set written by [`uid_set`] (`1:3,7`); `*` and malformed parts are skipped.
+pub fn parse_uid_set(set: &str) -> std::collections::BTreeSet<u32> {
+    let mut out = std::collections::BTreeSet::new();
+    for part in set.split(',') {
+        match part.split_once(':') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+                    out.extend(a.min(b)..=a.max(b));
+                }
+            }
+            None => {
+                if let Ok(uid) = part.parse::<u32>() {
+                    out.insert(uid);
+                }
+            }
+        }
+    }
+    out
+}
+
 pub fn uid_set(sorted: &[u32]) -> String {
     let mut out = String::new();
     let mut i = 0;

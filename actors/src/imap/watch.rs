@@ -1,6 +1,7 @@
 //! Waiting on a selected mailbox for the server to say something changed: IDLE where offered
 //! (RFC 2177), otherwise a NOOP every interval (RFC 3501 §6.1.2), as the original product does.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_imap::Session;
@@ -51,13 +52,16 @@ async fn idle_once(
     renew: Duration,
     interrupt: impl Future<Output = ()>,
 ) -> Result<(Session<ImapConnection>, Wake), ServiceError> {
+    // The watchdog (connect.rs) guards IDLE's start and DONE, not the wait: renewal bounds that.
+    let waiting = session.get_ref().waiting();
     let mut handle = session.idle();
     handle.init().await.map_err(classify_error)?;
-    let wake = {
+    waiting.store(true, Ordering::Relaxed);
+    let wake = async {
         let (idle, stop) = handle.wait_with_timeout(renew);
         let mut idle = std::pin::pin!(idle);
         let mut interrupt = std::pin::pin!(interrupt.fuse());
-        tokio::select! {
+        Ok::<_, ServiceError>(tokio::select! {
             result = &mut idle => match result.map_err(classify_error)? {
                 IdleResponse::NewData(_) => Wake::Changed,
                 IdleResponse::Timeout => Wake::Quiet,
@@ -70,8 +74,11 @@ async fn idle_once(
                 let _ = idle.await;
                 Wake::Interrupted
             }
-        }
-    };
+        })
+    }
+    .await;
+    waiting.store(false, Ordering::Relaxed);
+    let wake = wake?;
     // DONE (RFC 2177 §3) and wait for the tagged OK; a dropped connection shows up here.
     let session = handle.done().await.map_err(classify_error)?;
     Ok((session, wake))

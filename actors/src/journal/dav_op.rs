@@ -36,7 +36,35 @@ pub struct Delete {
     pub if_match: Option<String>,
 }
 
+/// Whether the server's copy of an item is the one that was sent: equal bytes, or equal once
+/// line endings and folding are undone (RFC 5545 §3.1, RFC 6350 §3.2) and content lines compared
+/// without regard to order (servers such as Radicale re-serialize what they store).
+pub fn same_content(sent: &str, server: &str) -> bool {
+    if sent == server {
+        return true;
+    }
+    let lines = |text: &str| {
+        let unfolded = text.replace("\r\n", "\n").replace("\n ", "").replace("\n\t", "");
+        let mut lines: Vec<String> = unfolded
+            .lines()
+            .map(|l| l.trim_end().to_owned())
+            .filter(|l| !l.is_empty() && !l.to_ascii_uppercase().starts_with("PRODID:"))
+            .collect();
+        lines.sort();
+        lines
+    };
+    lines(sent) == lines(server)
+}
+
 impl DavOp {
+    /// The body a put sends (`None` for a delete).
+    pub fn body(&self) -> Option<&str> {
+        match self {
+            DavOp::CalendarPut(p) | DavOp::ContactsPut(p) => Some(&p.body),
+            DavOp::CalendarDelete(_) | DavOp::ContactsDelete(_) => None,
+        }
+    }
+
     /// A put of the calendar (`calendar` true) or contact flavour.
     pub fn put(calendar: bool, put: Put) -> DavOp {
         if calendar {
@@ -115,5 +143,15 @@ mod tests {
         assert_eq!(v["href"], "/alice/cal/x.ics");
         assert_eq!(serde_json::from_value::<DavOp>(v).unwrap(), op);
         assert!(is_dav_kind("contacts.delete") && !is_dav_kind("mail.flag"));
+    }
+
+    #[test]
+    fn a_lost_acknowledgement_is_recognized_through_reserialization() {
+        let sent = "BEGIN:VCALENDAR\nPRODID:-//Outlook//EN\nBEGIN:VEVENT\nUID:a\nSUMMARY:a long\n  title\nEND:VEVENT\nEND:VCALENDAR\n";
+        let server = "BEGIN:VCALENDAR\r\nPRODID:-//Radicale//EN\r\nBEGIN:VEVENT\r\nSUMMARY:a long \r\n title\r\nUID:a\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        assert!(same_content(sent, server));
+        assert!(same_content(sent, sent));
+        assert!(!same_content(sent, &server.replace("title", "tittle")));
+        assert!(!same_content(sent, &server.replace("UID:a", "UID:b")));
     }
 }

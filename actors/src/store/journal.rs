@@ -7,6 +7,14 @@ use crate::journal::MailOp;
 use crate::store::records::{FolderRecord, JournalEntry};
 use crate::store::{Store, StoreError, keys};
 
+/// Set in an entry's operation by its first attempt: from then on the server may have it.
+pub const TRIED: &str = "tried";
+
+/// Whether an earlier attempt of `entry` may have reached the server (a retry must check first).
+pub fn tried_before(entry: &JournalEntry) -> bool {
+    entry.attempts > 0 || entry.op.get(TRIED) == Some(&serde_json::Value::Bool(true))
+}
+
 /// Ids are global and never reused, so an `op.done` names exactly one write.
 const NEXT_ID: &str = "journal_next_id";
 
@@ -88,6 +96,11 @@ impl Store {
             return Ok(None);
         };
         entry.attempts += 1;
+        // Attempts given back after a transient failure (`journal_transient`) must not hide
+        // that a request may have reached the server: this mark stays.
+        if let Some(map) = entry.op.as_object_mut() {
+            map.insert(TRIED.into(), serde_json::Value::Bool(true));
+        }
         self.journal.put(&mut wtxn, &key, &entry)?;
         wtxn.commit()?;
         Ok(Some(entry))
@@ -99,6 +112,63 @@ impl Store {
         let key = keys::with_u64(account, id);
         if let Some(mut entry) = self.journal.get(&wtxn, &key)? {
             entry.last_error = Some(error.to_owned());
+            self.journal.put(&mut wtxn, &key, &entry)?;
+        }
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// The attempt met a transient failure (timeout, dropped connection, 5xx, 408/429): it is
+    /// given back, so that outages never use up the cap; the error stays visible in `ops`.
+    pub fn journal_transient(&self, account: &str, id: u64, error: &str) -> Result<(), StoreError> {
+        let mut wtxn = self.env().write_txn()?;
+        let key = keys::with_u64(account, id);
+        if let Some(mut entry) = self.journal.get(&wtxn, &key)? {
+            entry.attempts = entry.attempts.saturating_sub(1);
+            entry.last_error = Some(error.to_owned());
+            self.journal.put(&mut wtxn, &key, &entry)?;
+        }
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// Puts a parked entry back in line with a fresh budget (`ops.retry`). A send whose earlier
+    /// outcome was unknown is sent again: the user decided. Returns false for an unknown id.
+    pub fn journal_retry(&self, id: u64) -> Result<bool, StoreError> {
+        let mut wtxn = self.env().write_txn()?;
+        let mut found = None;
+        // Raw, so that a damaged record elsewhere cannot stop the search.
+        let raw = self.journal.remap_data_type::<heed::types::Bytes>();
+        for item in raw.iter(&wtxn)? {
+            let (key, bytes) = item?;
+            if let Ok(entry) = serde_json::from_slice::<JournalEntry>(bytes)
+                && entry.id == id
+            {
+                found = Some((key.to_vec(), entry));
+                break;
+            }
+        }
+        let Some((key, mut entry)) = found else {
+            return Ok(false);
+        };
+        entry.attempts = 0;
+        entry.last_error = None;
+        if let Some(map) = entry.op.as_object_mut() {
+            map.remove("transmitting");
+        }
+        self.journal.put(&mut wtxn, &key, &entry)?;
+        wtxn.commit()?;
+        Ok(true)
+    }
+
+    /// Sets an entry aside for the user: replay skips it (its attempts reach the cap) until
+    /// `journal_retry`. `reason` is shown in `ops`.
+    pub fn journal_park(&self, account: &str, id: u64, reason: &str) -> Result<(), StoreError> {
+        let mut wtxn = self.env().write_txn()?;
+        let key = keys::with_u64(account, id);
+        if let Some(mut entry) = self.journal.get(&wtxn, &key)? {
+            entry.attempts = entry.attempts.max(crate::journal::MAX_ATTEMPTS);
+            entry.last_error = Some(reason.to_owned());
             self.journal.put(&mut wtxn, &key, &entry)?;
         }
         wtxn.commit()?;
@@ -136,6 +206,21 @@ impl Store {
     }
 
     fn enrich(&self, wtxn: &RwTxn<'_>, account: &str, mut op: MailOp) -> Result<MailOp, StoreError> {
+        if let MailOp::Append { raw, message_id, .. } = &mut op
+            && message_id.is_none()
+        {
+            // A retried APPEND is recognized by Message-ID (imap/ops.rs): a message without one
+            // gets one now, in the journaled bytes, before the first attempt (RFC 5322 §3.6.4).
+            use base64::Engine as _;
+            let engine = &base64::engine::general_purpose::STANDARD;
+            if let Ok(bytes) = engine.decode(raw.as_bytes()) {
+                let id = format!("<opconnect.{:016x}@append.invalid>", rand::random::<u64>());
+                let mut with_id = format!("Message-ID: {id}\r\n").into_bytes();
+                with_id.extend_from_slice(&bytes);
+                *raw = engine.encode(with_id);
+                *message_id = Some(id);
+            }
+        }
         if let MailOp::Flag {
             folder,
             uids,

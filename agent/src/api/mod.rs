@@ -93,6 +93,7 @@ impl Service for AgentApi {
                 "resume" => control(&hub, Action::Resume, &params).await,
                 "sync" => control(&hub, Action::Sync, &params).await,
                 "ops" => ops(&store, &params),
+                "ops.retry" => ops_retry(&hub, &store, &params).await,
                 "report" => crate::report::ipc(&params).await,
                 "notes.list" => {
                     let name = known_account(&hub, &params).await?;
@@ -174,10 +175,30 @@ fn ops(store: &Store, params: &Value) -> Result<Value, RpcError> {
                 }
                 json!({"op": e.id, "account": e.account, "created": e.created, "attempts": e.attempts,
                        "last_error": e.last_error, "detail": op,
+                       "parked": e.attempts >= opconnect_actors::journal::MAX_ATTEMPTS,
                        "kind": op.get("kind").cloned().unwrap_or(Value::Null)})
             })
             .collect(),
     ))
+}
+
+/// `ops.retry {op}`: a parked operation gets a fresh attempt budget and replay runs now
+/// (code -32602 for an id that is not in the journal).
+async fn ops_retry(hub: &Addr<Hub>, store: &Store, params: &Value) -> Result<Value, RpcError> {
+    let id = params
+        .get("op")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| RpcError::invalid_params("`op` must be an operation id from `ops`"))?;
+    if !store
+        .journal_retry(id)
+        .map_err(|e| RpcError::internal(format!("journal: {e}")))?
+    {
+        return Err(RpcError::invalid_params(format!(
+            "no operation {id} in the journal"
+        )));
+    }
+    control(hub, Action::Sync, &json!({})).await?;
+    Ok(json!({"op": id}))
 }
 
 /// How long `wait: true` waits for the server before answering that the write stays queued.
@@ -274,8 +295,8 @@ pub(crate) async fn ask<T: Send + 'static>(
     .await
     .map_err(mailbox)?
     .map_err(|HubError::UnknownAccount(name)| RpcError::unknown_account(&name))?;
-    answer
-        .await
+    bounded(answer, kind)
+        .await?
         .map_err(|_| {
             RpcError::new(
                 code::UNREACHABLE,
@@ -283,6 +304,27 @@ pub(crate) async fn ask<T: Send + 'static>(
             )
         })?
         .map_err(mail::service_error)
+}
+
+/// The longest `ask` waits for a child: the child's own timeouts (connect, command) answer
+/// sooner; this bounds what they cannot see (a command queued behind a long sync).
+const ASK_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `answer`, or code 4 when the child has not answered within `ASK_LIMIT`.
+async fn bounded<T>(
+    answer: tokio::sync::oneshot::Receiver<T>,
+    kind: opconnect_actors::status::ServiceKind,
+) -> Result<Result<T, tokio::sync::oneshot::error::RecvError>, RpcError> {
+    tokio::time::timeout(ASK_LIMIT, answer).await.map_err(|_| {
+        RpcError::new(
+            code::UNREACHABLE,
+            format!(
+                "the {} server has not answered within {}s",
+                kind.as_str(),
+                ASK_LIMIT.as_secs()
+            ),
+        )
+    })
 }
 
 /// `params.key` as a string, required (-32602 naming the key otherwise).
