@@ -98,6 +98,7 @@ fn fields(item: &Value) -> Result<&Value> {
 fn patches_keep_the_rest(server: &dyn DavServer, agent: &Agent, calendar: &str) -> Result<()> {
     // 1. Another client's event: a new Subject, everything else byte for byte.
     let (href, _) = server.put_event("alice", calendar, "other-1", &other_clients_event("other-1"))?;
+    agent.cli_ok(&["sync", "alice"])?;
     let item = get_until(agent, &href, |v| v["etag"].as_str().is_some())?;
     let f = fields(&item)?;
     assert_eq!(f["Subject"], "Original", "{item}");
@@ -119,6 +120,7 @@ fn patches_keep_the_rest(server: &dyn DavServer, agent: &Agent, calendar: &str) 
 
     // 2. A series with a moved and a deleted occurrence.
     let (href, _) = server.put_event("alice", calendar, "series-1", &series("series-1"))?;
+    agent.cli_ok(&["sync", "alice"])?;
     let item = get_until(agent, &href, |v| v["etag"].as_str().is_some())?;
     let f = fields(&item)?;
     assert_eq!(f["IsRecurring"], true, "{item}");
