@@ -37,7 +37,9 @@ impl Store {
                 self.feed_note(wtxn, account, op.collection(), op.href(), false)?;
             }
             (DavOp::CalendarDelete(_) | DavOp::ContactsDelete(_), _) => {
-                if self.dav_items.delete(wtxn, &key)? {
+                // Only an item the mirror had leaves a tombstone.
+                let existed = self.dav_items.delete(wtxn, &key)?;
+                if existed {
                     self.feed_note(wtxn, account, op.collection(), op.href(), true)?;
                 }
             }
