@@ -34,7 +34,9 @@ impl Line {
     }
 
     fn name_end(&self) -> usize {
-        self.unfolded.find([';', ':']).unwrap_or(self.unfolded.len())
+        self.unfolded
+            .find([';', ':'])
+            .unwrap_or(self.unfolded.len())
     }
 
     /// The index of the colon that starts the value: the first one outside a quoted parameter.
@@ -52,7 +54,9 @@ impl Line {
 
     /// The raw (still escaped) value after the colon.
     pub fn value(&self) -> &str {
-        self.value_start().map(|i| &self.unfolded[i + 1..]).unwrap_or("")
+        self.value_start()
+            .map(|i| &self.unfolded[i + 1..])
+            .unwrap_or("")
     }
 
     /// The parameters between the name and the value, as `(NAME upper-cased, value without quotes)`.
@@ -400,7 +404,10 @@ mod tests {
         assert_eq!(doc.to_string(), EVENT);
         let desc = &doc.lines[6];
         assert_eq!(desc.name(), "DESCRIPTION");
-        assert_eq!(desc.value(), "a long line that the server folded in the middle");
+        assert_eq!(
+            desc.value(),
+            "a long line that the server folded in the middle"
+        );
         let other = &doc.lines[5];
         assert_eq!(other.param("x-p").as_deref(), Some("a:b;c"));
         assert_eq!(other.value(), "kept");
@@ -418,10 +425,9 @@ mod tests {
         let text = doc.to_string();
         assert_eq!(
             text,
-            EVENT.replace("SUMMARY:Old", "SUMMARY:New").replace(
-                "ded in the middle\r\n",
-                "ded in the middle\r\nLOCATION:Room 1\r\n"
-            )
+            EVENT
+                .replace("SUMMARY:Old", "SUMMARY:New")
+                .replace("ded in the middle\r\n", "ded in the middle\r\nLOCATION:Room 1\r\n")
         );
         let event = doc.components_named("VEVENT")[0];
         assert_eq!(doc.remove(event, "LOCATION"), 1);
@@ -443,8 +449,7 @@ mod tests {
 
     #[test]
     fn vcard_groups_and_bare_types() {
-        let doc =
-            Doc::parse("BEGIN:VCARD\nitem1.EMAIL;type=INTERNET;type=pref:a@b\nTEL;WORK;VOICE:1\nEND:VCARD\n");
+        let doc = Doc::parse("BEGIN:VCARD\nitem1.EMAIL;type=INTERNET;type=pref:a@b\nTEL;WORK;VOICE:1\nEND:VCARD\n");
         assert_eq!(doc.lines[1].name(), "EMAIL");
         assert_eq!(doc.lines[1].group(), Some("item1"));
         assert_eq!(doc.lines[1].types(), vec!["internet", "pref"]);

@@ -7,13 +7,9 @@ pub fn read(_body: &str) -> Result<FieldSet, String> {
 }
 
 pub fn patch(_body: &str, _changes: &FieldSet) -> Result<String, PatchError> {
-    Err(PatchError::Unfaithful(
-        "the note field set is not built yet".into(),
-    ))
+    Err(PatchError::Unfaithful("the note field set is not built yet".into()))
 }
 
 pub fn create(_uid: &str, _fields: &FieldSet) -> Result<String, PatchError> {
-    Err(PatchError::Unfaithful(
-        "the note field set is not built yet".into(),
-    ))
+    Err(PatchError::Unfaithful("the note field set is not built yet".into()))
 }
