@@ -398,10 +398,12 @@ impl Poller<'_> {
     ) -> Result<(), ServiceError> {
         let store = &self.env.store;
         let account = self.account();
-        let token = old.and_then(|o| o.sync_token.as_deref());
+        let stored = store.dav_etags(account, &info.href).map_err(store_err)?;
+        // A mirror from before hrefs had one form: a full listing replaces its odd hrefs.
+        let odd_hrefs = stored.iter().any(|(h, _)| sync::normalize_href(h) != *h);
+        let token = old.and_then(|o| o.sync_token.as_deref()).filter(|_| !odd_hrefs);
         let tokens = info.sync_token.is_some() || info.reports_sync;
         let listing = sync::list_changes(self.client, url, token, tokens).await?;
-        let stored = store.dav_etags(account, &info.href).map_err(store_err)?;
         let known: HashSet<&str> = stored.iter().map(|(h, _)| h.as_str()).collect();
         let plan = sync::plan(&stored, &listing);
         let mut changes = Changes::default();
@@ -499,6 +501,8 @@ impl Poller<'_> {
                 topic,
                 json!({
                     key: info.href,
+                    "collection": info.href,
+                    "cursor": store.dav_feed_cursor(account, &info.href).map_err(store_err)?,
                     "added": changes.added,
                     "changed": changes.changed,
                     "removed": changes.removed,

@@ -170,7 +170,7 @@ pub fn collections(ms: &Multistatus, home: &Url, service: DavService) -> Vec<Col
 fn collection(r: &DavResponse, home: &Url, service: DavService) -> Option<CollectionInfo> {
     let rt = r.prop(NS_DAV, "resourcetype")?;
     let is = |ns: &str, name: &str| rt.children.iter().any(|(n, l)| n == ns && l == name);
-    let href = home.join(&r.href).ok()?.path().to_owned();
+    let href = crate::dav::sync::normalize_href(home.join(&r.href).ok()?.path());
     let text = |ns: &str, name: &str| r.prop(ns, name).map(|p| p.text.clone()).filter(|t| !t.is_empty());
     let name = text(NS_DAV, "displayname");
     let kind = match service {
@@ -208,16 +208,17 @@ fn collection(r: &DavResponse, home: &Url, service: DavService) -> Option<Collec
     })
 }
 
-/// Tasks are collections that support VTODO and not VEVENT; a server that names no component
-/// set gets the original product's rule, a name matching /Tasks/.
+/// Task lists: a collection that may hold VTODO (it says so, or names no component set) and whose
+/// name matches /Tasks/ (case-insensitive) is a task list whatever else it supports, as in the
+/// original product; so is one that supports VTODO and not VEVENT. The VTODOs of a calendar
+/// supporting both (Radicale's and Xandikos's default) still come out as tasks item by item.
 pub fn calendar_kind(components: &[String], name: &str) -> &'static str {
     let has = |c: &str| components.iter().any(|x| x == c);
-    if components.is_empty() {
-        if name.to_ascii_lowercase().contains("tasks") {
-            "tasks"
-        } else {
-            "calendar"
-        }
+    let may_hold_tasks = components.is_empty() || has("VTODO");
+    if may_hold_tasks && name.to_ascii_lowercase().contains("tasks") {
+        "tasks"
+    } else if components.is_empty() {
+        "calendar"
     } else if has("VTODO") && !has("VEVENT") {
         "tasks"
     } else {
@@ -352,6 +353,13 @@ mod tests {
         assert_eq!(calendar_kind(&v(&["VEVENT", "VTODO"]), "x"), "calendar");
         assert_eq!(calendar_kind(&[], "My Tasks"), "tasks");
         assert_eq!(calendar_kind(&[], "Home"), "calendar");
+        // The original product's rule: a /Tasks/ name with VTODO wins whatever else is supported.
+        assert_eq!(calendar_kind(&v(&["VEVENT", "VTODO"]), "Work TASKS"), "tasks");
+        assert_eq!(
+            calendar_kind(&v(&["VEVENT", "VTODO", "VJOURNAL"]), "/u/tasks/"),
+            "tasks"
+        );
+        assert_eq!(calendar_kind(&v(&["VEVENT"]), "Tasks"), "calendar");
     }
 
     #[test]

@@ -145,7 +145,7 @@ pub fn read_sync_answer(ms: &Multistatus, collection: &Url) -> (Listing, bool) {
         let Some(href) = path_of(collection, &r.href) else {
             continue;
         };
-        if href == collection.path() {
+        if href == normalize_href(collection.path()) {
             truncated |= r.status == Some(507);
             continue;
         }
@@ -164,9 +164,49 @@ fn is_collection(r: &crate::dav::xml::DavResponse) -> bool {
         .is_some_and(|p| p.children.iter().any(|(ns, l)| ns == NS_DAV && l == "collection"))
 }
 
-/// An href resolved to its path (servers may answer with full URLs or percent-encode differently).
+/// An href resolved to its path in the one form the mirror keeps (servers may answer with full
+/// URLs or percent-encode differently): see [`normalize_href`].
 pub fn path_of(base: &Url, href: &str) -> Option<String> {
-    base.join(href).ok().map(|u| u.path().to_owned())
+    base.join(href).ok().map(|u| normalize_href(u.path()))
+}
+
+/// The one form in which hrefs are stored and compared, by the poller, the API and the journal
+/// (RFC 3986 §6.2.2): escapes of unreserved characters and of `@` (a `pchar`, §3.3) are decoded,
+/// other escapes get upper-case hex, and what may not stand raw in a path (spaces, controls,
+/// non-ASCII, a `%` that starts no escape) is escaped. Radicale lists `a@b.ics` as `a%40b.ics`;
+/// both are `a@b.ics` here. Idempotent.
+pub fn normalize_href(href: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = href.as_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            let v = h << 4 | l;
+            if v.is_ascii_alphanumeric() || b"-._~@".contains(&v) {
+                out.push(v as char);
+            } else {
+                out.push_str(&format!("%{v:02X}"));
+            }
+            i += 3;
+            continue;
+        }
+        if b <= b' ' || b >= 0x7f || b"%\"<>`{}".contains(&b) {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(b as char);
+        }
+        i += 1;
+    }
+    out
 }
 
 /// What changed since `token`: sync-collection when the collection offers a token, else a full
@@ -363,6 +403,31 @@ mod tests {
             b"<html/>",
             "valid-sync-token"
         ));
+    }
+
+    #[test]
+    fn hrefs_have_one_form() {
+        for (given, want) in [
+            ("/alice/cal/a%40b.ics", "/alice/cal/a@b.ics"),
+            ("/alice/cal/a@b.ics", "/alice/cal/a@b.ics"),
+            (
+                "/alice%40example.org/cal/x%2dy%7E.ics",
+                "/alice@example.org/cal/x-y~.ics",
+            ),
+            ("/c/a%2fb%20c.ics", "/c/a%2Fb%20c.ics"),
+            ("/c/a b.ics", "/c/a%20b.ics"),
+            ("/c/100%.ics", "/c/100%25.ics"),
+            ("/c/caf\u{e9}.vcf", "/c/caf%C3%A9.vcf"),
+            ("/c/caf%c3%a9.vcf", "/c/caf%C3%A9.vcf"),
+        ] {
+            assert_eq!(normalize_href(given), want, "{given}");
+            assert_eq!(normalize_href(want), want, "idempotent on {want}");
+        }
+        let col = Url::parse("http://127.0.0.1:1/alice/cal/").unwrap();
+        assert_eq!(
+            path_of(&col, "http://127.0.0.1:1/alice/cal/x%40y.ics").as_deref(),
+            Some("/alice/cal/x@y.ics")
+        );
     }
 
     #[test]

@@ -33,10 +33,15 @@ impl Store {
         let key = item_key(account, op.collection(), op.href());
         match (op, item) {
             (DavOp::CalendarPut(_) | DavOp::ContactsPut(_), Some(item)) => {
-                self.dav_items.put(wtxn, &key, item)?
+                self.dav_items.put(wtxn, &key, item)?;
+                self.feed_note(wtxn, account, op.collection(), op.href(), false)?;
             }
             (DavOp::CalendarDelete(_) | DavOp::ContactsDelete(_), _) => {
-                self.dav_items.delete(wtxn, &key)?;
+                // Only an item the mirror had leaves a tombstone.
+                let existed = self.dav_items.delete(wtxn, &key)?;
+                if existed {
+                    self.feed_note(wtxn, account, op.collection(), op.href(), true)?;
+                }
             }
             _ => {}
         }
@@ -74,9 +79,14 @@ impl Store {
         let mut wtxn = self.env().write_txn()?;
         let key = item_key(account, collection, href);
         match item {
-            Some(item) => self.dav_items.put(&mut wtxn, &key, item)?,
+            Some(item) => {
+                self.dav_items.put(&mut wtxn, &key, item)?;
+                self.feed_note(&mut wtxn, account, collection, href, false)?;
+            }
             None => {
-                self.dav_items.delete(&mut wtxn, &key)?;
+                if self.dav_items.delete(&mut wtxn, &key)? {
+                    self.feed_note(&mut wtxn, account, collection, href, true)?;
+                }
             }
         }
         wtxn.commit()?;

@@ -67,6 +67,7 @@ impl Store {
         for key in doomed {
             self.dav_items.delete(&mut wtxn, &key)?;
         }
+        self.feed_forget(&mut wtxn, account, href)?;
         wtxn.commit()?;
         Ok(())
     }
@@ -110,6 +111,37 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` items of a collection after the item `after` (none: from the first), in href
+    /// order, and whether more follow: one page of `calendar.items` / `contacts.items`.
+    pub fn dav_items_after(
+        &self,
+        account: &str,
+        collection: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<ItemRecord>, bool), StoreError> {
+        use std::ops::Bound;
+        let rtxn = self.env().read_txn()?;
+        let prefix = keys::folder_prefix(account, collection);
+        let from_key = after.map(|h| item_key(account, collection, h));
+        let from = match &from_key {
+            Some(key) => Bound::Excluded(key.as_slice()),
+            None => Bound::Included(prefix.as_slice()),
+        };
+        // The prefix ends in NUL: every key of the collection sorts before prefix-with-1.
+        let mut end = prefix.clone();
+        *end.last_mut().expect("prefix is not empty") = 1;
+        let range = (from, Bound::Excluded(end.as_slice()));
+        let mut out = Vec::new();
+        for entry in self.dav_items.range(&rtxn, &range)? {
+            if out.len() >= limit {
+                return Ok((out, true));
+            }
+            out.push(entry?.1);
+        }
+        Ok((out, false))
+    }
+
     /// `(href, etag)` of every item of a collection: what a sync round compares against.
     pub fn dav_etags(
         &self,
@@ -123,7 +155,8 @@ impl Store {
             .collect())
     }
 
-    /// Writes one batch of items and removes `remove`, in one transaction (DESIGN "Speed").
+    /// Writes one batch of items and removes `remove`, in one transaction (DESIGN "Speed"), with
+    /// their entries in the collection's change feed.
     pub fn apply_dav_items(
         &self,
         account: &str,
@@ -135,10 +168,15 @@ impl Store {
         for item in put {
             self.dav_items
                 .put(&mut wtxn, &item_key(account, collection, &item.href), item)?;
+            self.feed_note(&mut wtxn, account, collection, &item.href, false)?;
         }
         for href in remove {
-            self.dav_items
-                .delete(&mut wtxn, &item_key(account, collection, href))?;
+            if self
+                .dav_items
+                .delete(&mut wtxn, &item_key(account, collection, href))?
+            {
+                self.feed_note(&mut wtxn, account, collection, href, true)?;
+            }
         }
         wtxn.commit()?;
         Ok(())
@@ -204,5 +242,26 @@ mod tests {
         assert!(store.dav_items_of("a", "/a/cal/").unwrap().is_empty());
         assert_eq!(store.dav_items_of("a", "/a/cal2/").unwrap().len(), 1);
         assert!(store.dav_collection("a", "/a/cal/").unwrap().is_none());
+    }
+
+    #[test]
+    fn items_are_paged_in_href_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let items: Vec<ItemRecord> = (0..7)
+            .map(|i| ItemRecord {
+                href: format!("/c/{i}.vcf"),
+                collection: "/c/".into(),
+                ..ItemRecord::default()
+            })
+            .collect();
+        store.apply_dav_items("a", "/c/", &items, &[]).unwrap();
+        store.apply_dav_items("a", "/c/x/", &items[..1], &[]).unwrap();
+        let (first, more) = store.dav_items_after("a", "/c/", None, 3).unwrap();
+        assert!(more);
+        assert_eq!(first.last().unwrap().href, "/c/2.vcf");
+        let (rest, more) = store.dav_items_after("a", "/c/", Some("/c/2.vcf"), 10).unwrap();
+        assert!(!more);
+        assert_eq!(rest.len(), 4, "the other collection is not listed");
     }
 }

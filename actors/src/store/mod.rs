@@ -14,8 +14,12 @@
 //! | `journal`         | account, op id (BE u64)          | [`records::JournalEntry`]  | writes, replay |
 //! | `conflicts`       | account, conflict id (BE u64)    | [`records::ConflictRecord`] | replay        |
 //! | `sync_state`      | account, scope                   | JSON                   | sync actors        |
+//! | `dav_feeds`       | account, collection              | [`changes::FeedState`] | every item write   |
+//! | `dav_changes`     | account, collection, seq (BE)    | flag, item href        | every item write   |
+//! | `dav_change_index`| account, collection, item href   | seq (BE)               | every item write   |
 
 pub mod accounts;
+pub mod changes;
 pub mod conflicts;
 pub mod dav;
 pub mod journal;
@@ -70,6 +74,9 @@ pub struct Store {
     pub journal: Database<'static, Bytes, SerdeJson<JournalEntry>>,
     pub conflicts: Database<'static, Bytes, SerdeJson<ConflictRecord>>,
     pub sync_state: Database<'static, Bytes, SerdeJson<serde_json::Value>>,
+    pub dav_feeds: Database<'static, Bytes, SerdeJson<changes::FeedState>>,
+    pub dav_changes: Database<'static, Bytes, Bytes>,
+    pub dav_change_index: Database<'static, Bytes, Bytes>,
 }
 
 impl Store {
@@ -110,6 +117,9 @@ impl Store {
                 dbo.create_database(wtxn, Some("journal"))?,
                 dbo.create_database(wtxn, Some("conflicts"))?,
                 dbo.create_database(wtxn, Some("sync_state"))?,
+                dbo.create_database(wtxn, Some("dav_feeds"))?,
+                dbo.create_database(wtxn, Some("dav_changes"))?,
+                dbo.create_database(wtxn, Some("dav_change_index"))?,
             )))
         })?;
         let (
@@ -122,6 +132,9 @@ impl Store {
             journal,
             conflicts,
             sync_state,
+            dav_feeds,
+            dav_changes,
+            dav_change_index,
         ) = match opened {
             CommitOrAbort::Commit(dbs) => dbs,
             CommitOrAbort::Abort(found) => {
@@ -144,6 +157,9 @@ impl Store {
             journal,
             conflicts,
             sync_state,
+            dav_feeds,
+            dav_changes,
+            dav_change_index,
         })
     }
 

@@ -12,6 +12,7 @@ use opconnect_ipc::rpc::code;
 use serde_json::{Map, Value, json};
 
 use crate::api::{known_account, optional_string, required_string, store_error};
+use opconnect_actors::dav::sync::normalize_href;
 
 pub async fn call(hub: &Addr<Hub>, store: &Store, method: &str, params: &Value) -> Result<Value, RpcError> {
     match method {
@@ -45,9 +46,10 @@ pub async fn call(hub: &Addr<Hub>, store: &Store, method: &str, params: &Value) 
         }
         "contacts.items" => {
             let account = known_account(hub, params).await?;
-            let book = required_string(params, "book")?;
-            let items = items_of(store, &account, &book, &["addressbook"])?;
-            Ok(items.iter().map(contact_json).collect())
+            let book = normalize_href(&required_string(params, "book")?);
+            listing(store, &account, &book, &["addressbook"], params, |item| {
+                vec![contact_json(item)]
+            })
         }
         _ => Err(RpcError::method_not_found(method)),
     }
@@ -57,15 +59,88 @@ fn collections(store: &Store, account: &str, kinds: &[&str]) -> Result<Vec<Colle
     store.dav_collections_of(account, kinds).map_err(store_error)
 }
 
-/// The items of one collection of the given kinds; an unknown href is code 5.
-fn items_of(store: &Store, account: &str, href: &str, kinds: &[&str]) -> Result<Vec<ItemRecord>, RpcError> {
+/// The largest answer without paging: the frame limit less room for the JSON-RPC envelope.
+const WHOLE_ANSWER_BYTES: usize = opconnect_ipc::MAX_FRAME - (64 << 10);
+/// Cursors of `calendar.items` / `contacts.items` pages: the last href answered, behind a tag
+/// (clients treat the whole string as opaque).
+const CURSOR_TAG: &str = "after:";
+
+/// The items of a collection rendered by `render` (one item may give several values, e.g. the
+/// occurrences of a series). Without `limit`/`cursor` the answer is the array of INTERFACE §4,
+/// or -32602 with `data.page: true` when it would not fit in a frame; with either, one page
+/// `{items, more, cursor}` of at most `limit` items (default 200, at most 1000) that stops
+/// before [`PAGE_BYTES`](crate::api::items::PAGE_BYTES). An unknown collection is code 5.
+fn listing(
+    store: &Store,
+    account: &str,
+    href: &str,
+    kinds: &[&str],
+    params: &Value,
+    render: impl Fn(&ItemRecord) -> Vec<Value>,
+) -> Result<Value, RpcError> {
+    use crate::api::items::{PAGE_BYTES, json_len, page_limit};
     match store.dav_collection(account, href).map_err(store_error)? {
-        Some(c) if kinds.contains(&c.kind.as_str()) => store.dav_items_of(account, href).map_err(store_error),
-        _ => Err(RpcError::new(
-            code::NOT_FOUND,
-            format!("account {account:?} has no {} {href:?}", kinds.join(" or ")),
-        )),
+        Some(c) if kinds.contains(&c.kind.as_str()) => {}
+        _ => {
+            return Err(RpcError::new(
+                code::NOT_FOUND,
+                format!("account {account:?} has no {} {href:?}", kinds.join(" or ")),
+            ));
+        }
     }
+    let paged = params.get("limit").is_some_and(|v| !v.is_null())
+        || params.get("cursor").is_some_and(|v| !v.is_null());
+    if !paged {
+        let items = store.dav_items_of(account, href).map_err(store_error)?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for item in &items {
+            for v in render(item) {
+                bytes += json_len(&v) + 1;
+                if bytes > WHOLE_ANSWER_BYTES {
+                    return Err(RpcError::invalid_params(format!(
+                        "the answer would exceed the {} MiB frame limit: ask again with `limit` (and then \
+                         each answer's `cursor`) to read {href} page by page",
+                        opconnect_ipc::MAX_FRAME >> 20
+                    ))
+                    .with_data(json!({"page": true})));
+                }
+                out.push(v);
+            }
+        }
+        return Ok(Value::Array(out));
+    }
+    let limit = page_limit(params)?;
+    let after = match optional_string(params, "cursor")? {
+        None => None,
+        Some(c) => Some(
+            c.strip_prefix(CURSOR_TAG)
+                .map(str::to_owned)
+                .ok_or_else(|| RpcError::invalid_params("`cursor` is not one this method handed out"))?,
+        ),
+    };
+    let (items, mut more) = store
+        .dav_items_after(account, href, after.as_deref(), limit)
+        .map_err(store_error)?;
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    let mut last = after;
+    for (i, item) in items.iter().enumerate() {
+        let values = render(item);
+        let size: usize = values.iter().map(|v| json_len(v) + 1).sum();
+        if i > 0 && bytes + size > PAGE_BYTES {
+            more = true;
+            break;
+        }
+        bytes += size;
+        out.extend(values);
+        last = Some(item.href.clone());
+    }
+    Ok(json!({
+        "items": out,
+        "more": more,
+        "cursor": last.map(|h| format!("{CURSOR_TAG}{h}")),
+    }))
 }
 
 fn last_segment(href: &str) -> String {
@@ -147,13 +222,29 @@ fn calendar_items(store: &Store, account: &str, params: &Value) -> Result<Value,
             .transpose()
     };
     let (start, end) = (bound("start")?, bound("end")?);
-    let items = items_of(store, account, &calendar, &["calendar", "tasks"])?;
+    let calendar = normalize_href(&calendar);
+    listing(
+        store,
+        account,
+        &calendar,
+        &["calendar", "tasks"],
+        params,
+        |item| calendar_values(item, start, end),
+    )
+}
+
+/// One item of `calendar.items`: itself, or with a range its occurrences in that range.
+fn calendar_values(
+    item: &ItemRecord,
+    start: Option<ical::UtcTime>,
+    end: Option<ical::UtcTime>,
+) -> Vec<Value> {
     let mut out = Vec::new();
-    for item in &items {
+    {
         let base = event_json(item);
         let (Some(fields), true) = (&item.event, start.is_some() || end.is_some()) else {
             out.push(Value::Object(base));
-            continue;
+            return out;
         };
         let from = start.unwrap_or(ical::RANGE_MIN);
         let to = end.unwrap_or(ical::RANGE_MAX);
@@ -185,7 +276,7 @@ fn calendar_items(store: &Store, account: &str, params: &Value) -> Result<Value,
             }
         }
     }
-    Ok(Value::Array(out))
+    out
 }
 
 fn event_json(item: &ItemRecord) -> Map<String, Value> {

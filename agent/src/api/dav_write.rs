@@ -6,6 +6,7 @@
 
 use actix::Addr;
 use opconnect_actors::children::dav_replay::{copy_op, current};
+use opconnect_actors::dav::sync::normalize_href;
 use opconnect_actors::hub::{Hub, ToAccount};
 use opconnect_actors::journal::DavOp;
 use opconnect_actors::journal::dav_op::{Delete, Put};
@@ -34,7 +35,7 @@ pub async fn put(
     } else {
         ("book", "vcf", &["addressbook"][..])
     };
-    let collection = required_string(params, collection_key)?;
+    let collection = normalize_href(&required_string(params, collection_key)?);
     let record = store
         .dav_collection(&account, &collection)
         .map_err(store_error)?
@@ -61,18 +62,14 @@ pub async fn put(
         opconnect_actors::formats::vcard::parse_contact(body.as_bytes()).map(|c| c.uid)
     }
     .map_err(|e| RpcError::invalid_params(format!("`{body_key}` cannot be read: {e}")))?;
-    let href = match optional_string(params, "href")? {
+    let href = match optional_string(params, "href")?.map(|h| normalize_href(&h)) {
         Some(href) if href.starts_with(&collection) && href.len() > collection.len() => href,
         Some(href) => {
             return Err(RpcError::invalid_params(format!(
                 "`href` {href} is not inside {collection}"
             )));
         }
-        None => format!(
-            "{collection}{}.{}",
-            file_name(&uid),
-            if calendar { "ics" } else { "vcf" }
-        ),
+        None => new_href(&collection, &uid, calendar),
     };
     // The version the client edited: its etag, else the mirror's; none means a new item.
     let if_match = match optional_string(params, "etag")? {
@@ -111,7 +108,7 @@ pub async fn delete(
     calendar: bool,
 ) -> Result<Value, RpcError> {
     let account = known_account(hub, params).await?;
-    let href = required_string(params, "href")?;
+    let href = normalize_href(&required_string(params, "href")?);
     let kinds: &[&str] = if calendar {
         &["calendar", "tasks"]
     } else {
@@ -160,9 +157,18 @@ pub async fn delete(
     .await
 }
 
+/// The href of a new item named after its UID, in the one form hrefs are kept in.
+pub(crate) fn new_href(collection: &str, uid: &str, calendar: bool) -> String {
+    normalize_href(&format!(
+        "{collection}{}.{}",
+        file_name(uid),
+        if calendar { "ics" } else { "vcf" }
+    ))
+}
+
 /// Journals the writes (durable first), wakes the DAV child, and waits when asked.
 #[allow(clippy::too_many_arguments)]
-async fn journal(
+pub(crate) async fn journal(
     hub: &Addr<Hub>,
     store: &Store,
     events: &broadcast::Sender<Event>,
@@ -213,7 +219,12 @@ async fn wake(hub: &Addr<Hub>, account: &str, calendar: bool) {
 }
 
 /// A group card in the dialect the book already uses (vCard 4 KIND or Apple's X- properties).
-fn in_book_dialect(store: &Store, account: &str, book: &str, vcf: String) -> Result<String, RpcError> {
+pub(crate) fn in_book_dialect(
+    store: &Store,
+    account: &str,
+    book: &str,
+    vcf: String,
+) -> Result<String, RpcError> {
     use opconnect_actors::formats::group;
     if group::dialect_of(&vcf).is_none() {
         return Ok(vcf);

@@ -9,6 +9,7 @@ mod dav;
 mod dav_write;
 mod freebusy;
 mod gal;
+mod items;
 mod mail;
 mod notes;
 mod ooo;
@@ -133,6 +134,9 @@ impl Service for AgentApi {
                 "calendar.freebusy" => freebusy::call(&hub, &params).await,
                 "gal.search" => gal::search(&hub, &store, &params).await,
                 "conflicts.resolve" => dav_write::resolve(&hub, &store, &params).await,
+                m if m.starts_with("items.") || m == "contacts.photo" => {
+                    items::call(&hub, &store, &events, m, &params).await
+                }
                 m if m.starts_with("calendar.") || m.starts_with("contacts.") || m == "gal.search" => {
                     dav::call(&hub, &store, m, &params).await
                 }

@@ -5,7 +5,7 @@
 
 use actix::Addr;
 use opconnect_actors::AccountSpec;
-use opconnect_actors::formats::note;
+use opconnect_actors::formats::{item, note};
 use opconnect_actors::hub::{Hub, ToAccount};
 use opconnect_actors::journal::MailOp;
 use opconnect_actors::status::ServiceKind;
@@ -52,7 +52,12 @@ fn notes(store: &Store, account: &str) -> Result<Vec<(u32, note::Note)>, RpcErro
 pub fn list(store: &Store, account: &str) -> Result<Value, RpcError> {
     Ok(notes(store, account)?
         .into_iter()
-        .map(|(_, n)| json!({"id": n.id, "subject": n.subject, "body": n.body, "format": n.format, "modified": n.modified}))
+        .map(|(_, n)| {
+            // The note field set (item model), read from the note's text; null if it cannot be.
+            let fields = item::read(item::ItemClass::Note, &n.body).ok();
+            json!({"id": n.id, "subject": n.subject, "body": n.body, "format": n.format, "modified": n.modified,
+                   "fields": fields})
+        })
         .collect())
 }
 

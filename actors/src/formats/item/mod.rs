@@ -149,3 +149,84 @@ pub fn create(class: ItemClass, uid: &str, fields: &FieldSet) -> Result<String, 
         ItemClass::Note => note::create(uid, fields),
     }
 }
+
+/// The photo of a vCard as `(mime, bytes)`, if it carries one inline: vCard 4's `data:` URI
+/// (RFC 6350 §6.2.4) or vCard 3's `ENCODING=b` with `TYPE` (RFC 2426 §3.1.4). A photo given as
+/// an external URL is not fetched (`None`). Used by `contacts.photo`, so that listings never
+/// carry photos inline.
+pub fn photo(body: &str) -> Option<(String, Vec<u8>)> {
+    use base64::Engine;
+    let doc = crate::formats::lines::Doc::parse(body);
+    let card = *doc.components_named("VCARD").first()?;
+    let line = doc.first(card, "PHOTO")?;
+    let value: String = line.value().chars().filter(|c| !c.is_whitespace()).collect();
+    let (mime, data) = if let Some(uri) = value.strip_prefix("data:") {
+        let (head, data) = uri.split_once(',')?;
+        let mime = head.split(';').next().filter(|m| !m.is_empty());
+        head.to_ascii_lowercase().ends_with(";base64").then_some(())?;
+        (
+            mime.unwrap_or("application/octet-stream").to_owned(),
+            data.to_owned(),
+        )
+    } else {
+        let encoding = line.param("ENCODING")?.to_ascii_lowercase();
+        if encoding != "b" && encoding != "base64" {
+            return None;
+        }
+        let mime = match line.param("TYPE") {
+            Some(t) if t.contains('/') => t.to_ascii_lowercase(),
+            Some(t) => format!("image/{}", t.to_ascii_lowercase()),
+            None => "application/octet-stream".to_owned(),
+        };
+        (mime, value)
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&data)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(data.trim_end_matches('=')))
+        .ok()?;
+    Some((mime, bytes))
+}
+
+/// A new UID for `create`, in the form of a random (version 4) UUID, RFC 9562 §5.4.
+pub fn new_uid() -> String {
+    use rand::Rng;
+    let b: [u8; 16] = rand::rng().random();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let variant = ["8", "9", "a", "b"][(b[8] >> 6) as usize];
+    format!(
+        "{}-{}-4{}-{}{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        variant,
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_look_like_uuids() {
+        let u = new_uid();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+        assert_ne!(u, new_uid());
+    }
+
+    #[test]
+    fn photos_of_both_vcard_versions() {
+        let v4 = "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:a\r\nFN:A\r\nPHOTO:data:image/png;base64,iVBO\r\n Rw==\r\nEND:VCARD\r\n";
+        let (mime, bytes) = photo(v4).unwrap();
+        assert_eq!(mime, "image/png");
+        assert_eq!(bytes, vec![0x89, 0x50, 0x4e, 0x47]);
+        let v3 = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:B\r\nPHOTO;ENCODING=b;TYPE=JPEG:/9j/\r\nEND:VCARD\r\n";
+        let (mime, bytes) = photo(v3).unwrap();
+        assert_eq!(mime, "image/jpeg");
+        assert_eq!(bytes, vec![0xff, 0xd8, 0xff]);
+        assert!(photo("BEGIN:VCARD\r\nFN:C\r\nEND:VCARD\r\n").is_none());
+        assert!(photo("BEGIN:VCARD\r\nPHOTO;VALUE=uri:https://x/y.jpg\r\nEND:VCARD\r\n").is_none());
+    }
+}
