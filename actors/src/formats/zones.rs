@@ -66,7 +66,8 @@ mod tests {
     use super::*;
 
     fn name(tz: Option<Tz>) -> String {
-        tz.and_then(|t| t.name().map(|n| n.into_owned())).unwrap_or_default()
+        tz.and_then(|t| t.name().map(|n| n.into_owned()))
+            .unwrap_or_default()
     }
 
     #[test]
@@ -81,8 +82,14 @@ mod tests {
     fn names_in_the_wild_resolve() {
         assert_eq!(name(resolve("Europe/Berlin")), "Europe/Berlin");
         assert_eq!(name(resolve("W. Europe Standard Time")), "Europe/Berlin");
-        assert_eq!(name(resolve("/freeassociation.sourceforge.net/Europe/Berlin")), "Europe/Berlin");
-        assert_eq!(name(resolve("/freeassociation.sourceforge.net/Tzfile/Europe/Berlin")), "Europe/Berlin");
+        assert_eq!(
+            name(resolve("/freeassociation.sourceforge.net/Europe/Berlin")),
+            "Europe/Berlin"
+        );
+        assert_eq!(
+            name(resolve("/freeassociation.sourceforge.net/Tzfile/Europe/Berlin")),
+            "Europe/Berlin"
+        );
         assert_eq!(name(resolve("posix/Europe/Vaduz")), "Europe/Vaduz");
         assert_eq!(name(resolve("custom_America/New_York")), "America/New_York");
         assert!(resolve("Central Europe").is_some());
