@@ -224,18 +224,15 @@ namespace OpConnect.Outlook.Outlook
                     var f = new Dictionary<string, object>();
                     PropertyTable.Read(occurrence, ItemClass.Appointment, f);
                     ReadTimes(occurrence, f);
+                    // A moved or resized occurrence carries both its times; the other fields only when they differ.
+                    bool moved = Json.Str(f, "Start") != when || Span(f) != Span(master);
                     foreach (var k in ExceptionKeys)
                     {
                         object v;
                         f.TryGetValue(k, out v);
                         object m;
                         master.TryGetValue(k, out m);
-                        if (k == "Start" || k == "End")
-                        {
-                            // Only a moved occurrence carries its times.
-                            if (Json.Str(f, "Start") == when && k == "Start") continue;
-                            if (k == "End" && Json.Str(f, "Start") == when && !x.ContainsKey("Start")) continue;
-                        }
+                        if (k == "Start" || k == "End") { if (!moved) continue; }
                         else if (Json.Canonical(v) == Json.Canonical(m)) continue;
                         if (v != null) x[k] = v;
                     }
@@ -249,6 +246,15 @@ namespace OpConnect.Outlook.Outlook
             Late.Release(local);
             Late.Release(zones);
             return NormalizeExceptions(result.ToArray(), allDay);
+        }
+
+        // The length of an appointment from its Start/End fields (dates or local times).
+        static TimeSpan Span(Dictionary<string, object> f)
+        {
+            var start = Json.Str(f, "Start");
+            var end = Json.Str(f, "End");
+            if (start == null || end == null) return TimeSpan.Zero;
+            return Late.ParseLocal(end) - Late.ParseLocal(start);
         }
 
         static void ReadRecipients(dynamic item, Dictionary<string, object> into)

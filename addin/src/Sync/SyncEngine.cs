@@ -125,7 +125,16 @@ namespace OpConnect.Outlook.Sync
         public SyncReport SyncAll()
         {
             var report = new SyncReport();
-            foreach (var c in Discover()) SyncCollection(c, report);
+            foreach (var c in Discover())
+            {
+                try { SyncCollection(c, report); }
+                catch (AgentError e)
+                {
+                    // One collection the agent refuses (gone, unsupported) does not stop the others.
+                    report.Notes.Add(c.Account + " " + c.Href + ": " + e.Message);
+                    if (e.Code == -32601) throw; // an agent without the item model: nothing else will work
+                }
+            }
             return report;
         }
 

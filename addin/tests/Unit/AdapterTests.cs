@@ -98,6 +98,17 @@ namespace OpConnect.Outlook.Tests
         }
 
         [Test]
+        public void An_occurrence_that_only_ends_later_keeps_its_times()
+        {
+            var a = RoundTrip(ItemClass.Appointment, Json.O("Subject", "Standup", "Start", "2026-12-07T09:00:00", "End", "2026-12-07T09:15:00",
+                "StartTimeZone", "UTC", "EndTimeZone", "UTC",
+                "Recurrence", Json.O("RecurrenceType", 0, "PatternStartDate", "2026-12-07", "NoEndDate", true),
+                "Exceptions", new object[] { Json.O("OriginalDate", "2026-12-08T09:00:00", "Start", "2026-12-08T09:00:00", "End", "2026-12-08T10:00:00") }));
+            var only = (Dictionary<string, object>)((object[])a.Fields["Exceptions"])[0];
+            Assert.AreEqual("2026-12-08T10:00:00", only["End"]);
+        }
+
+        [Test]
         public void A_series_in_another_zone_addresses_its_exceptions_by_their_local_start()
         {
             RoundTrip(ItemClass.Appointment, Json.O("Subject", "NY daily", "Start", "2026-12-07T08:00:00", "End", "2026-12-07T08:30:00",
