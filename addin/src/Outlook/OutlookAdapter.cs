@@ -287,6 +287,8 @@ namespace OpConnect.Outlook.Outlook
             finally { Late.Release(item); }
         }
 
+        public void WarmUp() { Outlook.WarmUp.Run(); }
+
         public Dictionary<string, object> Normalize(ItemClass cls, Dictionary<string, object> fields)
         {
             return PropertyTable.NormalizeFields(cls, fields);

@@ -53,6 +53,8 @@ namespace OpConnect.Outlook.Sync
         void Delete(string entryId);
         /// <summary>The contact picture as {mime, data (base64)} or null.</summary>
         Dictionary<string, object> ReadPicture(string entryId);
+        /// <summary>On the worker thread, once, before the first slice: pays late binding's first-use cost off Outlook's thread.</summary>
+        void WarmUp();
         /// <summary>Pure (any thread): an agent field set as this adapter would read it back.</summary>
         Dictionary<string, object> Normalize(ItemClass cls, Dictionary<string, object> fields);
     }

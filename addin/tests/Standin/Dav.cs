@@ -53,6 +53,8 @@ namespace OpConnect.Outlook.Standin
         /// <summary>GET, replace one content line (e.g. SUMMARY), PUT with If-Match: another client's edit.</summary>
         public void EditLine(string href, string property, string value)
         {
+            // RFC 5545 §3.3.11: TEXT escapes backslash, semicolon, comma and newline.
+            value = value.Replace("\\", "\\\\").Replace(";", "\\;").Replace(",", "\\,").Replace("\n", "\\n");
             var current = Get(href);
             var lines = current.Item1.Replace("\r\n", "\n").Split('\n');
             for (int i = 0; i < lines.Length; i++)

@@ -71,11 +71,13 @@ namespace OpConnect.Outlook.Standin
                 Client.Call("sync", Json.O());
                 var r = Engine.SyncAll();
                 total.Slices += r.Slices;
-                if (r.LongestSlice > total.LongestSlice) total.LongestSlice = r.LongestSlice;
+                if (r.LongestSlice > total.LongestSlice) { total.LongestSlice = r.LongestSlice; total.LongestSliceWhat = r.LongestSliceWhat; }
+                if (r.LongestWarmSlice > total.LongestWarmSlice) total.LongestWarmSlice = r.LongestWarmSlice;
                 foreach (var kv in r.Done) total.Done[kv.Key] = total[kv.Key] + kv.Value;
                 total.Notes.AddRange(r.Notes);
                 if (Ui.Invoke(done)) return total;
-                if (DateTime.UtcNow > until) throw new TimeoutException("not in Outlook after " + timeout + ": " + total);
+                if (DateTime.UtcNow > until) throw new TimeoutException("not in Outlook after " + timeout + ": " + total +
+                    "\n" + string.Join("\n", total.Notes.Distinct()) + "\nOutlook shows:\n" + Describe());
                 Thread.Sleep(500);
             }
         }
