@@ -240,7 +240,7 @@ namespace OpConnect.Outlook.Tests.E2E
         {
             int expected = int.Parse(Env("OPCONNECT_E2E_EVENTS"));
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var report = session.SyncUntil(() => session.App.AllItems().Count >= expected, TimeSpan.FromSeconds(140));
+            var report = session.SyncUntil(() => session.App.AllItems().Count >= expected, TimeSpan.FromSeconds(240));
             Console.WriteLine("first sync of {0} events from the agent: {1:0} ms, {2} slices, longest slice {3:0.0} ms ({4}), {5:0.0} ms once Outlook's members were bound",
                 expected, clock.Elapsed.TotalMilliseconds, report.Slices, report.LongestSlice.TotalMilliseconds, report.LongestSliceWhat,
                 report.LongestWarmSlice.TotalMilliseconds);
