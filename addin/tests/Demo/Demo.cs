@@ -50,7 +50,8 @@ namespace OpConnect.Outlook.Demo
                 var made = session.Items<AppointmentItem>().First(a => a.Subject.StartsWith("Coffee"));
                 var href = made.Named("opconnect.href");
                 Say("    pushed (" + report + "); on the server at " + href + ":");
-                foreach (var line in dav.Get(href).Item1.Split('\n').Where(l => l.StartsWith("SUMMARY") || l.StartsWith("DTSTART") || l.StartsWith("LOCATION")))
+                foreach (var line in dav.Get(href).Item1.Split('\n').SkipWhile(l => !l.StartsWith("BEGIN:VEVENT"))
+                    .Where(l => l.StartsWith("SUMMARY") || l.StartsWith("DTSTART") || l.StartsWith("LOCATION")))
                     Say("      " + line.TrimEnd('\r'));
 
                 Say("==> another client renames the stand-up on the server...");
