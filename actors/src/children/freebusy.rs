@@ -1,6 +1,7 @@
 //! Free/busy for the CalDAV child: through the user's scheduling outbox (RFC 6638 §5, a POST of a
 //! VFREEBUSY request), else a free-busy-query REPORT (RFC 4791 §7.10) on the user's own calendars
-//! for the user's own address, else "not supported".
+//! for the user's own address, else "not supported". The outbox is a link from the server's
+//! answer: it passes the credential rule ([`DavClient::named`]) before anything is posted to it.
 
 use std::collections::BTreeMap;
 
@@ -33,7 +34,9 @@ pub async fn ask(
     let prop = |name: &str| ms.responses.iter().find_map(|r| r.prop(NS_CALDAV, name));
     let outbox = prop("schedule-outbox-URL")
         .and_then(|p| p.hrefs.first())
-        .and_then(|h| answered.join(h).ok());
+        .and_then(|h| answered.join(h).ok())
+        .map(|outbox| client.named(&answered, outbox))
+        .transpose()?;
     let own: Vec<String> = prop("calendar-user-address-set")
         .map(|p| p.hrefs.clone())
         .unwrap_or_default();

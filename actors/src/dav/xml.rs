@@ -106,6 +106,10 @@ pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus, XmlError> {
             (ns, Event::Empty(start)) => {
                 let name = (namespace(&ns), start.local_name().as_ref().to_owned());
                 note_name_attr(&path, &mut current, &start);
+                // `<d:multistatus xmlns:d="DAV:"/>`: a listing with nothing in it.
+                if path.is_empty() && name == (NS_DAV.to_owned(), "multistatus".to_owned()) {
+                    saw_root = true;
+                }
                 open(&mut path, &mut current, name.clone());
                 close(&mut path, &mut current, &mut propstat_props, name);
             }
