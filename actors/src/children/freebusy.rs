@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::children::AccountEnv;
 use crate::dav::DavClient;
-use crate::dav::client::check_status;
+use crate::dav::client::{check_status, read_body};
 use crate::dav::xml::NS_CALDAV;
 use crate::error::ServiceError;
 use crate::formats::freebusy::{self, Period};
@@ -70,10 +70,7 @@ async fn via_outbox(
         )
         .await?;
     check_status(&url, resp.status(), resp.headers())?;
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| ServiceError::transient(format!("{url}: {e}")))?;
+    let bytes = read_body(&url, resp).await?;
     let answers = freebusy::parse_schedule_response(&bytes)
         .map_err(|e| ServiceError::Protocol(format!("{url}: {e}")))?;
     let mut out = Answers::new();
@@ -126,10 +123,7 @@ async fn via_query(
             )));
         }
         check_status(&url, resp.status(), resp.headers())?;
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| ServiceError::transient(format!("{url}: {e}")))?;
+        let text = String::from_utf8_lossy(&read_body(&url, resp).await?).into_owned();
         busy.extend(freebusy::periods(&text).map_err(|e| ServiceError::Protocol(format!("{url}: {e}")))?);
     }
     busy.sort_by_key(|p| p.start);

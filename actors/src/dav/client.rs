@@ -29,6 +29,9 @@ use crate::net::endpoint::{self, Endpoint};
 
 /// RFC 9110 §15.4: clients should detect redirect loops; five hops is plenty for discovery.
 const MAX_REDIRECTS: usize = 5;
+/// The largest answer body read (streamed; the rest is never buffered). A multiget batch of
+/// large events stays well under it; a server sending more fails that one request.
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
 /// Retry-After beyond this is clamped (DESIGN.md: "Clamp Retry-After").
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 
@@ -232,7 +235,9 @@ impl DavClient {
             .get(ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = resp.text().await.map_err(|e| classify_reqwest(&url, e))?;
+        let body = read_body(&url, resp).await?;
+        let body =
+            String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         Ok(Some((body, etag)))
     }
 
@@ -268,7 +273,7 @@ impl DavClient {
                 resp.status()
             )));
         }
-        let bytes = resp.bytes().await.map_err(|e| classify_reqwest(&url, e))?;
+        let bytes = read_body(&url, resp).await?;
         let ms = xml::parse_multistatus(&bytes).map_err(|e| ServiceError::Protocol(format!("{url}: {e}")))?;
         Ok((url, ms))
     }
@@ -281,7 +286,7 @@ impl DavClient {
         let (url, resp) = self.request(method, url, &[("Depth", depth)], Some(body)).await?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(|e| classify_reqwest(&url, e))?;
+        let bytes = read_body(&url, resp).await?;
         if matches!(status.as_u16(), 403 | 409) && xml::names_precondition(&bytes, "valid-sync-token") {
             return Ok(ReportAnswer::InvalidSyncToken);
         }
@@ -317,6 +322,28 @@ impl DavClient {
             .map_err(|e| ServiceError::Protocol(format!("{answered}: bad principal href `{href}`: {e}")))?;
         self.named(&answered, principal)
     }
+}
+
+/// Reads an answer body chunk by chunk, up to [`MAX_BODY`]: a larger one (announced or sent)
+/// fails this request with a clear error, and the connection is dropped unread.
+pub async fn read_body(url: &Url, mut resp: reqwest::Response) -> Result<Vec<u8>, ServiceError> {
+    let too_large = || {
+        ServiceError::Protocol(format!(
+            "{url}: the answer is larger than {} MiB; refused",
+            MAX_BODY >> 20
+        ))
+    };
+    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+    while let Some(chunk) = resp.chunk().await.map_err(|e| classify_reqwest(url, e))? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// `scheme://host:port` of `url`, the unit credentials are trusted for (RFC 6454 §4).

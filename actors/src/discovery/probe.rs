@@ -126,7 +126,7 @@ impl Lines {
             .await
             .map_err(|e| ServiceError::transient(format!("{}: {e}", endpoint.authority())))?;
         let mut lines = Lines {
-            io: Some(BufReader::new(Stream::Plain(tcp))),
+            io: Some(BufReader::new(Stream::plain(tcp))),
             endpoint: endpoint.clone(),
             encrypted: false,
         };
@@ -137,7 +137,7 @@ impl Lines {
     }
 
     pub(crate) async fn start_tls(&mut self, tls: &Arc<ClientConfig>) -> Result<(), ServiceError> {
-        let Some(Stream::Plain(tcp)) = self.io.take().map(BufReader::into_inner) else {
+        let Some(tcp) = self.io.take().and_then(|io| io.into_inner().into_plain()) else {
             return Err(ServiceError::Protocol("TLS started twice".into()));
         };
         let name = ServerName::try_from(self.endpoint.host.clone()).map_err(|e| {
@@ -156,7 +156,7 @@ impl Lines {
                     describe_tls_error(&e)
                 ))
             })?;
-        self.io = Some(BufReader::new(Stream::Tls(Box::new(stream))));
+        self.io = Some(BufReader::new(Stream::tls(stream)));
         self.encrypted = true;
         Ok(())
     }

@@ -22,54 +22,106 @@ use tokio_rustls::client::TlsStream;
 
 use crate::account::Secret;
 use crate::error::ServiceError;
+use crate::imap::capped::Guard;
 use crate::net::endpoint::{Endpoint, Security};
 use crate::net::tls::describe_tls_error;
 
-/// The byte stream under an IMAP session: plaintext (loopback only) or TLS.
-pub enum ImapConnection {
+/// The byte stream under an IMAP session: plaintext (loopback only) or TLS, with what the server
+/// sends checked by a [`Guard`] (no endless line, no oversized literal).
+pub struct ImapConnection {
+    transport: Transport,
+    guard: Guard,
+}
+
+enum Transport {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+impl ImapConnection {
+    pub fn plain(tcp: TcpStream) -> ImapConnection {
+        ImapConnection {
+            transport: Transport::Plain(tcp),
+            guard: Guard::default(),
+        }
+    }
+
+    pub fn tls(stream: TlsStream<TcpStream>) -> ImapConnection {
+        ImapConnection {
+            transport: Transport::Tls(Box::new(stream)),
+            guard: Guard::default(),
+        }
+    }
+
+    /// The TCP stream of a plaintext connection, for STARTTLS.
+    pub fn into_plain(self) -> Option<TcpStream> {
+        match self.transport {
+            Transport::Plain(tcp) => Some(tcp),
+            Transport::Tls(_) => None,
+        }
+    }
+}
+
 impl fmt::Debug for ImapConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ImapConnection::Plain(_) => f.write_str("ImapConnection::Plain"),
-            ImapConnection::Tls(_) => f.write_str("ImapConnection::Tls"),
+        match self.transport {
+            Transport::Plain(_) => f.write_str("ImapConnection::Plain"),
+            Transport::Tls(_) => f.write_str("ImapConnection::Tls"),
         }
     }
 }
 
 impl AsyncRead for ImapConnection {
+    /// Reads through the [`Guard`]: whole lines and literal contents only.
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ImapConnection::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            ImapConnection::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        let this = self.get_mut();
+        loop {
+            let ready = this.guard.ready();
+            if !ready.is_empty() {
+                let n = ready.len().min(buf.remaining());
+                buf.put_slice(&ready[..n]);
+                this.guard.consume(n);
+                return Poll::Ready(Ok(()));
+            }
+            if this.guard.at_eof() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut scratch = [0u8; 16 * 1024];
+            let mut read = ReadBuf::new(&mut scratch);
+            let polled = match &mut this.transport {
+                Transport::Plain(s) => Pin::new(s).poll_read(cx, &mut read),
+                Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, &mut read),
+            };
+            match polled {
+                Poll::Ready(Ok(())) => this.guard.push(read.filled())?,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 }
 
 impl AsyncWrite for ImapConnection {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            ImapConnection::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            ImapConnection::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        match &mut self.get_mut().transport {
+            Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ImapConnection::Plain(s) => Pin::new(s).poll_flush(cx),
-            ImapConnection::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().transport {
+            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ImapConnection::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            ImapConnection::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().transport {
+            Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -121,12 +173,12 @@ async fn connect_inner(
     let (stream, encrypted) = match endpoint.security {
         Security::Tls => {
             let tls_stream = handshake(endpoint, tls, tcp).await?;
-            let mut client = async_imap::Client::new(ImapConnection::Tls(Box::new(tls_stream)));
+            let mut client = async_imap::Client::new(ImapConnection::tls(tls_stream));
             read_greeting(&mut client, endpoint).await?;
             (client, true)
         }
         Security::StartTls | Security::Plain => {
-            let mut client = async_imap::Client::new(ImapConnection::Plain(tcp));
+            let mut client = async_imap::Client::new(ImapConnection::plain(tcp));
             let greeting_caps = read_greeting(&mut client, endpoint).await?;
             let offers_starttls = greeting_caps.iter().any(|c| c == "STARTTLS");
             if offers_starttls || !endpoint.loopback {
@@ -137,14 +189,11 @@ async fn connect_inner(
                     .map_err(|e| {
                         ServiceError::Tls(format!("{}: STARTTLS refused: {e}", endpoint.authority()))
                     })?;
-                let ImapConnection::Plain(tcp) = client.into_inner() else {
+                let Some(tcp) = client.into_inner().into_plain() else {
                     unreachable!("a fresh client holds a plain stream")
                 };
                 let tls_stream = handshake(endpoint, tls, tcp).await?;
-                (
-                    async_imap::Client::new(ImapConnection::Tls(Box::new(tls_stream))),
-                    true,
-                )
+                (async_imap::Client::new(ImapConnection::tls(tls_stream)), true)
             } else {
                 (client, false)
             }
