@@ -81,6 +81,8 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Connects to the agent at `path` (a socket file, or a `\\.\pipe\…` name on Windows).
     pub async fn connect(path: &Path) -> Result<Client, ClientError> {
+        #[cfg(unix)]
+        crate::endpoint::check_socket_owner(path)?;
         let name = path.to_fs_name::<GenericFilePath>()?;
         let connected = tokio::time::timeout(CONNECT_TIMEOUT, Stream::connect(name))
             .await
