@@ -9,7 +9,9 @@ mod config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Err(e) = config::Config::parse(std::path::Path::new("config.toml"), text) {
         // A URL's password, when the text has one, is masked in the message.
         for word in text.split(|c: char| c.is_whitespace() || c == '"' || c == '\'') {

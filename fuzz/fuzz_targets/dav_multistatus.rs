@@ -11,7 +11,9 @@ use url::Url;
 fuzz_target!(|data: &[u8]| {
     let _ = xml::names_precondition(data, "valid-sync-token");
     let _ = freebusy::parse_schedule_response(data);
-    let Ok(ms) = xml::parse_multistatus(data) else { return };
+    let Ok(ms) = xml::parse_multistatus(data) else {
+        return;
+    };
     let base = Url::parse("https://dav.example.org/home/alice/").unwrap();
     for service in [DavService::CalDav, DavService::CardDav] {
         let _ = discovery::collections(&ms, &base, service);

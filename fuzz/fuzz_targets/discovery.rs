@@ -9,11 +9,18 @@ use opconnect_actors::formats::discovery::{
 use opconnect_actors::net::endpoint::{self, Protocol};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let mut lines = text.lines();
     let email = lines.next().unwrap_or_default();
     let domain = email_domain(email).unwrap_or_else(|| "example.org".into());
-    let txt: Vec<String> = lines.next().unwrap_or_default().split('|').map(str::to_owned).collect();
+    let txt: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .split('|')
+        .map(str::to_owned)
+        .collect();
     let path = txt_path(&txt);
     let records: Vec<SrvRecord> = lines
         .filter_map(|l| {

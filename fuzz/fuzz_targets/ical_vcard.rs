@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use opconnect_actors::formats::{freebusy, ical, vcard};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, body)) = data.split_first() else { return };
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
     match pick % 3 {
         0 => {
             let _ = ical::parse_event(body);

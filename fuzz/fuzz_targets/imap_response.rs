@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use opconnect_actors::imap::capped::Guard;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&split, bytes)) = data.split_first() else { return };
+    let Some((&split, bytes)) = data.split_first() else {
+        return;
+    };
     let mut guard = Guard::default();
     let mut released = Vec::new();
     let step = usize::from(split).max(1);
@@ -19,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
         released.extend_from_slice(guard.ready());
         guard.consume(n);
     }
-    assert!(bytes.starts_with(&released), "the guard passes bytes on unchanged and in order");
+    assert!(
+        bytes.starts_with(&released),
+        "the guard passes bytes on unchanged and in order"
+    );
     let mut rest: &[u8] = &released;
     while let Ok((left, _)) = Response::parse(rest) {
         if left.len() >= rest.len() {

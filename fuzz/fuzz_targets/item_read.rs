@@ -5,8 +5,12 @@ use libfuzzer_sys::fuzz_target;
 use opconnect_actors::formats::item::{self, ItemClass};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, body)) = data.split_first() else { return };
-    let Ok(body) = std::str::from_utf8(body) else { return };
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
+    let Ok(body) = std::str::from_utf8(body) else {
+        return;
+    };
     let class = [
         ItemClass::Appointment,
         ItemClass::Task,
