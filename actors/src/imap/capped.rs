@@ -11,6 +11,8 @@
 //!     line:    bytes since the last LF, literal contents excluded; > MAX_LINE → error
 //!     literal: `{N}` or `{N+}` right before CRLF; N > MAX_LITERAL → error; N bytes pass
 //! ```
+//!
+//! Bytes pass unchanged but for one repair: see [`fix_status_line`].
 
 use std::io;
 
@@ -42,12 +44,13 @@ pub struct LineCap {
 impl LineCap {
     /// Checks the bytes just read; an error means the connection must be dropped.
     pub fn check(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.scan(bytes).map(|_| ())
+        self.scan(bytes, &mut Vec::new()).map(|_| ())
     }
 
     /// Checks `bytes` and returns how many of them may be passed on: up to the end of the last
     /// complete line or of literal contents (an unfinished line is held back).
-    pub fn scan(&mut self, bytes: &[u8]) -> io::Result<usize> {
+    /// `ends` receives, per line end in `bytes`, the LF's index and whether it announced a literal.
+    pub fn scan(&mut self, bytes: &[u8], ends: &mut Vec<(usize, bool)>) -> io::Result<usize> {
         let mut pos = 0;
         let mut releasable = 0;
         while pos < bytes.len() {
@@ -62,6 +65,10 @@ impl LineCap {
             pos += 1;
             if b == b'\n' {
                 releasable = pos;
+                ends.push((
+                    pos - 1,
+                    matches!(self.brace, Brace::Closed(_) | Brace::ClosedCr(_)),
+                ));
                 if let Brace::Closed(n) | Brace::ClosedCr(n) = self.brace {
                     if n > MAX_LITERAL {
                         return Err(invalid(format!(
@@ -98,7 +105,7 @@ impl LineCap {
 }
 
 /// The bytes read but not yet passed on, with the scanner: what `ImapConnection` reads through.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Guard {
     cap: LineCap,
     held: Vec<u8>,
@@ -107,6 +114,51 @@ pub struct Guard {
     ready: usize,
     /// The server closed the connection: everything held may be passed on.
     eof: bool,
+    /// Where the line now arriving starts in `held` (`None` inside a literal and the rest of
+    /// the line that announced it).
+    line_start: Option<usize>,
+    ends: Vec<(usize, bool)>,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard {
+            cap: LineCap::default(),
+            held: Vec::new(),
+            start: 0,
+            ready: 0,
+            eof: false,
+            line_start: Some(0),
+            ends: Vec::new(),
+        }
+    }
+}
+
+/// imap-proto 0.17 panics on a status line whose response code is followed directly by a
+/// non-ASCII byte (`* OK [ALERT]é`: it slices the text after the code at byte 1, found by
+/// fuzz/imap_response). Such a line gets the space RFC 3501 §9 `resp-text` wants after `]`.
+/// Returns whether a byte was inserted at `end`-relative position.
+fn fix_status_line(held: &mut Vec<u8>, start: usize, end: usize) -> bool {
+    let line = &held[start..end];
+    let mut words = line.splitn(3, |b| *b == b' ');
+    let (Some(_tag), Some(status), Some(rest)) = (words.next(), words.next(), words.next()) else {
+        return false;
+    };
+    let is_status = ["OK", "NO", "BAD", "BYE", "PREAUTH"]
+        .iter()
+        .any(|s| status.eq_ignore_ascii_case(s.as_bytes()));
+    if !is_status || rest.first() != Some(&b'[') {
+        return false;
+    }
+    let Some(close) = rest.iter().position(|b| *b == b']') else {
+        return false;
+    };
+    if rest.get(close + 1).is_none_or(|b| *b < 0x80) {
+        return false;
+    }
+    let at = end - rest.len() + close + 1;
+    held.insert(at, b' ');
+    true
 }
 
 impl Guard {
@@ -121,9 +173,12 @@ impl Guard {
         self.ready -= n;
         if self.start == self.held.len() {
             self.held.clear();
+            self.line_start = self.line_start.map(|_| 0);
             self.start = 0;
         } else if self.start > 64 * 1024 && self.start > self.held.len() / 2 {
             self.held.drain(..self.start);
+            // The line now arriving is never passed on yet, so it starts after what was drained.
+            self.line_start = self.line_start.map(|l| l - self.start);
             self.start = 0;
         }
     }
@@ -137,9 +192,22 @@ impl Guard {
         }
         let unscanned = self.held.len();
         self.held.extend_from_slice(bytes);
-        let released = self.cap.scan(bytes)?;
+        let mut ends = std::mem::take(&mut self.ends);
+        ends.clear();
+        let released = self.cap.scan(bytes, &mut ends)?;
+        let mut shift = 0;
+        for &(lf, literal) in &ends {
+            let end = unscanned + lf + shift;
+            if let Some(start) = self.line_start
+                && fix_status_line(&mut self.held, start, end)
+            {
+                shift += 1;
+            }
+            self.line_start = (!literal).then_some(unscanned + lf + shift + 1);
+        }
+        self.ends = ends;
         if released > 0 {
-            self.ready = unscanned + released - self.start;
+            self.ready = unscanned + released + shift - self.start;
         }
         Ok(())
     }
@@ -220,6 +288,24 @@ mod tests {
         assert_eq!(g.ready(), b"* BYE");
         g.consume(5);
         assert!(g.at_eof());
+    }
+
+    #[test]
+    fn a_status_code_followed_by_a_non_ascii_byte_gets_its_space() {
+        // fuzz/imap_response: imap-proto panicked on this greeting.
+        let mut g = Guard::default();
+        g.push(b"* OK [CAPABILITY IMAP4rev1]\xffready\r\nA1 OK [READ-WRITE]\xc3\xa9 x\r\n* 1 FETCH (BODY[] {2}\r\n]\xff)\r\n")
+            .unwrap();
+        let out = g.ready().to_vec();
+        assert_eq!(
+            out,
+            b"* OK [CAPABILITY IMAP4rev1] \xffready\r\nA1 OK [READ-WRITE] \xc3\xa9 x\r\n* 1 FETCH (BODY[] {2}\r\n]\xff)\r\n"
+        );
+        let mut rest: &[u8] = &out;
+        while let Ok((left, _)) = async_imap::imap_proto::Response::parse(rest) {
+            rest = left;
+        }
+        assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(rest));
     }
 
     proptest::proptest! {
