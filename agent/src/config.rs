@@ -144,9 +144,9 @@ impl Config {
 }
 
 /// `scheme://user:password@host` → `scheme://user:***@host`, wherever a URL appears in `text`.
-/// Conservative: a password typed unencoded may hold `/`, `?` or `#`, which would end the
-/// authority for RFC 3986 §3.2, so everything from the first `:` to the last `@` of the word is
-/// masked (over-masking a message is harmless).
+/// Conservative: a password typed unencoded may hold `/`, `?`, `#`, `<` or a backtick, which
+/// would end the authority for RFC 3986 §3.2, so everything from the first `:` to the last `@`
+/// of the word (up to a space or a quote) is masked; over-masking a message is harmless.
 pub fn mask_passwords(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -154,7 +154,7 @@ pub fn mask_passwords(text: &str) -> String {
         let (before, after) = rest.split_at(at + 3);
         out.push_str(before);
         let end = after
-            .find(|c: char| c.is_whitespace() || "\"'`<>".contains(c))
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
             .unwrap_or(after.len());
         let authority = &after[..end];
         match authority.rfind('@') {
@@ -496,6 +496,11 @@ sieve = "sieve://imap.example.org:4190"
         assert_eq!(
             mask_passwords("smtp = \"smtp://sia#ple.org:93eeplice@example.org\""),
             "smtp = \"smtp://sia#ple.org:***@example.org\""
+        );
+        // Found by fuzz/config too: `>` inside the user info.
+        assert_eq!(
+            mask_passwords("x://126>0ample.org:69eeplice@examplk1:5232/"),
+            "x://126>0ample.org:***@examplk1:5232/"
         );
     }
 
