@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::path::Path;
+use std::time::Duration;
 
 use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::traits::tokio::Stream as _;
@@ -45,13 +46,27 @@ pub enum ClientError {
     Protocol(String),
     #[error("IPC I/O error: {0}")]
     Io(#[from] io::Error),
+    /// No answer in time: the agent is busy or stuck (its log says which).
+    #[error(
+        "the agent did not answer `{method}` within {}s; it may be busy or stuck (see its log)",
+        after.as_secs()
+    )]
+    TimedOut { method: String, after: Duration },
 }
+
+/// How long [`Client::call`] waits for an answer unless [`Client::set_timeout`] says otherwise:
+/// longer than any call takes (a report probes each server within its connect timeout, `wait:
+/// true` gives up after 30 s), short enough that a stuck agent does not hang a script.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Connecting to a live local endpoint is immediate; a wedged accept loop is not.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connection to the agent.
 pub struct Client {
     reader: FrameReader<Stream>,
     next_id: u64,
     events: VecDeque<Event>,
+    timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Client {
@@ -66,12 +81,21 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Connects to the agent at `path` (a socket file, or a `\\.\pipe\…` name on Windows).
     pub async fn connect(path: &Path) -> Result<Client, ClientError> {
+        #[cfg(unix)]
+        crate::endpoint::check_socket_owner(path)?;
         let name = path.to_fs_name::<GenericFilePath>()?;
-        match Stream::connect(name).await {
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, Stream::connect(name))
+            .await
+            .map_err(|_| ClientError::TimedOut {
+                method: "connect".into(),
+                after: CONNECT_TIMEOUT,
+            })?;
+        match connected {
             Ok(stream) => Ok(Client {
                 reader: FrameReader::new(stream),
                 next_id: 1,
                 events: VecDeque::new(),
+                timeout: Some(DEFAULT_CALL_TIMEOUT),
             }),
             Err(e)
                 if matches!(
@@ -85,8 +109,26 @@ impl Client {
         }
     }
 
-    /// Calls `method` and waits for its answer; an error answer is [`ClientError::Rpc`].
+    /// How long [`Client::call`] waits for an answer (`None`: as long as it takes).
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    /// Calls `method` and waits for its answer, at most the timeout ([`DEFAULT_CALL_TIMEOUT`]
+    /// unless set); an error answer is [`ClientError::Rpc`].
     pub async fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+        match self.timeout {
+            None => self.call_inner(method, params).await,
+            Some(after) => tokio::time::timeout(after, self.call_inner(method, params))
+                .await
+                .map_err(|_| ClientError::TimedOut {
+                    method: method.to_owned(),
+                    after,
+                })?,
+        }
+    }
+
+    async fn call_inner(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         self.send(&Request::new(id, method, params)).await?;

@@ -9,8 +9,10 @@
 //!
 //! Memory stays bounded when the client reads slowly: producers wait on the bounded queue,
 //! the read loop stops reading once `MAX_IN_FLIGHT` calls are pending, the event forwarder lets
-//! the broadcast channel lag (and skips what it missed), and a write that makes no progress for
-//! `WRITE_STALL` closes the connection.
+//! the broadcast channel lag (skips what it missed and tells the client with a `lagged` event,
+//! `{"topic":"lagged","missed":N}`), and a write that makes no progress for `WRITE_STALL`
+//! closes the connection. A frame begun but not finished within `FRAME_IDLE` closes it too: a
+//! half-sent frame holds no connection open for long.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -26,6 +28,8 @@ use crate::frame::{self, FrameError, FrameReader, MAX_FRAME};
 use crate::rpc::{self, Event, Request, Response, RpcError};
 use crate::server::Service;
 
+/// The event a subscriber gets when it missed events: `{"topic":"lagged","missed":N}`.
+pub const LAGGED_TOPIC: &str = "lagged";
 /// Frames waiting for the writer. Small: each may be up to 16 MiB.
 const OUT_QUEUE: usize = 32;
 /// Calls running at once for one connection; beyond that the read loop waits, so a client
@@ -33,6 +37,9 @@ const OUT_QUEUE: usize = 32;
 const MAX_IN_FLIGHT: usize = 64;
 /// A client that takes none of our bytes for this long is gone or stuck: close it.
 const WRITE_STALL: Duration = Duration::from_secs(60);
+/// A frame must be complete this long after its first byte arrived (16 MiB over a local socket
+/// takes milliseconds; a client that stops part-way is stuck or hostile).
+const FRAME_IDLE: Duration = Duration::from_secs(10);
 /// How long a closing connection may still flush answers already queued.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
@@ -51,7 +58,7 @@ where
         calls: JoinSet::new(),
         events: None,
     };
-    let mut reader = FrameReader::new(rd);
+    let mut reader = FrameReader::new(rd).with_idle_limit(FRAME_IDLE);
     let ending = loop {
         tokio::select! {
             biased;
@@ -131,6 +138,10 @@ impl Conn {
                     &Response::error(Value::Null, RpcError::invalid_request(e.to_string())),
                 )
                 .await;
+                return Flow::Close(Ending::Fatal);
+            }
+            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                tracing::warn!(error = %e, "IPC client stopped part-way through a frame; closing");
                 return Flow::Close(Ending::Fatal);
             }
             Err(e) => {
@@ -253,6 +264,13 @@ async fn forward_events(mut rx: broadcast::Receiver<Event>, topics: Vec<String>,
             Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(skipped)) => {
                 tracing::warn!(skipped, "IPC subscriber is reading slowly; skipped events");
+                // Whatever its topics: the subscriber must know its picture is incomplete.
+                let lagged = Event::new(LAGGED_TOPIC).with("missed", skipped);
+                if let Some(bytes) = encode(&lagged.to_notification())
+                    && tx.send(bytes).await.is_err()
+                {
+                    return;
+                }
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
@@ -379,8 +397,13 @@ mod tests {
         // What is buffered for this client is at most the queue, the broadcast ring, the frame
         // in the writer's hands and the pipe; everything else was skipped.
         let mut received = Vec::new();
+        let mut lagged = 0;
         while let Ok(Ok(Some(payload))) = tokio::time::timeout(Duration::from_millis(200), rd.next()).await {
             let value: Value = serde_json::from_slice(&payload).unwrap();
+            if value["params"]["topic"] == LAGGED_TOPIC {
+                lagged += value["params"]["missed"].as_u64().unwrap();
+                continue;
+            }
             received.push(value["params"]["n"].as_u64().unwrap());
         }
         assert!(
@@ -389,6 +412,7 @@ mod tests {
             received.len()
         );
         assert_eq!(received.last(), Some(&1999), "the newest events arrive");
+        assert!(lagged > 0, "the subscriber was told it missed events");
         assert!(!conn.is_finished(), "lagging must not close the connection");
     }
 

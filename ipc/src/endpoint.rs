@@ -18,7 +18,7 @@ mod unix;
 #[cfg(unix)]
 pub(crate) use unix::Bound;
 #[cfg(unix)]
-pub use unix::{current_euid, prepare_socket_dir};
+pub use unix::{check_socket_owner, current_euid, prepare_socket_dir};
 
 #[cfg(windows)]
 mod windows;

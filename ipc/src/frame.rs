@@ -94,6 +94,10 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, payload: &[u8]) -> Re
 pub struct FrameReader<R> {
     inner: R,
     buf: Vec<u8>,
+    /// With [`FrameReader::with_idle_limit`]: how long a begun frame may take to complete.
+    idle: Option<std::time::Duration>,
+    /// When the first byte of the frame now being read arrived.
+    began: Option<tokio::time::Instant>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -101,7 +105,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Self {
             inner,
             buf: Vec::new(),
+            idle: None,
+            began: None,
         }
+    }
+
+    /// A frame begun but not complete within `limit` ends [`FrameReader::next`] with an I/O
+    /// error of kind `TimedOut` (a half-sent frame holds nothing open for long).
+    pub fn with_idle_limit(mut self, limit: std::time::Duration) -> Self {
+        self.idle = Some(limit);
+        self
     }
 
     /// The next payload; `Ok(None)` on a clean end of stream between frames.
@@ -112,6 +125,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         loop {
             match decode(&self.buf)? {
                 Decoded::Frame { len } => {
+                    self.began = None;
                     let payload = self.buf[HEADER_LEN..HEADER_LEN + len].to_vec();
                     self.buf.drain(..HEADER_LEN + len);
                     // Give back the room a big frame took, so an idle connection stays small.
@@ -121,10 +135,23 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     return Ok(Some(payload));
                 }
                 Decoded::Need(n) => {
-                    // Ask for what the frame needs (bounded by MAX_FRAME via decode), and at
-                    // least a chunk, so small frames arriving together are read in one go.
-                    self.buf.reserve(n.max(READ_CHUNK));
-                    let read = self.inner.read_buf(&mut self.buf).await?;
+                    // Room for a chunk at a time: the buffer grows as bytes arrive (doubling),
+                    // never by what a header merely announces (up to MAX_FRAME per connection).
+                    self.buf.reserve(READ_CHUNK);
+                    let read = match (self.idle, self.buf.is_empty()) {
+                        (Some(limit), false) => {
+                            let began = *self.began.get_or_insert_with(tokio::time::Instant::now);
+                            tokio::time::timeout_at(began + limit, self.inner.read_buf(&mut self.buf))
+                                .await
+                                .map_err(|_| {
+                                    io::Error::new(
+                                        io::ErrorKind::TimedOut,
+                                        format!("a frame was left unfinished for {}s", limit.as_secs()),
+                                    )
+                                })??
+                        }
+                        _ => self.inner.read_buf(&mut self.buf).await?,
+                    };
                     if read == 0 {
                         return match self.buf.len() {
                             0 => Ok(None),
@@ -134,6 +161,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 }
             }
         }
+    }
+
+    /// Bytes read but not yet returned as a frame (a frame in progress, or frames queued).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
     }
 
     pub fn get_ref(&self) -> &R {
@@ -278,5 +310,23 @@ mod tests {
                 Decoded::Need(n) => prop_assert_eq!(cut + n, wire.len()),
             }
         }
+    }
+
+    /// A header announcing 16 MiB reserves nothing like it: the buffer grows with what arrives.
+    #[tokio::test]
+    async fn a_header_alone_reserves_no_body() {
+        use tokio::io::AsyncWriteExt as _;
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut reader = FrameReader::new(server);
+        client.write_all(&(MAX_FRAME as u32).to_be_bytes()).await.unwrap();
+        client.write_all(b"{\"jsonrpc\"").await.unwrap();
+        let pending = tokio::time::timeout(std::time::Duration::from_millis(100), reader.next()).await;
+        assert!(pending.is_err(), "the frame is not complete");
+        assert_eq!(reader.buffered(), HEADER_LEN + 10);
+        assert!(
+            reader.buf.capacity() < 1 << 20,
+            "{} bytes reserved",
+            reader.buf.capacity()
+        );
     }
 }

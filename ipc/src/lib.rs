@@ -15,7 +15,8 @@ pub mod frame;
 pub mod rpc;
 pub mod server;
 
-pub use client::{Client, ClientError};
+pub use client::{Client, ClientError, DEFAULT_CALL_TIMEOUT};
+pub use connection::LAGGED_TOPIC;
 pub use endpoint::default_socket_path;
 pub use frame::MAX_FRAME;
 pub use rpc::{Event, PROTOCOL_VERSION, Request, Response, RpcError, code};

@@ -3,6 +3,7 @@
 //! ```text
 //!  Server::bind(path) ──▶ Server::run(service, shutdown)
 //!   │ dir 0700, socket 0600,      │ accept ─▶ peer uid check ─▶ spawn connection::handle
+//!   │                             │   (≤ MAX_CONNECTIONS; failures back off, logged once)
 //!   │ refuses a live agent,       │ shutdown resolves ─▶ stop accepting, remove the socket,
 //!   │ replaces a stale socket     │ tell connections to close, wait ≤ SHUTDOWN_GRACE
 //! ```
@@ -26,8 +27,13 @@ use crate::connection;
 use crate::endpoint::Bound;
 use crate::rpc::{Event, RpcError};
 
-/// After a failed accept (out of file descriptors, say), wait before trying again.
+/// After a failed accept (out of file descriptors, say), wait before trying again; the wait
+/// doubles up to `ACCEPT_BACKOFF_MAX` while failures go on, and a burst is logged once.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Connections served at once: far more than the add-in, a tray and a few CLI calls need. One
+/// more is accepted and closed at once (the client sees the agent hang up, not a hang).
+pub const MAX_CONNECTIONS: usize = 128;
 /// How long open connections get to close once shutdown starts; the rest are aborted.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -97,6 +103,9 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
         let mut next_id: u64 = 0;
+        let mut backoff = ACCEPT_BACKOFF;
+        let mut failures: u64 = 0;
+        let mut refused: u64 = 0;
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             tokio::select! {
@@ -107,8 +116,24 @@ impl Server {
                         tracing::error!(error = %e, "IPC connection task panicked");
                     }
                 }
-                accepted = listening.accept() => match accepted {
+                accepted = listening.accept() => {
+                if accepted.is_ok() && failures > 0 {
+                    tracing::info!(failures, "accepting IPC connections works again");
+                    (failures, backoff) = (0, ACCEPT_BACKOFF);
+                }
+                match accepted {
+                    Ok(Some(stream)) if connections.len() >= MAX_CONNECTIONS => {
+                        if refused == 0 {
+                            tracing::warn!(limit = MAX_CONNECTIONS, "too many IPC connections; closing new ones");
+                        }
+                        refused += 1;
+                        drop(stream);
+                    }
                     Ok(Some(stream)) => {
+                        if refused > 0 {
+                            tracing::info!(refused, "IPC connections below the limit again");
+                            refused = 0;
+                        }
                         next_id += 1;
                         tracing::debug!(conn = next_id, "IPC client connected");
                         let span = tracing::info_span!("ipc_conn", conn = next_id);
@@ -117,10 +142,16 @@ impl Server {
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        tracing::warn!(error = %e, "accepting an IPC connection failed");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        if failures == 0 {
+                            tracing::warn!(error = %e, "accepting an IPC connection failed; backing off");
+                        } else {
+                            tracing::debug!(error = %e, failures, "accepting an IPC connection failed");
+                        }
+                        failures += 1;
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                     }
-                },
+                }},
             }
         }
         tracing::info!(connections = connections.len(), "IPC server stopping");

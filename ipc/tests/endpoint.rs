@@ -213,3 +213,36 @@ async fn a_peer_of_another_uid_is_refused() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_symlinked_socket_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let real = tmp.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let err = Server::bind(&link.join("agent.sock")).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert!(!real.join("agent.sock").exists());
+}
+
+#[tokio::test]
+async fn the_client_refuses_a_socket_it_does_not_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Not a socket at all (a symlink to one is not one either).
+    let file = tmp.path().join("file.sock");
+    std::fs::write(&file, b"").unwrap();
+    let err = Client::connect(&file).await.unwrap_err();
+    assert!(err.to_string().contains("is not a socket"), "{err}");
+    if !is_root() {
+        return;
+    }
+    // Someone else's socket: refused before a byte is sent.
+    let theirs = tmp.path().join("theirs.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+    let err = Client::connect(&theirs).await.unwrap_err();
+    assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_err(), "no connection was made");
+}

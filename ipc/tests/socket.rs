@@ -274,6 +274,10 @@ async fn a_lagging_subscriber_keeps_its_connection() {
     for n in 0..100 {
         h.service.events.send(Event::new("state").with("n", n)).unwrap();
     }
+    // It is told what it missed, then gets what was kept.
+    let told = within(c.next_event()).await.unwrap();
+    assert_eq!(told.topic, opconnect_ipc::LAGGED_TOPIC, "{told:?}");
+    assert_eq!(told.data["missed"], json!(96), "{told:?}");
     let first = within(c.next_event()).await.unwrap();
     assert!(first.data["n"].as_u64().unwrap() >= 96, "{first:?}");
     assert_eq!(c.call("echo", json!(["alive"])).await.unwrap(), json!(["alive"]));

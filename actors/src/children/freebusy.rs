@@ -1,6 +1,7 @@
 //! Free/busy for the CalDAV child: through the user's scheduling outbox (RFC 6638 §5, a POST of a
 //! VFREEBUSY request), else a free-busy-query REPORT (RFC 4791 §7.10) on the user's own calendars
-//! for the user's own address, else "not supported".
+//! for the user's own address, else "not supported". The outbox is a link from the server's
+//! answer: it passes the credential rule ([`DavClient::named`]) before anything is posted to it.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,7 @@ use url::Url;
 
 use crate::children::AccountEnv;
 use crate::dav::DavClient;
-use crate::dav::client::check_status;
+use crate::dav::client::{check_status, read_body};
 use crate::dav::xml::NS_CALDAV;
 use crate::error::ServiceError;
 use crate::formats::freebusy::{self, Period};
@@ -33,7 +34,9 @@ pub async fn ask(
     let prop = |name: &str| ms.responses.iter().find_map(|r| r.prop(NS_CALDAV, name));
     let outbox = prop("schedule-outbox-URL")
         .and_then(|p| p.hrefs.first())
-        .and_then(|h| answered.join(h).ok());
+        .and_then(|h| answered.join(h).ok())
+        .map(|outbox| client.named(&answered, outbox))
+        .transpose()?;
     let own: Vec<String> = prop("calendar-user-address-set")
         .map(|p| p.hrefs.clone())
         .unwrap_or_default();
@@ -67,10 +70,7 @@ async fn via_outbox(
         )
         .await?;
     check_status(&url, resp.status(), resp.headers())?;
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| ServiceError::transient(format!("{url}: {e}")))?;
+    let bytes = read_body(&url, resp).await?;
     let answers = freebusy::parse_schedule_response(&bytes)
         .map_err(|e| ServiceError::Protocol(format!("{url}: {e}")))?;
     let mut out = Answers::new();
@@ -123,10 +123,7 @@ async fn via_query(
             )));
         }
         check_status(&url, resp.status(), resp.headers())?;
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| ServiceError::transient(format!("{url}: {e}")))?;
+        let text = String::from_utf8_lossy(&read_body(&url, resp).await?).into_owned();
         busy.extend(freebusy::periods(&text).map_err(|e| ServiceError::Protocol(format!("{url}: {e}")))?);
     }
     busy.sort_by_key(|p| p.start);

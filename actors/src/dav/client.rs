@@ -1,8 +1,20 @@
 //! The DAV HTTP client: OPTIONS, PROPFIND and principal discovery over reqwest, with the account's
 //! TLS trust, Basic authentication, and redirects followed by hand so that each hop is checked
 //! against the plaintext-to-loopback rule (invariant 8).
+//!
+//! Where the credentials go (one rule for every URL, whatever its source):
+//!
+//! ```text
+//!   any URL ── endpoint::credential_rule: https, or http to loopback by address ── else refused
+//!      │
+//!      ├─ its origin is trusted ──► sent with Basic credentials
+//!      │    trusted: the configured origin, and origins that a trusted answer names for this
+//!      │    account in discovery (principal, home sets, outbox, a delegator's homes): `named`
+//!      └─ not trusted (e.g. reached only by a redirect to another host) ──► sent without them
+//! ```
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{ETAG, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
@@ -13,10 +25,13 @@ use url::Url;
 use crate::account::Secret;
 use crate::dav::xml::{self, Multistatus, NS_DAV};
 use crate::error::ServiceError;
-use crate::net::endpoint::{self, Endpoint, Protocol};
+use crate::net::endpoint::{self, Endpoint};
 
 /// RFC 9110 §15.4: clients should detect redirect loops; five hops is plenty for discovery.
 const MAX_REDIRECTS: usize = 5;
+/// The largest answer body read (streamed; the rest is never buffered). A multiget batch of
+/// large events stays well under it; a server sending more fails that one request.
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
 /// Retry-After beyond this is clamped (DESIGN.md: "Clamp Retry-After").
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 
@@ -27,6 +42,8 @@ pub struct DavClient {
     base: Url,
     username: String,
     password: Secret,
+    /// Origins (`scheme://host:port`) the credentials may go to, shared by clones.
+    trusted: Arc<Mutex<HashSet<String>>>,
 }
 
 /// What `OPTIONS` says about the server (RFC 4918 §10.1, RFC 4791 §5.1, RFC 6352 §6.1).
@@ -73,11 +90,13 @@ impl DavClient {
             .user_agent(concat!("opconnect/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ServiceError::Config(format!("HTTP client: {e}")))?;
+        endpoint::credential_rule(&endpoint.url).map_err(|e| ServiceError::Config(e.to_string()))?;
         Ok(DavClient {
             http,
             base: endpoint.url.clone(),
             username: username.to_owned(),
             password,
+            trusted: Arc::new(Mutex::new(HashSet::from([origin(&endpoint.url)]))),
         })
     }
 
@@ -85,7 +104,37 @@ impl DavClient {
         &self.base
     }
 
+    /// Whether a request to `url` carries the credentials.
+    pub fn trusts(&self, url: &Url) -> bool {
+        self.trusted
+            .lock()
+            .map(|t| t.contains(&origin(url)))
+            .unwrap_or(false)
+    }
+
+    /// `link`, which the answer from `answered` names for this account in discovery (a principal,
+    /// a home set, an outbox): its origin may receive the credentials too, when `answered` itself
+    /// did (iCloud serves each user's data from another host than the one configured). A link
+    /// that breaks the credential rule is refused here, before any request.
+    pub fn named(&self, answered: &Url, link: Url) -> Result<Url, ServiceError> {
+        endpoint::credential_rule(&link).map_err(|e| {
+            ServiceError::Protocol(format!(
+                "{answered} names {} for this account: {e}; credentials are not sent there",
+                public(&link)
+            ))
+        })?;
+        if self.trusts(answered)
+            && let Ok(mut trusted) = self.trusted.lock()
+            && trusted.insert(origin(&link))
+        {
+            tracing::debug!(named_by = %origin(answered), origin = %origin(&link), "credentials also go to a host the server named");
+        }
+        Ok(link)
+    }
+
     /// Sends one request, following redirects (method and body kept, RFC 9110 §15.4.8/§15.4.9).
+    /// Every hop obeys the credential rule; credentials go only to trusted origins, so a redirect
+    /// to another host is followed without them.
     pub async fn request(
         &self,
         method: Method,
@@ -94,11 +143,17 @@ impl DavClient {
         body: Option<&str>,
     ) -> Result<(Url, reqwest::Response), ServiceError> {
         let mut url = url.clone();
+        let mut redirected_from: Option<Url> = None;
         for _ in 0..=MAX_REDIRECTS {
-            let mut req = self
-                .http
-                .request(method.clone(), url.clone())
-                .basic_auth(&self.username, Some(self.password.expose()));
+            endpoint::credential_rule(&url).map_err(|e| match &redirected_from {
+                Some(from) => ServiceError::Config(format!("{from} redirects to {}: {e}", public(&url))),
+                None => ServiceError::Config(format!("{e}; credentials are not sent there")),
+            })?;
+            let authenticate = self.trusts(&url);
+            let mut req = self.http.request(method.clone(), url.clone());
+            if authenticate {
+                req = req.basic_auth(&self.username, Some(self.password.expose()));
+            }
             for (name, value) in headers {
                 req = req.header(*name, *value);
             }
@@ -120,11 +175,21 @@ impl DavClient {
                     .ok()
                     .and_then(|l| url.join(l).ok())
                     .ok_or_else(|| ServiceError::Protocol(format!("{url}: unusable redirect")))?;
-                // Each hop obeys the same rule as the configured URL.
-                endpoint::parse(Protocol::Dav, next.as_str())
-                    .map_err(|e| ServiceError::Config(format!("{url} redirects to {next}: {e}")))?;
+                redirected_from = Some(url);
                 url = next;
                 continue;
+            }
+            if resp.status() == StatusCode::UNAUTHORIZED
+                && !authenticate
+                && let Some(from) = &redirected_from
+            {
+                // RFC 9110 §15.4: a redirect does not extend trust; say why no login was sent.
+                return Err(ServiceError::Auth(format!(
+                    "{from} redirects to {}, another host, which asks for a login; credentials go only to \
+                     the configured server and the hosts it names, so configure {} as the server instead",
+                    public(&url),
+                    origin(&url)
+                )));
             }
             return Ok((url, resp));
         }
@@ -176,7 +241,9 @@ impl DavClient {
             .get(ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = resp.text().await.map_err(|e| classify_reqwest(&url, e))?;
+        let body = read_body(&url, resp).await?;
+        let body =
+            String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         Ok(Some((body, etag)))
     }
 
@@ -212,7 +279,7 @@ impl DavClient {
                 resp.status()
             )));
         }
-        let bytes = resp.bytes().await.map_err(|e| classify_reqwest(&url, e))?;
+        let bytes = read_body(&url, resp).await?;
         let ms = xml::parse_multistatus(&bytes).map_err(|e| ServiceError::Protocol(format!("{url}: {e}")))?;
         Ok((url, ms))
     }
@@ -225,7 +292,7 @@ impl DavClient {
         let (url, resp) = self.request(method, url, &[("Depth", depth)], Some(body)).await?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(|e| classify_reqwest(&url, e))?;
+        let bytes = read_body(&url, resp).await?;
         if matches!(status.as_u16(), 403 | 409) && xml::names_precondition(&bytes, "valid-sync-token") {
             return Ok(ReportAnswer::InvalidSyncToken);
         }
@@ -256,10 +323,46 @@ impl DavClient {
             .ok_or_else(|| {
                 ServiceError::Unsupported(format!("{answered}: no current-user-principal (RFC 5397)"))
             })?;
-        answered
+        let principal = answered
             .join(href)
-            .map_err(|e| ServiceError::Protocol(format!("{answered}: bad principal href `{href}`: {e}")))
+            .map_err(|e| ServiceError::Protocol(format!("{answered}: bad principal href `{href}`: {e}")))?;
+        self.named(&answered, principal)
     }
+}
+
+/// Reads an answer body chunk by chunk, up to [`MAX_BODY`]: a larger one (announced or sent)
+/// fails this request with a clear error, and the connection is dropped unread.
+pub async fn read_body(url: &Url, mut resp: reqwest::Response) -> Result<Vec<u8>, ServiceError> {
+    let too_large = || {
+        ServiceError::Protocol(format!(
+            "{url}: the answer is larger than {} MiB; refused",
+            MAX_BODY >> 20
+        ))
+    };
+    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+    while let Some(chunk) = resp.chunk().await.map_err(|e| classify_reqwest(url, e))? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// `scheme://host:port` of `url`, the unit credentials are trusted for (RFC 6454 §4).
+pub fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// `url` without any user info, for messages.
+fn public(url: &Url) -> Url {
+    let mut u = url.clone();
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    u
 }
 
 /// What a conditional write came to.

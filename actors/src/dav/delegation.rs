@@ -7,6 +7,9 @@
 //!   per linked principal: PROPFIND Depth 0 ──► name, mailto, calendar-home-set
 //!        └─ refused (403, 404): listed by path only; its principal is taken as its home
 //! ```
+//!
+//! Linked principals are paths joined to the answering URL (same host); their calendar homes
+//! are links that pass [`DavClient::named`] (the credential rule) or are skipped.
 
 use url::Url;
 
@@ -56,21 +59,35 @@ async fn describe(
     let url = base
         .join(path)
         .map_err(|e| ServiceError::Protocol(format!("{base}: bad principal href {path}: {e}")))?;
-    let card = match client.propfind(&url, "0", proxy::PROPFIND_PRINCIPAL_CARD).await {
-        Ok((answered, ms)) => proxy::card(&ms, &answered),
+    let (answered, card) = match client.propfind(&url, "0", proxy::PROPFIND_PRINCIPAL_CARD).await {
+        Ok((answered, ms)) => {
+            let card = proxy::card(&ms, &answered);
+            (answered, card)
+        }
         Err(e @ (ServiceError::Transient { .. } | ServiceError::Auth(_) | ServiceError::Tls(_))) => {
             return Err(e);
         }
         Err(e) => {
             tracing::warn!(principal = %path, error = %e, "delegation: principal not readable");
-            PrincipalCard::default()
+            (url.clone(), PrincipalCard::default())
         }
     };
     let calendar_homes = match (homes, card.calendar_homes.is_empty()) {
         (false, _) => Vec::new(),
         // A principal without a home set is its own home (as in discovery).
         (true, true) => vec![url.to_string()],
-        (true, false) => card.calendar_homes.iter().map(Url::to_string).collect(),
+        (true, false) => {
+            let mut homes = Vec::new();
+            for home in &card.calendar_homes {
+                match client.named(&answered, home.clone()) {
+                    Ok(home) => homes.push(home.to_string()),
+                    Err(e) => {
+                        tracing::warn!(principal = %path, error = %e, "delegation: calendar home skipped")
+                    }
+                }
+            }
+            homes
+        }
     };
     Ok(PrincipalRecord {
         principal: url.path().to_owned(),

@@ -8,6 +8,9 @@
 //!   principal ──PROPFIND calendar-home-set | addressbook-home-set──► home(s)
 //!   home ──PROPFIND Depth 1──► collections (name, color, components, privileges, ctag, token)
 //! ```
+//!
+//! The principal and the homes are links from the server's answers: each passes
+//! [`DavClient::named`] (the credential rule, and trust for a host the server names) before use.
 
 use url::Url;
 
@@ -104,8 +107,12 @@ pub async fn discover(client: &DavClient, service: DavService) -> Result<(Url, V
                 .map_err(|e| ServiceError::Unsupported(format!("{first}; {}: {e}", service.well_known())))?
         }
     };
-    let (_, ms) = client.propfind(&principal, "0", PROPFIND_HOME_SETS).await?;
-    Ok((principal.clone(), home_sets(&ms, &principal, service)))
+    let (answered, ms) = client.propfind(&principal, "0", PROPFIND_HOME_SETS).await?;
+    let homes = home_sets(&ms, &answered, service)
+        .into_iter()
+        .map(|home| client.named(&answered, home))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((principal, homes))
 }
 
 /// The account's `gal` address book as a directory collection (read-only, never synced). A URL

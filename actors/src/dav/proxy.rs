@@ -12,6 +12,9 @@
 //!   PROPFIND another principal, Depth 0 (PROPFIND_PRINCIPAL_CARD)
 //!     displayname, calendar-user-address-set (mailto:), calendar-home-set (RFC 4791 §6.2.1)
 //! ```
+//!
+//! Principal links are kept as paths on the answering server, whatever host an href names; the
+//! calendar homes of a card are full URLs, checked by `DavClient::named` before use.
 
 use url::Url;
 
@@ -243,6 +246,18 @@ mod tests {
         assert_eq!(c.name.as_deref(), Some("Bob"));
         assert_eq!(c.email.as_deref(), Some("bob@localhost"));
         assert_eq!(c.calendar_homes, [url]);
+    }
+
+    /// A link to another host (or a cleartext URL) is read as a path on the answering server:
+    /// a proxy group never sends the account's credentials anywhere else.
+    #[test]
+    fn links_to_other_hosts_stay_on_the_answering_server() {
+        let body = r#"<d:multistatus xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:response><d:href>http://[::ffff:127.0.0.1]:1/p/me/</d:href><d:propstat><d:prop>
+<cs:calendar-proxy-write-for><d:href>http://evil.example.org/p/bob/</d:href></cs:calendar-proxy-write-for>
+</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#;
+        let ms = parse_multistatus(body.as_bytes()).unwrap();
+        let l = links(&ms, &Url::parse("https://dav.example.org/p/me/").unwrap());
+        assert_eq!(l.write_for, ["/p/bob/"]);
     }
 
     proptest::proptest! {

@@ -3,6 +3,16 @@
 //! The parser keeps, per response and propstat, each property's namespace, local name, text,
 //! the hrefs inside it and the names of its child elements: enough for principals, home sets,
 //! resource types, component sets, privileges, etags and sync tokens.
+//!
+//! A server controls the body, so the parser's memory stays proportional to it: each namespace
+//! string is stored once and shared ([`Ns`]) instead of copied per element, elements nest at most
+//! [`MAX_DEPTH`] deep, a body holds at most [`MAX_PROPS`] properties, and a property keeps at most
+//! [`MAX_NAMES`] child names, descendant names and `name` attributes (real ones hold a few dozen).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use quick_xml::NsReader;
 use quick_xml::events::Event;
@@ -16,10 +26,61 @@ pub const NS_CARDDAV: &str = "urn:ietf:params:xml:ns:carddav";
 pub const PROPFIND_CURRENT_USER_PRINCIPAL: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <d:propfind xmlns:d="DAV:"><d:prop><d:current-user-principal/></d:prop></d:propfind>"#;
 
+/// Elements nest no deeper than this (a multistatus property sits at depth 5; privileges at 8).
+pub const MAX_DEPTH: usize = 64;
+/// Properties kept per body: a sync listing of 100,000 items has a few hundred thousand.
+pub const MAX_PROPS: usize = 2_000_000;
+/// Child names, descendant names and `name` attributes kept per property; more are ignored.
+pub const MAX_NAMES: usize = 4096;
+
+/// An XML namespace name, shared between the elements that use it.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Ns(Arc<str>);
+
+impl Ns {
+    pub fn new(name: &str) -> Ns {
+        Ns(Arc::from(name))
+    }
+}
+
+impl Deref for Ns {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Ns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Ns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for Ns {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Ns {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+/// `(namespace, local name)` of an element.
+pub type Name = (Ns, String);
+
 /// One property inside a propstat.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Prop {
-    pub ns: String,
+    pub ns: Ns,
     pub name: String,
     /// Concatenated text directly or deeper inside the property, trimmed.
     pub text: String,
@@ -29,10 +90,10 @@ pub struct Prop {
     /// Every `DAV:href` inside the property, in order.
     pub hrefs: Vec<String>,
     /// `(namespace, local name)` of each direct child element.
-    pub children: Vec<(String, String)>,
+    pub children: Vec<Name>,
     /// `(namespace, local name)` of every element at any depth inside the property, in order
     /// (privileges sit two levels down, RFC 3744 §5.4).
-    pub descendants: Vec<(String, String)>,
+    pub descendants: Vec<Name>,
     /// The `name` attribute of every element inside the property (`<C:comp name="VTODO"/>`,
     /// RFC 4791 §5.2.3).
     pub names: Vec<String>,
@@ -79,7 +140,9 @@ pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus, XmlError> {
     reader.config_mut().trim_text(false);
     let mut out = Multistatus::default();
     // The element path as (namespace, local name).
-    let mut path: Vec<(String, String)> = Vec::new();
+    let mut path: Vec<Name> = Vec::new();
+    let mut names = Interner::default();
+    let mut props_kept = 0usize;
     let mut response = DavResponse::default();
     let mut propstat_props: Vec<Prop> = Vec::new();
     let mut propstat_status: u16 = 200;
@@ -93,21 +156,28 @@ pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus, XmlError> {
             .map_err(|e| XmlError(format!("after byte {position}: {e}")))?;
         match event {
             (ns, Event::Start(start)) => {
-                let name = (namespace(&ns), start.local_name().as_ref().to_owned());
+                let name = (names.ns(&ns), local(&start));
+                if path.len() >= MAX_DEPTH {
+                    return Err(XmlError(format!("elements nested deeper than {MAX_DEPTH}")));
+                }
                 note_name_attr(&path, &mut current, &start);
                 if path.is_empty() {
-                    if name != (NS_DAV.to_owned(), "multistatus".to_owned()) {
+                    if !is_root(&name) {
                         return Err(XmlError(format!("root element is {{{}}}{}", name.0, name.1)));
                     }
                     saw_root = true;
                 }
-                open(&mut path, &mut current, name);
+                open(&mut path, &mut current, name, &mut props_kept)?;
             }
             (ns, Event::Empty(start)) => {
-                let name = (namespace(&ns), start.local_name().as_ref().to_owned());
+                let name = (names.ns(&ns), local(&start));
                 note_name_attr(&path, &mut current, &start);
-                open(&mut path, &mut current, name.clone());
-                close(&mut path, &mut current, &mut propstat_props, name);
+                // `<d:multistatus xmlns:d="DAV:"/>`: a listing with nothing in it.
+                if path.is_empty() && is_root(&name) {
+                    saw_root = true;
+                }
+                open(&mut path, &mut current, name, &mut props_kept)?;
+                close(&mut path, &mut current, &mut propstat_props);
             }
             (_, Event::Text(text)) => {
                 let text = text.to_string();
@@ -153,7 +223,7 @@ pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus, XmlError> {
                 );
             }
             (ns, Event::End(end)) => {
-                let name = (namespace(&ns), end.local_name().as_ref().to_owned());
+                let name = (names.ns(&ns), end.local_name().as_ref().to_owned());
                 let is = |n: &str| name.0 == NS_DAV && name.1 == n;
                 if is("propstat") {
                     for mut p in propstat_props.drain(..) {
@@ -166,7 +236,7 @@ pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus, XmlError> {
                     done.href = done.href.trim().to_owned();
                     out.responses.push(done);
                 }
-                close(&mut path, &mut current, &mut propstat_props, name);
+                close(&mut path, &mut current, &mut propstat_props);
             }
             (_, Event::Eof) => {
                 if !path.is_empty() {
@@ -184,20 +254,51 @@ pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus, XmlError> {
     Ok(out)
 }
 
-fn namespace(ns: &ResolveResult<'_>) -> String {
-    match ns {
-        ResolveResult::Bound(n) => n.as_ref().to_owned(),
-        _ => String::new(),
+/// One [`Ns`] per distinct namespace of a body (the unbound one is empty).
+#[derive(Default)]
+struct Interner {
+    seen: HashMap<String, Ns>,
+}
+
+impl Interner {
+    fn ns(&mut self, ns: &ResolveResult<'_>) -> Ns {
+        let name: &str = match ns {
+            ResolveResult::Bound(n) => n.as_ref(),
+            _ => "",
+        };
+        if let Some(found) = self.seen.get(name) {
+            return found.clone();
+        }
+        let made = Ns::new(name);
+        self.seen.insert(name.to_owned(), made.clone());
+        made
     }
+}
+
+fn local(start: &quick_xml::events::BytesStart<'_>) -> String {
+    start.local_name().as_ref().to_owned()
+}
+
+fn is_root(name: &Name) -> bool {
+    name.0 == NS_DAV && name.1 == "multistatus"
 }
 
 /// Depth of a property element: multistatus / response / propstat / prop / <property>.
 const PROP_DEPTH: usize = 5;
 
-fn open(path: &mut Vec<(String, String)>, current: &mut Option<Prop>, name: (String, String)) {
+fn open(
+    path: &mut Vec<Name>,
+    current: &mut Option<Prop>,
+    name: Name,
+    props_kept: &mut usize,
+) -> Result<(), XmlError> {
     let in_prop =
-        path.len() == PROP_DEPTH - 1 && path.last().is_some_and(|(ns, n)| ns == NS_DAV && n == "prop");
+        path.len() == PROP_DEPTH - 1 && path.last().is_some_and(|(ns, n)| *ns == NS_DAV && n == "prop");
     if in_prop {
+        *props_kept += 1;
+        if *props_kept > MAX_PROPS {
+            return Err(XmlError(format!("more than {MAX_PROPS} properties")));
+        }
         *current = Some(Prop {
             ns: name.0.clone(),
             name: name.1.clone(),
@@ -206,25 +307,25 @@ fn open(path: &mut Vec<(String, String)>, current: &mut Option<Prop>, name: (Str
     } else if path.len() >= PROP_DEPTH
         && let Some(prop) = current.as_mut()
     {
-        if path.len() == PROP_DEPTH {
+        if path.len() == PROP_DEPTH && prop.children.len() < MAX_NAMES {
             prop.children.push(name.clone());
         }
-        prop.descendants.push(name.clone());
+        if prop.descendants.len() < MAX_NAMES {
+            prop.descendants.push(name.clone());
+        }
     }
     path.push(name);
+    Ok(())
 }
 
-fn note_name_attr(
-    path: &[(String, String)],
-    current: &mut Option<Prop>,
-    start: &quick_xml::events::BytesStart<'_>,
-) {
+fn note_name_attr(path: &[Name], current: &mut Option<Prop>, start: &quick_xml::events::BytesStart<'_>) {
     if path.len() < PROP_DEPTH {
         return;
     }
     let Some(prop) = current.as_mut() else { return };
     for attr in start.attributes().flatten() {
         if attr.key.local_name().as_ref() == "name"
+            && prop.names.len() < MAX_NAMES
             && let Ok(value) = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
         {
             prop.names.push(value.into_owned());
@@ -232,12 +333,7 @@ fn note_name_attr(
     }
 }
 
-fn close(
-    path: &mut Vec<(String, String)>,
-    current: &mut Option<Prop>,
-    props: &mut Vec<Prop>,
-    _name: (String, String),
-) {
+fn close(path: &mut Vec<Name>, current: &mut Option<Prop>, props: &mut Vec<Prop>) {
     if path.len() == PROP_DEPTH
         && let Some(mut prop) = current.take()
     {
@@ -248,7 +344,7 @@ fn close(
 }
 
 fn on_text(
-    path: &[(String, String)],
+    path: &[Name],
     current: &mut Option<Prop>,
     response: &mut DavResponse,
     propstat_status: &mut u16,
@@ -256,7 +352,7 @@ fn on_text(
     text: &str,
 ) {
     let Some((ns, local)) = path.last() else { return };
-    let dav = ns == NS_DAV;
+    let dav = *ns == NS_DAV;
     match path.len() {
         2 if dav && local == "sync-token" => {
             let token = out.sync_token.get_or_insert_with(String::new);
@@ -338,10 +434,7 @@ mod tests {
         assert_eq!(ms.responses.len(), 2);
         let cal = &ms.responses[0];
         let rt = cal.prop(NS_DAV, "resourcetype").unwrap();
-        assert!(
-            rt.children
-                .contains(&(NS_CALDAV.to_owned(), "calendar".to_owned()))
-        );
+        assert!(rt.children.contains(&(Ns::new(NS_CALDAV), "calendar".to_owned())));
         assert_eq!(cal.prop(NS_DAV, "displayname").unwrap().text, "Work & more");
         let comps = cal.prop(NS_CALDAV, "supported-calendar-component-set").unwrap();
         assert_eq!(comps.names, vec!["VEVENT"]);
@@ -374,6 +467,40 @@ mod tests {
         assert!(parse_multistatus(b"").is_err());
         assert!(parse_multistatus(b"<multistatus xmlns='DAV:'><response>").is_err());
         assert!(parse_multistatus(&[0xff, 0xfe, 0x00]).is_err());
+    }
+
+    /// The shape that took 604 KB to 859 MB: one long namespace, many small elements inside a
+    /// property. The namespace is stored once, and a property keeps a bounded number of names.
+    #[test]
+    fn a_long_namespace_is_shared_and_names_are_capped() {
+        let ns = "urn:x:".repeat(2000);
+        let many = "<x:a/>".repeat(MAX_NAMES + 500);
+        let body = format!(
+            r#"<d:multistatus xmlns:d="DAV:" xmlns:x="{ns}"><d:response><d:href>/a</d:href><d:propstat><d:prop><x:p>{many}</x:p></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"#
+        );
+        let ms = parse_multistatus(body.as_bytes()).unwrap();
+        let p = &ms.responses[0].props[0];
+        assert_eq!(p.ns, ns.as_str());
+        assert_eq!(p.descendants.len(), MAX_NAMES);
+        assert_eq!(p.children.len(), MAX_NAMES);
+        assert!(p.descendants.iter().all(|(n, _)| Arc::ptr_eq(&n.0, &p.ns.0)));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let body = format!(
+            "<multistatus xmlns='DAV:'>{}{}</multistatus>",
+            "<a>".repeat(MAX_DEPTH + 1),
+            "</a>".repeat(MAX_DEPTH + 1)
+        );
+        let e = parse_multistatus(body.as_bytes()).unwrap_err();
+        assert!(e.0.contains("nested deeper"), "{e}");
+        assert!(
+            parse_multistatus(b"<multistatus xmlns='DAV:'/>")
+                .unwrap()
+                .responses
+                .is_empty()
+        );
     }
 
     proptest::proptest! {

@@ -137,12 +137,7 @@ impl Lines {
     }
 
     pub(crate) async fn start_tls(&mut self, tls: &Arc<ClientConfig>) -> Result<(), ServiceError> {
-        let Some(tcp) = self
-            .io
-            .take()
-            .map(BufReader::into_inner)
-            .and_then(Stream::into_plain)
-        else {
+        let Some(tcp) = self.io.take().and_then(|io| io.into_inner().into_plain()) else {
             return Err(ServiceError::Protocol("TLS started twice".into()));
         };
         let name = ServerName::try_from(self.endpoint.host.clone()).map_err(|e| {

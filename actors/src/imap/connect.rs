@@ -23,10 +23,12 @@ use tokio_rustls::client::TlsStream;
 
 use crate::account::Secret;
 use crate::error::ServiceError;
+use crate::imap::capped::Guard;
 use crate::net::endpoint::{Endpoint, Security};
 use crate::net::tls::describe_tls_error;
 
-/// The byte stream under an IMAP session: plaintext (loopback only) or TLS, with a watchdog.
+/// The byte stream under an IMAP session: plaintext (loopback only) or TLS, with a watchdog and
+/// with what the server sends checked by a [`Guard`] (no endless line, no oversized literal).
 ///
 /// Every read or write that waits longer than the stall limit fails with `TimedOut`, so that a
 /// server that stops answering in the middle of any command (LSUB that never completes, a FETCH
@@ -35,6 +37,7 @@ use crate::net::tls::describe_tls_error;
 /// off while it waits (it has its own renewal, RFC 2177 §3) through [`ImapConnection::waiting`].
 pub struct ImapConnection {
     stream: Stream,
+    guard: Guard,
     stall: Duration,
     waiting: Arc<AtomicBool>,
     read_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -54,6 +57,7 @@ impl ImapConnection {
     fn new(stream: Stream) -> Self {
         ImapConnection {
             stream,
+            guard: Guard::default(),
             stall: DEFAULT_STALL,
             waiting: Arc::new(AtomicBool::new(false)),
             read_deadline: None,
@@ -128,27 +132,47 @@ impl fmt::Debug for ImapConnection {
 }
 
 impl AsyncRead for ImapConnection {
+    /// Reads through the [`Guard`] (whole lines and literal contents only), with the watchdog
+    /// counting silence: bytes that arrive reset it even while a line is still incomplete.
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        let polled = match &mut this.stream {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        };
-        match polled {
-            Poll::Ready(r) => {
-                this.read_deadline = None;
-                Poll::Ready(r)
+        loop {
+            let ready = this.guard.ready();
+            if !ready.is_empty() {
+                let n = ready.len().min(buf.remaining());
+                buf.put_slice(&ready[..n]);
+                this.guard.consume(n);
+                return Poll::Ready(Ok(()));
             }
-            Poll::Pending => {
-                let off = this.waiting.load(Ordering::Relaxed);
-                if Self::watch(this.stall, off, &mut this.read_deadline, cx) {
-                    Poll::Ready(Err(this.stalled()))
-                } else {
-                    Poll::Pending
+            if this.guard.at_eof() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut scratch = [0u8; 16 * 1024];
+            let mut read = ReadBuf::new(&mut scratch);
+            let polled = match &mut this.stream {
+                Stream::Plain(s) => Pin::new(s).poll_read(cx, &mut read),
+                Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, &mut read),
+            };
+            match polled {
+                Poll::Ready(Ok(())) => {
+                    this.read_deadline = None;
+                    this.guard.push(read.filled())?;
+                }
+                Poll::Ready(Err(e)) => {
+                    this.read_deadline = None;
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Pending => {
+                    let off = this.waiting.load(Ordering::Relaxed);
+                    return if Self::watch(this.stall, off, &mut this.read_deadline, cx) {
+                        Poll::Ready(Err(this.stalled()))
+                    } else {
+                        Poll::Pending
+                    };
                 }
             }
         }

@@ -23,6 +23,10 @@ use crate::error::ServiceError;
 use crate::net::endpoint::{Endpoint, Security};
 use crate::net::tls::describe_tls_error;
 
+/// The largest answer buffered: a script (a literal of at most 16 MiB, see `response`) and its
+/// status line. A server sending more fails the command.
+pub const MAX_ANSWER: usize = 17 * 1024 * 1024;
+
 /// The byte stream: plain TCP (loopback only) or TLS.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -253,19 +257,31 @@ impl SieveClient {
         self.read().await
     }
 
-    /// Reads until one complete response is buffered.
+    /// Reads until one complete response is buffered. A response ends with a line, so the buffer
+    /// is parsed again only when a read brought an LF (an endless line costs one scan per read,
+    /// not one parse); it may not grow beyond [`MAX_ANSWER`].
     async fn read(&mut self) -> Result<Response, ServiceError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut parse = true;
         loop {
-            match parse_response(&self.buf) {
-                Ok(Some((response, used))) => {
-                    self.buf.drain(..used);
-                    return Ok(response);
+            if parse {
+                match parse_response(&self.buf) {
+                    Ok(Some((response, used))) => {
+                        self.buf.drain(..used);
+                        return Ok(response);
+                    }
+                    Ok(None) => {}
+                    Err(ParseError(why)) => {
+                        return Err(ServiceError::Protocol(format!("{}: {why}", self.authority)));
+                    }
                 }
-                Ok(None) => {}
-                Err(ParseError(why)) => {
-                    return Err(ServiceError::Protocol(format!("{}: {why}", self.authority)));
-                }
+            }
+            if self.buf.len() > MAX_ANSWER {
+                return Err(ServiceError::Protocol(format!(
+                    "{}: the answer is larger than {} MiB; refused",
+                    self.authority,
+                    MAX_ANSWER >> 20
+                )));
             }
             let mut chunk = [0u8; 8192];
             let n = tokio::time::timeout_at(deadline, self.io.read(&mut chunk))
@@ -285,6 +301,7 @@ impl SieveClient {
                 )));
             }
             self.buf.extend_from_slice(&chunk[..n]);
+            parse = chunk[..n].contains(&b'\n');
         }
     }
 
@@ -312,6 +329,37 @@ fn bye(authority: &str, answer: &Response) -> ServiceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server whose greeting never ends: the answer is refused at the cap, quickly.
+    #[tokio::test]
+    async fn an_endless_greeting_is_refused() {
+        use tokio::io::AsyncWriteExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let _ = s.write_all(b"\"IMPLEMENTATION\" \"x\"\r\n\"SIEVE\" \"").await;
+            let chunk = vec![b'a'; 1 << 20];
+            for _ in 0..(MAX_ANSWER >> 20) + 4 {
+                if s.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let endpoint = crate::net::endpoint::parse(
+            crate::net::endpoint::Protocol::Sieve,
+            &format!("sieve://127.0.0.1:{port}"),
+        )
+        .unwrap();
+        let tls = crate::net::tls::client_config(None).unwrap();
+        let began = std::time::Instant::now();
+        let err = SieveClient::connect(&endpoint, tls, "u", &Secret::new("p"), Duration::from_secs(20))
+            .await
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("larger than 17 MiB"), "{err}");
+        assert!(began.elapsed() < Duration::from_secs(10), "{:?}", began.elapsed());
+    }
 
     #[test]
     fn capabilities_are_read() {

@@ -7,6 +7,7 @@
 //!                          ▼                              ▼
 //!                        listen(agent.sock, 0600)  ◀──────┘
 //!  accept: peer euid == our euid, else warn and drop
+//!  client: lstat(agent.sock) is a socket owned by our euid, else refuse before connecting
 //! ```
 
 use std::ffi::OsString;
@@ -35,6 +36,35 @@ const SUN_PATH_MAX: usize = 107;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const SUN_PATH_MAX: usize = 103;
 
+/// Before connecting: `path`, if it exists, must be a socket (not a symbolic link) owned by us,
+/// or someone else's program would receive our requests.
+pub fn check_socket_owner(path: &Path) -> io::Result<()> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        // Nothing there: connecting says "not running".
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} is not a socket; refusing to connect", path.display()),
+        ));
+    }
+    let uid = current_euid();
+    if meta.uid() != uid {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is owned by uid {}, not by this user (uid {uid}); refusing to connect",
+                path.display(),
+                meta.uid()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The effective uid of this process.
 #[allow(unsafe_code)]
 pub fn current_euid() -> u32 {
@@ -43,8 +73,9 @@ pub fn current_euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Creates `dir` (mode 0700) or checks an existing one: it must be a directory owned by us;
-/// group or other permission bits on it are removed.
+/// Creates `dir` (mode 0700) or checks an existing one: it must be a directory owned by us,
+/// and not a symbolic link (checked with lstat: a link would hand the socket to whoever owns its
+/// target); group or other permission bits on it are removed.
 pub fn prepare_socket_dir(dir: &Path) -> Result<(), ServeError> {
     let dir_err = |source: io::Error| ServeError::Directory {
         path: dir.to_path_buf(),
@@ -55,7 +86,13 @@ pub fn prepare_socket_dir(dir: &Path) -> Result<(), ServeError> {
         .mode(DIR_MODE)
         .create(dir)
         .map_err(dir_err)?;
-    let meta = fs::metadata(dir).map_err(dir_err)?;
+    let meta = fs::symlink_metadata(dir).map_err(dir_err)?;
+    if meta.file_type().is_symlink() {
+        return Err(dir_err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is a symbolic link; the socket directory must be a real directory",
+        )));
+    }
     if !meta.is_dir() {
         return Err(dir_err(io::Error::new(
             io::ErrorKind::NotADirectory,

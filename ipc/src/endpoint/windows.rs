@@ -6,6 +6,14 @@
 //! already exists makes binding fail) and rejects remote clients (PIPE_REJECT_REMOTE_CLIENTS).
 //!
 //! Unlike Unix there is no stale state: a pipe vanishes with its last handle.
+//!
+//! Reviewed, not tested (no Windows machine here; issue 20): FILE_FLAG_FIRST_PIPE_INSTANCE is set
+//! by interprocess 2.4 for the first instance (`create_instance.rs`, `open_mode(first)`), so a
+//! name another user created first makes `bind` fail with access denied instead of serving them.
+//! `listen` drops the claiming instance before creating the tokio one: in that gap another user
+//! may take the name, and then `listen` fails the same way (a refusal to start, never a hijack).
+//! The client does not yet check who serves a pipe it connects to (GetNamedPipeServerProcessId
+//! and the owner's SID would): while no agent runs, a squatter could read a client's requests.
 
 // The token query below has no safe wrapper in std or interprocess; it is kept to one function.
 #![allow(unsafe_code)]
