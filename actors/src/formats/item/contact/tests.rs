@@ -400,32 +400,6 @@ fn quoted_printable_lines_are_unsupported_and_kept() {
     );
 }
 
-/// Prints read and patch times (`cargo test … measure -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn measure_big_photo_card() {
-    let body = fixture("apple-big-photo.vcf");
-    let t = std::time::Instant::now();
-    for _ in 0..20 {
-        read(&body).unwrap();
-    }
-    let r = t.elapsed() / 20;
-    let t = std::time::Instant::now();
-    for _ in 0..20 {
-        patch::patch_at(&body, &set(json!({"JobTitle": "X"})), at()).unwrap();
-    }
-    let p = t.elapsed() / 20;
-    let small = fixture("apple-contact.vcf");
-    let t = std::time::Instant::now();
-    for _ in 0..200 {
-        read(&small).unwrap();
-    }
-    eprintln!(
-        "MEASURE read big {r:?} patch big {p:?} read small {:?}",
-        t.elapsed() / 200
-    );
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
@@ -501,35 +475,5 @@ proptest! {
         let _ = read(&text);
         let _ = photo(&text);
         let _ = patch(&text, &set(json!({"FirstName": "x", "BusinessAddressCity": "y"})));
-    }
-}
-
-/// Writes created cards for checking with other parsers (`… dump_created -- --ignored`).
-#[test]
-#[ignore]
-fn dump_created_cards() {
-    let dir = std::env::temp_dir().join("cardmodel-out");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut full = read(&fixture("apple-contact.vcf")).unwrap();
-    let bytes = photo(&fixture("apple-contact.vcf")).unwrap().1;
-    full.insert(
-        "Email1DisplayName".into(),
-        json!("Johnny A (johnny@apple.example)"),
-    );
-    full.insert("CarTelephoneNumber".into(), json!("+1 5"));
-    full.insert("OtherAddressStreet".into(), json!("1 Way"));
-    full.insert(
-        "Picture".into(),
-        json!({"mime": "image/jpeg", "data": base64::engine::general_purpose::STANDARD.encode(&bytes)}),
-    );
-    for (version, name) in [(Version::V3, "v3.vcf"), (Version::V4, "v4.vcf")] {
-        let card = create_in(version, "dump-1", &full).unwrap();
-        std::fs::write(dir.join(name), card).unwrap();
-    }
-    let group = json!({"DLName": "Team", "Members": [{"Uid": "dump-1"}, {"Name": "Bob B", "Address": "bob@example.org"}]});
-    for (version, name) in [(Version::V3, "g3.vcf"), (Version::V4, "g4.vcf")] {
-        let card =
-            crate::formats::item::distlist::create_in(version, "dump-g", group.as_object().unwrap()).unwrap();
-        std::fs::write(dir.join(name), card).unwrap();
     }
 }
