@@ -136,14 +136,38 @@ fn done(
     reason: Option<&str>,
 ) -> Result<(), ServiceError> {
     let account = &env.spec.name;
-    if let DavOp::CalendarPut(p) | DavOp::ContactsPut(p) = op
-        && let Some(mut item) = env.store.dav_item(account, &p.collection, &p.href).map_err(db)?
-    {
-        // Without an ETag (RFC 4791 §5.3.4) the next poll fills it in.
-        item.etag = etag.clone();
-        env.store
-            .set_dav_item(account, &p.collection, &p.href, Some(&item))
-            .map_err(db)?;
+    if let DavOp::CalendarPut(p) | DavOp::ContactsPut(p) = op {
+        // The server now holds exactly what was sent. A poll that ran between the client's write
+        // and this answer may have put the older server version back in the mirror: with only the
+        // new etag beside it, no later poll would ever see the item as changed. So the mirror takes
+        // the sent bytes too, unless a later write to the same item is still waiting (its bytes
+        // are the newer ones). Without an ETag (RFC 4791 §5.3.4) the next poll fills it in.
+        let later_write = env
+            .store
+            .journal_pending(Some(account))
+            .map_err(db)?
+            .iter()
+            .any(|e| e.id > entry.id && e.op.get("href").and_then(Value::as_str) == Some(p.href.as_str()));
+        let calendar = matches!(op, DavOp::CalendarPut(_));
+        let item = match env.store.dav_item(account, &p.collection, &p.href).map_err(db)? {
+            Some(mut item) if later_write => {
+                item.etag = etag.clone();
+                Some(item)
+            }
+            Some(_) | None if !later_write => Some(ItemRecord::parsed(
+                &p.collection,
+                &p.href,
+                etag.clone(),
+                p.body.clone(),
+                calendar,
+            )),
+            _ => None,
+        };
+        if let Some(item) = item {
+            env.store
+                .set_dav_item(account, &p.collection, &p.href, Some(&item))
+                .map_err(db)?;
+        }
     }
     env.store.journal_done(account, entry.id).map_err(db)?;
     let mut event = json!({"op": entry.id, "kind": op.kind(), "href": op.href(), "etag": etag});
