@@ -411,6 +411,35 @@ fn a_uid_with_an_at_sign_is_listed_once_after_the_next_poll() -> Result<()> {
 }
 
 #[test]
+fn a_create_repeated_with_its_global_uid_makes_one_item() -> Result<()> {
+    let radicale = Radicale::start()?;
+    let cal = radicale.create_calendar("alice", "work", "Work")?;
+    let agent = dav_agent(&radicale)?;
+    agent.call_until(
+        "calendar.list",
+        json!({"account": "alice"}),
+        Duration::from_secs(20),
+        |v| {
+            v.as_array()
+                .is_some_and(|a| a.iter().any(|c| c["href"] == cal.as_str()))
+        },
+    )?;
+    let fields = json!({"GlobalUid": "outlook-0042", "Subject": "Once", "Start": "2026-03-02T09:00:00",
+        "End": "2026-03-02T10:00:00", "StartTimeZone": "W. Europe Standard Time", "EndTimeZone": "W. Europe Standard Time"});
+    let params = json!({"account": "alice", "collection": cal, "class": "appointment", "fields": fields, "wait": true});
+    let first = agent.call("items.create", params.clone())?;
+    assert_eq!(first["uid"], "outlook-0042");
+    assert_eq!(first["href"], format!("{cal}outlook-0042.ics").as_str());
+    // The add-in lost the answer and asks again: the same resource, nothing new written.
+    let again = agent.call("items.create", params)?;
+    assert_eq!(again["href"], first["href"]);
+    assert_eq!(again["exists"], true);
+    let members = radicale.members("alice", &cal)?;
+    assert_eq!(members.len(), 1, "{members:?}");
+    Ok(())
+}
+
+#[test]
 fn a_tasks_named_calendar_is_a_task_list_whatever_else_it_supports() -> Result<()> {
     let radicale = Radicale::start()?;
     let tasks = radicale.create_calendar_for("alice", "t", "My Tasks", &["VEVENT", "VTODO"])?;

@@ -286,12 +286,25 @@ async fn create(
     let col = collection(store, account, &href, kinds)?;
     writable(&col)?;
     let fields = field_set(params, "fields")?;
-    let uid = item::new_uid();
+    // A client may choose the UID (`GlobalUid`, as Outlook's GlobalAppointmentID), so that a
+    // create repeated after a lost answer names the same resource instead of making a second one.
+    let uid = match fields.get("GlobalUid").and_then(Value::as_str).map(str::trim) {
+        Some(u) if !u.is_empty() && u.len() <= 255 && !u.chars().any(char::is_control) => u.to_owned(),
+        _ => item::new_uid(),
+    };
+    let item_href = new_href(&col.href, &uid, calendar);
+    if store
+        .dav_item(account, &col.href, &item_href)
+        .map_err(store_error)?
+        .is_some()
+    {
+        // Already created (the first answer was lost): nothing new to write.
+        return Ok(json!({"op": null, "href": item_href, "uid": uid, "exists": true}));
+    }
     let mut body = item::create(class, &uid, &fields).map_err(patch_error)?;
     if class == ItemClass::DistList {
         body = in_book_dialect(store, account, &col.href, body)?;
     }
-    let item_href = new_href(&col.href, &uid, calendar);
     let put = Put {
         collection: col.href,
         href: item_href.clone(),
