@@ -45,10 +45,10 @@ fn series(uid: &str) -> String {
 /// The text without the content lines (folds included) named in `names`.
 fn without(text: &str, names: &[&str]) -> String {
     let mut out = String::new();
-    let mut skipping = false;
+    let mut dropping = false;
     for line in text.split_inclusive('\n') {
         if line.starts_with([' ', '\t']) {
-            if !skipping {
+            if !dropping {
                 out.push_str(line);
             }
             continue;
@@ -59,8 +59,8 @@ fn without(text: &str, names: &[&str]) -> String {
             .unwrap_or("")
             .trim()
             .to_ascii_uppercase();
-        skipping = names.contains(&name.as_str());
-        if !skipping {
+        dropping = names.contains(&name.as_str());
+        if !dropping {
             out.push_str(line);
         }
     }

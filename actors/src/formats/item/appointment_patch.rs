@@ -12,13 +12,9 @@ use super::appointment::{self, RECURRENCE_KEYS, recipient, times};
 use super::caltime::{self, When};
 use super::exceptions::{self, Series};
 use super::props::{self, Changes, Target};
-use super::{FieldSet, PatchError, alarm, recurrence, tzrules};
+use super::{FieldSet, PatchError, alarm, given, recurrence, tzrules};
 use crate::formats::lines::{Doc, escape_text};
 use crate::formats::zones;
-
-fn given(v: Option<&Value>) -> Option<&Value> {
-    v.filter(|v| !v.is_null())
-}
 
 /// Applies `changes` to `body` at time `now`. `create` marks a new object (no SEQUENCE bump,
 /// VTIMEZONEs generated for the zones it uses).

@@ -116,6 +116,11 @@ impl PatchError {
     }
 }
 
+/// A patch value that sets something: `null` (clear) and absence read alike.
+pub(crate) fn given(v: Option<&serde_json::Value>) -> Option<&serde_json::Value> {
+    v.filter(|v| !v.is_null())
+}
+
 /// Reads an item's field set from its server bytes.
 pub fn read(class: ItemClass, body: &str) -> Result<FieldSet, String> {
     match class {

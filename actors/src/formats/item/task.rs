@@ -9,7 +9,7 @@ use super::alarm::{self, Trigger};
 use super::appointment::{master, skeleton};
 use super::caltime::{self, When};
 use super::props::{self, Changes, Target, put};
-use super::{FieldSet, PatchError, recurrence};
+use super::{FieldSet, PatchError, given, recurrence};
 use crate::formats::lines::{Component, Doc};
 
 /// Outlook's "waiting on someone else" has no RFC 5545 STATUS: it is written NEEDS-ACTION plus this.
@@ -154,10 +154,6 @@ pub fn read_doc(doc: &Doc) -> Result<FieldSet, String> {
         f.insert("Unsupported".into(), reasons.join("; ").into());
     }
     Ok(f)
-}
-
-fn given(v: Option<&Value>) -> Option<&Value> {
-    v.filter(|v| !v.is_null())
 }
 
 pub fn patch_at(
