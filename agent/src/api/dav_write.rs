@@ -197,7 +197,7 @@ pub(crate) async fn journal(
     wake(hub, account, calendar).await;
     answer["op"] = json!(id);
     if wait {
-        verdict(verdicts, id, answer).await
+        verdict(store, verdicts, id, answer).await
     } else {
         Ok(answer)
     }

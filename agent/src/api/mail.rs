@@ -325,7 +325,7 @@ async fn write(
     if !wait {
         return Ok(json!({"op": id}));
     }
-    super::verdict(verdicts, id, json!({"op": id})).await
+    super::verdict(store, verdicts, id, json!({"op": id})).await
 }
 
 /// `mail.send {account, raw}`: checked (sender, recipients), given a Message-ID if it has none

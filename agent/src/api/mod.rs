@@ -211,18 +211,22 @@ const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// `wait: true`: the server's verdict on operation `id` (`op.done` → `answer`; `op.failed` → the
 /// refusal; nothing within the limit → code 4, the operation stays queued).
 pub(crate) async fn verdict(
+    store: &Store,
     verdicts: broadcast::Receiver<Event>,
     id: u64,
     answer: Value,
 ) -> Result<Value, RpcError> {
-    verdict_all(verdicts, &[id], answer).await
+    verdict_all(store, verdicts, &[id], answer).await
 }
 
 /// `wait: true` for a write journaled as several operations (`notes.put`: create the folder,
 /// append, delete the old version): the answer once the server confirmed every one of them, or
 /// the first refusal. Only `op.done` and `op.failed` are verdicts: progress events of a long
 /// operation (`mail.folder.copy.progress`) carry its id too and are not an answer.
+/// When the event stream lagged (a verdict may be among the events skipped), the journal answers
+/// instead: an operation no longer in it is done, one set aside after its last attempt failed.
 pub(crate) async fn verdict_all(
+    store: &Store,
     mut verdicts: broadcast::Receiver<Event>,
     ids: &[u64],
     answer: Value,
@@ -234,7 +238,12 @@ pub(crate) async fn verdict_all(
         while !pending.is_empty() {
             let event = match verdicts.recv().await {
                 Ok(event) => event,
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if let Some(failed) = settled_by_journal(store, &mut pending) {
+                        return Err(Some(failed));
+                    }
+                    continue;
+                }
                 Err(broadcast::error::RecvError::Closed) => return Err(None),
             };
             let Some(id) = event.data.get("op").and_then(Value::as_u64) else {
@@ -278,6 +287,24 @@ pub(crate) async fn verdict_all(
         )
         .with_data(json!({"op": last}))),
     }
+}
+
+/// After a lag: drops from `pending` the operations the journal no longer holds (done), and
+/// answers the first one that was set aside after a failure as its `op.failed` event.
+fn settled_by_journal(store: &Store, pending: &mut Vec<u64>) -> Option<(u64, Event)> {
+    // On a store error the events that follow may still answer; the limit bounds the wait.
+    let entries = store.journal_pending(None).ok()?;
+    pending.retain(|id| entries.iter().any(|e| e.id == *id));
+    let failed = entries
+        .iter()
+        .find(|e| pending.contains(&e.id) && e.attempts >= opconnect_actors::journal::MAX_ATTEMPTS);
+    failed.map(|e| {
+        let error = e.last_error.clone().unwrap_or_else(|| "set aside".to_owned());
+        (
+            e.id,
+            Event::new("op.failed").with("op", e.id).with("error", error),
+        )
+    })
 }
 
 /// Asks one service child of `account` something that needs the server now and waits for the
@@ -386,5 +413,46 @@ mod tests {
         let e = optional_string(&json!({"account": 5}), "account").unwrap_err();
         assert_eq!(e.code, code::INVALID_PARAMS);
         assert!(e.message.contains("`account`"));
+    }
+
+    /// A journal holding operation `done` no more and `parked` set aside after its last attempt.
+    fn journal_with_two_ops() -> (tempfile::TempDir, Store, u64, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let op = || opconnect_actors::journal::MailOp::Flag {
+            folder: "INBOX".into(),
+            uids: vec![1],
+            add: vec!["\\Seen".into()],
+            remove: vec![],
+            uidvalidity: None,
+            message_ids: vec![],
+        };
+        let done = store.journal_mail("work", op()).unwrap();
+        let parked = store.journal_mail("work", op()).unwrap();
+        store.journal_done("work", done).unwrap();
+        store.journal_park("work", parked, "550 refused").unwrap();
+        (dir, store, done, parked)
+    }
+
+    /// A `wait: true` whose verdict was among the events a lagging receiver skipped is answered
+    /// from the journal, not after the 30 s limit.
+    #[tokio::test]
+    async fn a_lagged_wait_asks_the_journal() {
+        let (_dir, store, done, parked) = journal_with_two_ops();
+        let (events, receiver) = broadcast::channel(2);
+        for _ in 0..5 {
+            let _ = events.send(Event::new("mail.changed"));
+        }
+        let answer = verdict(&store, receiver, done, json!({"op": done})).await;
+        assert_eq!(answer.unwrap(), json!({"op": done}));
+
+        let receiver = events.subscribe();
+        for _ in 0..5 {
+            let _ = events.send(Event::new("mail.changed"));
+        }
+        let refused = verdict_all(&store, receiver, &[done, parked], json!({})).await;
+        let e = refused.unwrap_err();
+        assert!(e.message.contains("550 refused"), "{}", e.message);
+        assert_eq!(e.data, Some(json!({"op": parked})));
     }
 }

@@ -177,7 +177,7 @@ async fn journal(
         .await;
     answer["op"] = json!(ids.last().copied().unwrap_or_default());
     if wait {
-        crate::api::verdict_all(verdicts, &ids, answer).await
+        crate::api::verdict_all(store, verdicts, &ids, answer).await
     } else {
         Ok(answer)
     }
