@@ -15,7 +15,17 @@ use crate::formats::discovery::SrvRecord;
 /// One lookup may take this long in all; a missing record must not hold up the setup dialog.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A resolver for discovery's SRV and TXT questions.
+/// The most SRV records used from one answer; discovery tries them in order, each with its own
+/// timeout, so a server naming thousands must not make setup take hours.
+pub const MAX_SRV: usize = 16;
+
+/// The most TXT records read from one answer, and the most bytes kept of each (RFC 6764 §4's
+/// `path=` value is a URL path; nothing legitimate comes close).
+pub const MAX_TXT: usize = 8;
+pub const MAX_TXT_BYTES: usize = 2048;
+
+/// A resolver for discovery's SRV and TXT questions. A DNS message is at most 64 KiB by its own
+/// framing (RFC 1035 §4.2); what is kept of one is capped by `MAX_SRV`, `MAX_TXT` and `MAX_TXT_BYTES`.
 #[derive(Clone)]
 pub struct Dns {
     resolver: TokioResolver,
@@ -30,7 +40,9 @@ impl Dns {
         let builder = match server {
             Some(addr) => {
                 let mut config = ResolverConfig::new();
+                // UDP first, and TCP for a truncated answer (RFC 7766 §5), as with the system's.
                 config.add_name_server(NameServerConfig::new(addr, DnsProtocol::Udp));
+                config.add_name_server(NameServerConfig::new(addr, DnsProtocol::Tcp));
                 TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
             }
             None => TokioResolver::builder_tokio()
@@ -46,6 +58,7 @@ impl Dns {
         match self.resolver.srv_lookup(fqdn(name)).await {
             Ok(lookup) => Ok(lookup
                 .iter()
+                .take(MAX_SRV)
                 .map(|r| SrvRecord {
                     priority: r.priority(),
                     weight: r.weight(),
@@ -63,11 +76,14 @@ impl Dns {
         match self.resolver.txt_lookup(fqdn(name)).await {
             Ok(lookup) => Ok(lookup
                 .iter()
+                .take(MAX_TXT)
                 .map(|r| {
-                    r.txt_data()
-                        .iter()
-                        .map(|part| String::from_utf8_lossy(part).into_owned())
-                        .collect::<String>()
+                    let mut bytes = Vec::new();
+                    for part in r.txt_data() {
+                        let room = MAX_TXT_BYTES - bytes.len();
+                        bytes.extend_from_slice(&part[..part.len().min(room)]);
+                    }
+                    String::from_utf8_lossy(&bytes).into_owned()
                 })
                 .collect()),
             Err(e) if e.is_no_records_found() => Ok(Vec::new()),
@@ -108,5 +124,91 @@ mod tests {
         let result = dns.srv("_imaps._tcp.example.test").await;
         assert!(result.is_err(), "{result:?}");
         assert!(began.elapsed() < Duration::from_secs(10));
+    }
+
+    /// A scripted name server answering every question with `answers(name)`: over UDP when the
+    /// answer fits 512 bytes, else truncated there (RFC 1035 §4.2.1) and in full over TCP.
+    async fn scripted(
+        answers: impl Fn(hickory_resolver::proto::rr::Name) -> Vec<hickory_resolver::proto::rr::Record>
+        + Send
+        + Sync
+        + 'static,
+    ) -> SocketAddr {
+        use hickory_resolver::proto::op::{Message, MessageType};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let answers = std::sync::Arc::new(answers);
+        let respond = {
+            let answers = answers.clone();
+            move |query: &[u8], full: bool| {
+                let query = Message::from_vec(query).unwrap();
+                let mut answer = Message::new();
+                answer.set_id(query.id());
+                answer.set_message_type(MessageType::Response);
+                answer.set_recursion_available(true);
+                answer.add_queries(query.queries().to_vec());
+                answer.add_answers(answers(query.queries()[0].name().clone()));
+                let bytes = answer.to_vec().unwrap();
+                if full || bytes.len() <= 512 {
+                    return bytes;
+                }
+                answer.take_answers();
+                answer.set_truncated(true);
+                answer.to_vec().unwrap()
+            }
+        };
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let over_tcp = respond.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = tcp.accept().await {
+                let len = stream.read_u16().await.unwrap() as usize;
+                let mut query = vec![0u8; len];
+                stream.read_exact(&mut query).await.unwrap();
+                let bytes = over_tcp(&query, true);
+                stream.write_u16(bytes.len() as u16).await.unwrap();
+                stream.write_all(&bytes).await.unwrap();
+            }
+        });
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
+                let _ = socket.send_to(&respond(&buf[..n], false), peer).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn answers_are_capped_by_record_count_and_size() {
+        use hickory_resolver::proto::rr::rdata::{SRV, TXT};
+        use hickory_resolver::proto::rr::{RData, Record};
+        let server = scripted(|name| {
+            if name.to_ascii().starts_with("_imaps") {
+                (0..60)
+                    .map(|i| {
+                        let target = format!("h{i}.example.test.").parse().unwrap();
+                        Record::from_rdata(name.clone(), 60, RData::SRV(SRV::new(0, 0, 993, target)))
+                    })
+                    .collect()
+            } else {
+                (0..20)
+                    .map(|i| {
+                        let parts = vec![format!("{i:0>200}"); 12];
+                        Record::from_rdata(name.clone(), 60, RData::TXT(TXT::new(parts)))
+                    })
+                    .collect()
+            }
+        })
+        .await;
+        let dns = Dns::new(Some(server)).unwrap();
+        let srv = dns.srv("_imaps._tcp.example.test").await.unwrap();
+        assert_eq!(srv.len(), MAX_SRV, "SRV records beyond the cap are not used");
+        let txt = dns.txt("_caldavs._tcp.example.test").await.unwrap();
+        assert_eq!(txt.len(), MAX_TXT);
+        assert!(
+            txt.iter().all(|t| t.len() == MAX_TXT_BYTES),
+            "each TXT kept to its cap"
+        );
     }
 }
