@@ -34,6 +34,14 @@ fn agent_for_both(cyrus: &Cyrus) -> Result<Agent> {
     let agent = Agent::start(&render_config(&settings, &accounts))?;
     agent.wait_for_state("alice", "online", Duration::from_secs(20))?;
     agent.wait_for_state("bob", "online", Duration::from_secs(20))?;
+    // Online comes before the first listing of the homes: wait for both default calendars.
+    for user in ["alice", "bob"] {
+        let cal = cyrus.default_calendar(user);
+        agent.call_until("calendar.list", json!({"account": user}), WAIT, |v| {
+            v.as_array()
+                .is_some_and(|a| a.iter().any(|c| c["href"] == cal.as_str()))
+        })?;
+    }
     Ok(agent)
 }
 
