@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use opconnect_tests::DavServer;
 use opconnect_tests::config::render_config;
 use opconnect_tests::{AccountSpec, Agent, AgentSettings, Cyrus};
 use serde_json::{Value, json};
@@ -168,6 +169,49 @@ fn alice_invites_bob_he_accepts_and_her_copy_shows_it() -> Result<()> {
     let list = agent.call("meetings.list", json!({"account": "bob"}))?;
     ensure!(list.as_array().map(Vec::len) == Some(1), "{list}");
     ensure!(list[0]["partstat"] == "ACCEPTED", "{list}");
+
+    // alice cancels: bob's listing shows the cancellation, once, and his copy does not stand.
+    let deleted = agent.call(
+        "items.delete",
+        json!({"account": "alice", "href": alices, "wait": true}),
+    )?;
+    ensure!(deleted.get("conflict").is_none(), "{deleted}");
+    let deadline = Instant::now() + WAIT;
+    let list = loop {
+        agent.call("sync", json!({"account": "bob"}))?;
+        let list = agent.call("meetings.list", json!({"account": "bob"}))?;
+        if list
+            .as_array()
+            .is_some_and(|a| a.len() == 1 && a[0]["method"] == "CANCEL")
+        {
+            break list;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no CANCEL for bob: {list}; his inbox: {:?}; alice's calendar: {:?}",
+            cyrus.members("bob", &format!("{}Inbox/", cyrus.calendar_home("bob")))?,
+            cyrus.members("alice", &cyrus.default_calendar("alice"))?
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    ensure!(list[0]["uid"] == "meeting-1", "{list}");
+    let href = bobs["href"].as_str().context("href")?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        agent.call("sync", json!({"account": "bob"}))?;
+        match agent.call("items.get", json!({"account": "bob", "href": href})) {
+            Err(e) if e.to_string().contains("no item") => {
+                println!("Cyrus removed bob's copy on the CANCEL");
+                break;
+            }
+            Ok(item) if item["fields"]["MeetingStatus"] == 7 => {
+                println!("Cyrus marked bob's copy cancelled");
+                break;
+            }
+            other => ensure!(Instant::now() < deadline, "bob's copy still stands: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
 
     // Nothing went out as mail: no account has SMTP, no operation is left, none was a mail send.
     let status = agent.status_json()?;
