@@ -83,6 +83,21 @@ fn bobs_copy(agent: &Agent, cyrus: &Cyrus, uid: &str) -> Result<Value> {
     }
 }
 
+/// Everything Cyrus's telemetry logged of bob's HTTP requests, lower-cased.
+fn bob_telemetry(cyrus: &Cyrus) -> Result<String> {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(cyrus.dir().join("conf/log/bob"))? {
+        let path = entry?.path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("http-"))
+        {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path)?).to_lowercase());
+        }
+    }
+    Ok(text)
+}
+
 fn recipient<'a>(fields: &'a Value, address: &str) -> Option<&'a Value> {
     fields["Recipients"].as_array()?.iter().find(|r| {
         r["Address"]
@@ -154,6 +169,13 @@ fn alice_invites_bob_he_accepts_and_her_copy_shows_it() -> Result<()> {
     ensure!(
         answered["href"] == bobs["href"],
         "answered bob's own copy: {answered}"
+    );
+    // The answer went with the Schedule-Tag Cyrus gave bob's copy (RFC 6638 §3.2.10): Cyrus's
+    // telemetry log holds bob's requests with their headers.
+    let telemetry = bob_telemetry(&cyrus)?;
+    ensure!(
+        telemetry.contains("if-schedule-tag-match:"),
+        "bob's PUT carried no If-Schedule-Tag-Match:\n{telemetry}"
     );
     let replied = Instant::now();
     let fields = fields_until(&agent, "alice", &alices, |f| {
