@@ -88,8 +88,9 @@ pub async fn respond(
     let me = meetings::my_addresses(spec, scheduling.as_ref());
     let items = calendar_items(store, &spec.name)?;
     // The id names the user's copy, or an inbox message whose UID the copy carries.
-    let (col, copy) = match items.iter().find(|(_, i)| i.href == href) {
-        Some((col, item)) => (col.clone(), item.clone()),
+    // `stored`: the copy is on the server (mirrored); else it is made here and created.
+    let (col, copy, stored) = match items.iter().find(|(_, i)| i.href == href) {
+        Some((col, item)) => (col.clone(), item.clone(), true),
         None => {
             let client = client(spec, secrets).await?;
             let url = client
@@ -108,7 +109,7 @@ pub async fn respond(
                 .iter()
                 .find(|(_, i)| i.event.as_ref().is_some_and(|e| e.uid == inv.uid))
             {
-                Some((col, item)) => (col.clone(), item.clone()),
+                Some((col, item)) => (col.clone(), item.clone(), true),
                 None => {
                     // Not in the user's calendar yet: a create (no etag) of the invited event.
                     let col = default_calendar(store, &spec.name)?;
@@ -117,7 +118,7 @@ pub async fn respond(
                         body: invite::stored_form(&itip),
                         ..ItemRecord::default()
                     };
-                    (col, made)
+                    (col, made, false)
                 }
             }
         }
@@ -125,7 +126,11 @@ pub async fn respond(
     // The server's current copy and its Schedule-Tag when it can be had (RFC 6638 §3.2.10): the
     // answer then rests on what the organizer last sent, and replies of other attendees that
     // changed only the etag meanwhile cannot make it a conflict. Offline: the mirror's copy.
-    let (copy, schedule_tag) = match fresh(spec, secrets, &copy).await {
+    let fresh = match stored {
+        true => fresh(spec, secrets, &copy).await,
+        false => None,
+    };
+    let (copy, schedule_tag) = match fresh {
         Some(s) => (
             ItemRecord {
                 body: s.body,
@@ -144,7 +149,12 @@ pub async fn respond(
         body,
         // The copy the user saw: a newer one on the server (the organizer changed the meeting)
         // comes back as 412 and is kept as a conflict rather than answered blindly.
-        if_match: copy.etag.clone(),
+        // A mirrored copy without an etag (the server stored it altered and sent none, RFC 4791
+        // §5.3.4) is still an update: `If-Match: *`.
+        if_match: match stored {
+            true => Some(copy.etag.clone().unwrap_or_else(|| "*".into())),
+            false => None,
+        },
         schedule_tag,
     };
     let answer = json!({"href": copy.href});
@@ -167,7 +177,6 @@ async fn fresh(
     secrets: &Secrets,
     copy: &ItemRecord,
 ) -> Option<opconnect_actors::dav::client::Scheduled> {
-    copy.etag.as_ref()?;
     let client = client(spec, secrets).await.ok()?;
     let url = client.base().join(&copy.href).ok()?;
     match client.get_scheduled(&url).await {
