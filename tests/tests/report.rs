@@ -22,8 +22,8 @@ use opconnect_tests::{
 };
 use serde_json::{Value, json};
 
-/// Every feature key of INTERFACE §5, in order.
-const KEYS: [&str; 13] = [
+/// Every feature key of INTERFACE §5, in order, then opconnect's `meetings` (issue 18).
+const KEYS: [&str; 14] = [
     "mail",
     "calendar",
     "contacts",
@@ -37,6 +37,7 @@ const KEYS: [&str; 13] = [
     "out_of_office",
     "copy_folder",
     "notifications",
+    "meetings",
 ];
 
 /// Runs `opconnect report ARGS --config F --data-dir D` with no agent; returns (exit, stdout, stderr).
@@ -103,9 +104,9 @@ fn check_shape(v: &Value, account: &str) -> Result<()> {
     Ok(())
 }
 
-/// Asserts every cell's status; `expected` lists all thirteen in KEYS order, space-separated:
+/// Asserts every cell's status; `expected` lists all fourteen in KEYS order, space-separated:
 /// mail calendar contacts notes tasks groups freebusy sharing gal public_folders out_of_office
-/// copy_folder notifications.
+/// copy_folder notifications meetings.
 fn assert_cells(v: &Value, expected: &str) {
     let got: Vec<&str> = KEYS
         .iter()
@@ -145,7 +146,7 @@ fn dovecot_and_radicale_every_cell() -> Result<()> {
     let v = json_report(&config, "alice")?;
     let took = started.elapsed();
     // Sharing is partial: Dovecot shares mail folders, Radicale has no calendar-proxy (issue 16).
-    assert_cells(&v, "yes yes yes yes yes yes no partial no yes yes yes yes");
+    assert_cells(&v, "yes yes yes yes yes yes no partial no yes yes yes yes no");
     assert!(
         detail(&v, "sharing").contains("calendars cannot be shared"),
         "{}",
@@ -256,7 +257,7 @@ fn hidden_idle_and_no_sieve() -> Result<()> {
         ..AgentSettings::default()
     };
     let v = json_report(&render_config(&settings, &[account]), "bob")?;
-    assert_cells(&v, "yes no no yes no no no yes no yes no yes yes");
+    assert_cells(&v, "yes no no yes no no no yes no yes no yes yes no");
     assert!(
         detail(&v, "notifications").contains("NOOP every 20s"),
         "{}",
@@ -318,7 +319,7 @@ fn cyrus_cells_that_differ() -> Result<()> {
     account.carddav = Some(cyrus.dav_url());
     let v = json_report(&render_config(&AgentSettings::default(), &[account]), "alice")?;
     // Cyrus shares calendars by DAV ACL, not calendar-proxy, which is what opconnect uses.
-    assert_cells(&v, "yes yes yes yes yes yes yes partial no yes no yes yes");
+    assert_cells(&v, "yes yes yes yes yes yes yes partial no yes no yes yes yes");
     assert!(
         detail(&v, "public_folders").contains("Shared Folders/"),
         "{}",
@@ -355,7 +356,7 @@ fn dovecot_and_davical_every_cell() -> Result<()> {
         "alice",
     )?;
     let took = started.elapsed();
-    assert_cells(&v, "yes yes yes yes yes yes yes yes no yes yes yes yes");
+    assert_cells(&v, "yes yes yes yes yes yes yes yes no yes yes yes yes yes");
     // DAViCal's home calendar takes VEVENT and VTODO; its outbox answers free/busy.
     assert_eq!(
         detail(&v, "tasks"),
@@ -381,7 +382,7 @@ fn dovecot_and_davical_every_cell() -> Result<()> {
     davical.grant_read("bob", &book, "alice")?;
     account.gal = Some(davical.url_of(&book));
     let v = json_report(&render_config(&AgentSettings::default(), &[account]), "alice")?;
-    assert_cells(&v, "yes yes yes yes yes yes yes yes yes yes yes yes yes");
+    assert_cells(&v, "yes yes yes yes yes yes yes yes yes yes yes yes yes yes");
     assert_eq!(detail(&v, "gal"), format!("directory collection {book}"));
     Ok(())
 }

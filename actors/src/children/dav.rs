@@ -29,6 +29,7 @@ use crate::dav::discovery::{self, CollectionInfo, DavService};
 use crate::dav::sync::{self, Fetched, MULTIGET_BATCH, MULTIGET_IN_FLIGHT};
 use crate::dav::{DavClient, delegation};
 use crate::error::ServiceError;
+use crate::meetings;
 use crate::net::endpoint::Endpoint;
 use crate::status::ServiceKind;
 use crate::store::StoreError;
@@ -87,6 +88,19 @@ async fn run(
             "{start} does not announce `{class}` in its DAV header ({})",
             compliance.classes.join(", ")
         )));
+    }
+    if service == DavService::CalDav {
+        // RFC 6638: who delivers invitations, stored before the first replay writes a meeting.
+        match meetings::server::discover(&client, &principal, &homes, &compliance).await {
+            Ok(record) => {
+                tracing::debug!(schedules = record.schedules(), "scheduling (RFC 6638) read");
+                env.store
+                    .put_dav_scheduling(&env.spec.name, &record)
+                    .map_err(store_err)?;
+            }
+            Err(e @ ServiceError::Transient { .. }) => return Err(e),
+            Err(e) => tracing::warn!(error = %e, "scheduling (RFC 6638) not readable"),
+        }
     }
     let home_list: Vec<&str> = homes.iter().map(Url::as_str).collect();
     cx.online(json!({

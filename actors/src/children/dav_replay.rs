@@ -64,7 +64,13 @@ pub async fn replay(env: &AccountEnv, client: &DavClient, calendar: bool) -> Res
         let answer = match &op {
             DavOp::CalendarPut(p) | DavOp::ContactsPut(p) => {
                 client
-                    .put(&url, &p.body, op.content_type(), p.if_match.as_deref())
+                    .put_scheduled(
+                        &url,
+                        &p.body,
+                        op.content_type(),
+                        p.if_match.as_deref(),
+                        p.schedule_tag.as_deref(),
+                    )
                     .await
             }
             DavOp::CalendarDelete(d) | DavOp::ContactsDelete(d) => {
@@ -267,23 +273,37 @@ fn conflict(
 /// The same write again, now based on the server's current version.
 pub fn rewrite(op: &DavOp, if_match: Option<String>) -> DavOp {
     match op.clone() {
-        DavOp::CalendarPut(p) => DavOp::CalendarPut(Put { if_match, ..p }),
-        DavOp::ContactsPut(p) => DavOp::ContactsPut(Put { if_match, ..p }),
+        // Based on the server's version now: its etag is the condition, no older Schedule-Tag.
+        DavOp::CalendarPut(p) => DavOp::CalendarPut(Put {
+            if_match,
+            schedule_tag: None,
+            ..p
+        }),
+        DavOp::ContactsPut(p) => DavOp::ContactsPut(Put {
+            if_match,
+            schedule_tag: None,
+            ..p
+        }),
         DavOp::CalendarDelete(d) => DavOp::CalendarDelete(Delete { if_match, ..d }),
         DavOp::ContactsDelete(d) => DavOp::ContactsDelete(Delete { if_match, ..d }),
     }
 }
 
-/// A create of `body` under a new UID and href next to the original ("keep both").
+/// A create of `body` under a new UID and href next to the original ("keep both"). A calendar
+/// copy is the user's private one: without ORGANIZER and ATTENDEE (MEETINGS.md), so that a
+/// scheduling server never invites anyone to it (RFC 6638 §3.2: it schedules any object that has
+/// them) and the agent never sends it as iMIP.
 pub fn copy_op(op: &DavOp, body: &str, calendar: bool) -> DavOp {
     let uid = format!("opconnect-copy-{}", nonce());
     let body = replace_uid(body, &uid);
+    let body = if calendar { unscheduled(&body) } else { body };
     let ext = if calendar { "ics" } else { "vcf" };
     let put = Put {
         collection: op.collection().to_owned(),
         href: format!("{}{uid}.{ext}", op.collection()),
         body,
         if_match: None,
+        schedule_tag: None,
     };
     DavOp::put(calendar, put)
 }
@@ -305,6 +325,17 @@ pub fn replace_uid(body: &str, uid: &str) -> String {
                 line.to_owned()
             }
         })
+        .collect()
+}
+
+/// `body` without its ORGANIZER and ATTENDEE lines (their SCHEDULE-* parameters go with them),
+/// in every component; everything else keeps its bytes.
+pub fn unscheduled(body: &str) -> String {
+    let doc = crate::formats::lines::Doc::parse(body);
+    doc.lines
+        .iter()
+        .filter(|l| !(l.is("ORGANIZER") || l.is("ATTENDEE")))
+        .map(|l| l.raw.as_str())
         .collect()
 }
 
@@ -358,12 +389,40 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_copy_of_a_meeting_invites_nobody() {
+        let body = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:m\r\nSUMMARY:Plan\r\nORGANIZER;SCHEDULE-STATUS=1.2:mailto:a@x\r\n\
+ATTENDEE;PARTSTAT=ACCEPTED;SCHEDULE-AGENT=SERVER;CN=\"Bob,\r\n Jr\":mailto:b@x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let op = DavOp::CalendarPut(Put {
+            collection: "/c/".into(),
+            href: "/c/m.ics".into(),
+            body: body.into(),
+            if_match: Some("\"1\"".into()),
+            schedule_tag: None,
+        });
+        let DavOp::CalendarPut(copy) = copy_op(&op, body, true) else {
+            panic!("a put")
+        };
+        assert!(
+            !copy.body.contains("ORGANIZER") && !copy.body.contains("ATTENDEE"),
+            "{}",
+            copy.body
+        );
+        assert!(!copy.body.contains("Jr") && !copy.body.contains("UID:m\r\n"));
+        assert!(
+            copy.body.contains("SUMMARY:Plan\r\nEND:VEVENT\r\n"),
+            "{}",
+            copy.body
+        );
+    }
+
+    #[test]
     fn a_copy_is_a_create_next_to_the_original() {
         let op = DavOp::ContactsPut(Put {
             collection: "/a/book/".into(),
             href: "/a/book/x.vcf".into(),
             body: "BEGIN:VCARD\nUID:x\nEND:VCARD\n".into(),
             if_match: Some("\"1\"".into()),
+            schedule_tag: None,
         });
         let copy = copy_op(&op, "BEGIN:VCARD\nUID:x\nEND:VCARD\n", false);
         match copy {

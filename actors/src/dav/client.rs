@@ -222,6 +222,55 @@ impl DavClient {
         write_answer(&url, resp, if_match.is_some())
     }
 
+    /// [`DavClient::put`] of an attendee's answer: with a Schedule-Tag, the condition is
+    /// `If-Schedule-Tag-Match` (RFC 6638 §3.2.10, §8.3) instead of `If-Match`.
+    pub async fn put_scheduled(
+        &self,
+        url: &Url,
+        body: &str,
+        content_type: &str,
+        if_match: Option<&str>,
+        schedule_tag: Option<&str>,
+    ) -> Result<WriteAnswer, ServiceError> {
+        let Some(tag) = schedule_tag else {
+            return self.put(url, body, content_type, if_match).await;
+        };
+        let (url, resp) = self
+            .request(
+                Method::PUT,
+                url,
+                &[("Content-Type", content_type), ("If-Schedule-Tag-Match", tag)],
+                Some(body),
+            )
+            .await?;
+        write_answer(&url, resp, true)
+    }
+
+    /// `GET` of one calendar object with its etag and Schedule-Tag (RFC 6638 §3.2.10), or `None`
+    /// when it is gone.
+    pub async fn get_scheduled(&self, url: &Url) -> Result<Option<Scheduled>, ServiceError> {
+        let (url, resp) = self.request(Method::GET, url, &[], None).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        check_status(&url, resp.status(), resp.headers())?;
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (etag, schedule_tag) = (header("ETag"), header("Schedule-Tag"));
+        let body = read_body(&url, resp).await?;
+        let body =
+            String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Ok(Some(Scheduled {
+            body,
+            etag,
+            schedule_tag,
+        }))
+    }
+
     /// A conditional `DELETE`.
     pub async fn delete(&self, url: &Url, if_match: Option<&str>) -> Result<WriteAnswer, ServiceError> {
         let headers: Vec<(&'static str, &str)> = if_match.map(|e| ("If-Match", e)).into_iter().collect();
@@ -363,6 +412,14 @@ fn public(url: &Url) -> Url {
     let _ = u.set_password(None);
     let _ = u.set_username("");
     u
+}
+
+/// A calendar object as [`DavClient::get_scheduled`] read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheduled {
+    pub body: String,
+    pub etag: Option<String>,
+    pub schedule_tag: Option<String>,
 }
 
 /// What a conditional write came to.

@@ -27,6 +27,11 @@ pub struct Put {
     pub body: String,
     /// `None`: a new item (`If-None-Match: *`).
     pub if_match: Option<String>,
+    /// RFC 6638 §3.2.10: an attendee's answer is sent with `If-Schedule-Tag-Match` instead of
+    /// `If-Match`, so that the organizer's copy changing only in other attendees' replies does not
+    /// turn it into a conflict, while a real change of the meeting still does (§8.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_tag: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,6 +142,7 @@ mod tests {
             href: "/alice/cal/x.ics".into(),
             body: "BEGIN:VCALENDAR".into(),
             if_match: Some("\"1\"".into()),
+            schedule_tag: None,
         });
         let v = serde_json::to_value(&op).unwrap();
         assert_eq!(v["kind"], "calendar.put");

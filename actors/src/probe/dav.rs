@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!   dav::discovery::discover ──► principal, homes        (RFC 6764, RFC 4791 §6.2.1, RFC 6352 §7.1.1)
-//!   PROPFIND principal Depth 0 ──► schedule-outbox-URL (RFC 6638 §2.1.1), calendar-proxy-*-for
+//!   OPTIONS calendar home ──► calendar-auto-schedule in the DAV header (RFC 6638 §2)
+//!   PROPFIND principal Depth 0 ──► schedule-outbox-URL (RFC 6638 §2.1.1), -inbox-URL (§2.2.1), calendar-proxy-*-for
 //!                                  (caldav-proxy.txt §5.3), directory-gateway (draft-daboo §3)
 //!   PROPFIND home Depth 1 ──► collections (components, privileges, directory)
 //!   PROPFIND collection Depth 0 ──► supported-report-set has sync-collection? (RFC 6578 §3)
@@ -25,7 +26,7 @@ use crate::probe::facts::{CollectionFacts, DavFacts, public_url};
 
 /// RFC 6638 §2.1.1, caldav-proxy.txt §5.3 and the CardDAV directory gateway draft §3.
 const PROPFIND_PRINCIPAL: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:cr="urn:ietf:params:xml:ns:carddav" xmlns:cs="http://calendarserver.org/ns/"><d:prop><c:schedule-outbox-URL/><cs:calendar-proxy-read-for/><cs:calendar-proxy-write-for/><cr:directory-gateway/></d:prop></d:propfind>"#;
+<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:cr="urn:ietf:params:xml:ns:carddav" xmlns:cs="http://calendarserver.org/ns/"><d:prop><c:schedule-outbox-URL/><c:schedule-inbox-URL/><cs:calendar-proxy-read-for/><cs:calendar-proxy-write-for/><cr:directory-gateway/></d:prop></d:propfind>"#;
 
 /// RFC 3253 §3.1.5: the reports a collection supports.
 const PROPFIND_REPORTS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
@@ -52,6 +53,14 @@ pub async fn probe(
     // Extras are evidence, not requirements: a server that refuses them still has its homes.
     if let Ok((_, ms)) = client.propfind(&principal, "0", PROPFIND_PRINCIPAL).await {
         principal_facts(&ms, &principal, &mut facts);
+    }
+    if service == DavService::CalDav
+        && let Some(home) = homes.first()
+    {
+        facts.auto_schedule = client
+            .options(home)
+            .await
+            .is_ok_and(|c| c.has(crate::meetings::server::AUTO_SCHEDULE));
     }
     for home in &homes {
         let (_, ms) = client.propfind(home, "1", PROPFIND_COLLECTIONS).await?;
@@ -103,6 +112,9 @@ pub fn principal_facts(ms: &Multistatus, principal: &Url, facts: &mut DavFacts) 
     for r in &ms.responses {
         if let Some(p) = r.prop(NS_CALDAV, "schedule-outbox-URL") {
             facts.schedule_outbox = p.hrefs.first().map(path);
+        }
+        if let Some(p) = r.prop(NS_CALDAV, "schedule-inbox-URL") {
+            facts.schedule_inbox = p.hrefs.first().map(path);
         }
         if let Some(p) = r.prop(NS_CALSERVER, "calendar-proxy-read-for") {
             facts.proxy_supported = true;

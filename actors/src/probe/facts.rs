@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!   probe::run ──► Probes { imap, caldav, carddav, sieve }   each an Outcome<Facts>
-//!                      └──► matrix::features(&Probes, &MatrixOptions) ──► [Feature; 13]
+//!                      └──► matrix::features(&Probes, &MatrixOptions) ──► [Feature; 14]
 //! ```
 
 use serde::Serialize;
@@ -80,6 +80,10 @@ pub struct DavFacts {
     pub collections: Vec<CollectionFacts>,
     /// RFC 6638 §2.1.1 schedule-outbox-URL (CalDAV only).
     pub schedule_outbox: Option<String>,
+    /// RFC 6638 §2.2.1 schedule-inbox-URL (CalDAV only).
+    pub schedule_inbox: Option<String>,
+    /// RFC 6638 §2: `calendar-auto-schedule` in the DAV header of the calendar home.
+    pub auto_schedule: bool,
     /// CalendarServer calendar-proxy-read-for / -write-for (caldav-proxy.txt §5.3).
     pub proxy_read_for: Vec<String>,
     pub proxy_write_for: Vec<String>,

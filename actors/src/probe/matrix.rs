@@ -48,7 +48,7 @@ pub enum Delivered {
 
 /// Feature key (INTERFACE §5), the label of the original product's matrix, and what opconnect
 /// delivers today. THE place to update when a feature lands.
-pub const DELIVERED: [(&str, &str, Delivered); 13] = [
+pub const DELIVERED: [(&str, &str, Delivered); 14] = [
     ("mail", "Mail", Delivered::Yes),
     ("calendar", "Calendar", Delivered::Yes),
     ("contacts", "Contacts", Delivered::Yes),
@@ -71,6 +71,8 @@ pub const DELIVERED: [(&str, &str, Delivered); 13] = [
     // mail.folder.copy: the connector copies the tree itself; X-COPYFOLDER is not used.
     ("copy_folder", "Copy folder", Delivered::Yes),
     ("notifications", "Notifications", Delivered::Yes),
+    // meetings.list / meetings.respond; invitations sent by the scheduling server (meetings/).
+    ("meetings", "Meetings", Delivered::Yes),
 ];
 
 /// One row of the report.
@@ -90,6 +92,8 @@ pub struct Feature {
 pub struct MatrixOptions {
     /// `[agent] noop_interval`, shown when the server has no IDLE.
     pub noop_interval: std::time::Duration,
+    /// The account has an SMTP server: meetings can go out as iMIP (RFC 6047).
+    pub smtp: bool,
 }
 
 /// What the server offers for one feature, before opconnect's part is applied.
@@ -101,7 +105,7 @@ enum Offer {
     Unknown(String),
 }
 
-/// The thirteen cells, in INTERFACE §5 order.
+/// The cells, in INTERFACE §5 order (Meetings, an opconnect addition, last).
 pub fn features(p: &Probes, o: &MatrixOptions) -> Vec<Feature> {
     DELIVERED
         .iter()
@@ -181,6 +185,7 @@ fn offer(key: &str, p: &Probes, o: &MatrixOptions) -> (&'static str, Offer) {
             with(&p.imap, "IMAP", copy_folder),
         ),
         "notifications" => notifications(p, o),
+        "meetings" => meetings(p, o),
         _ => ("", Offer::Unknown(format!("unknown feature {key}"))),
     }
 }
@@ -347,6 +352,39 @@ fn copy_folder(i: &ImapFacts) -> Offer {
     } else {
         "no X-COPYFOLDER: opconnect copies the tree itself (LIST, CREATE, COPY)".into()
     })
+}
+
+/// RFC 6638 when the CalDAV server schedules (the DAV class and an inbox), else iMIP over the
+/// account's SMTP (RFC 6047), else nobody tells the attendees.
+fn meetings(p: &Probes, o: &MatrixOptions) -> (&'static str, Offer) {
+    let imip = || {
+        (
+            "iMIP over SMTP",
+            Offer::Yes("iMIP over SMTP (RFC 6047): invitations and replies go out as mail".into()),
+        )
+    };
+    match &p.caldav {
+        Outcome::Ok { facts: d } if d.auto_schedule && d.schedule_inbox.is_some() => (
+            "server scheduling (RFC 6638)",
+            Offer::Yes(format!(
+                "server scheduling (RFC 6638): calendar-auto-schedule, schedule-inbox-URL {}",
+                d.schedule_inbox.as_deref().unwrap_or_default()
+            )),
+        ),
+        _ if o.smtp => imip(),
+        Outcome::Failed { error } => (
+            "server scheduling (RFC 6638), else iMIP over SMTP",
+            Offer::Unknown(format!("CalDAV probe failed: {error}")),
+        ),
+        Outcome::NotConfigured => (
+            "server scheduling (RFC 6638), else iMIP over SMTP",
+            Offer::No("no CalDAV server configured".into()),
+        ),
+        Outcome::Ok { .. } => (
+            "server scheduling (RFC 6638), else iMIP over SMTP",
+            Offer::No("the CalDAV server does not schedule (no calendar-auto-schedule) and no SMTP server is configured".into()),
+        ),
+    }
 }
 
 fn notifications(p: &Probes, o: &MatrixOptions) -> (&'static str, Offer) {

@@ -9,6 +9,7 @@ use crate::probe::matrix::{DELIVERED, MatrixOptions, Status, features};
 fn opts() -> MatrixOptions {
     MatrixOptions {
         noop_interval: Duration::from_secs(20),
+        smtp: false,
     }
 }
 
@@ -91,7 +92,7 @@ fn dovecot_radicale() -> Probes {
 }
 
 #[test]
-fn the_table_names_the_thirteen_interface_keys_in_order() {
+fn the_table_names_the_interface_keys_in_order_then_meetings() {
     let keys: Vec<_> = DELIVERED.iter().map(|(k, _, _)| *k).collect();
     assert_eq!(
         keys,
@@ -108,7 +109,8 @@ fn the_table_names_the_thirteen_interface_keys_in_order() {
             "public_folders",
             "out_of_office",
             "copy_folder",
-            "notifications"
+            "notifications",
+            "meetings"
         ]
     );
 }
@@ -133,6 +135,7 @@ fn dovecot_and_radicale() {
             ("out_of_office", Yes),
             ("copy_folder", Yes),
             ("notifications", Yes),
+            ("meetings", No),
         ]
     );
     assert!(detail(&p, "notes").contains("created"));
@@ -261,4 +264,29 @@ fn an_empty_calendar_home_is_no() {
     assert_eq!(status(&p, "calendar"), Status::No);
     assert_eq!(status(&p, "tasks"), Status::No);
     assert!(detail(&p, "calendar").contains("holds no VEVENT"));
+}
+
+#[test]
+fn meetings_by_the_server_else_by_mail_else_no() {
+    let mut p = dovecot_radicale();
+    assert_eq!(status(&p, "meetings"), Status::No);
+    assert!(detail(&p, "meetings").contains("does not schedule"));
+    let with_smtp = MatrixOptions { smtp: true, ..opts() };
+    let cell =
+        |p: &Probes, o: &MatrixOptions| features(p, o).into_iter().find(|f| f.key == "meetings").unwrap();
+    let imip = cell(&p, &with_smtp);
+    assert_eq!((imip.status, imip.via.as_str()), (Status::Yes, "iMIP over SMTP"));
+    if let Outcome::Ok { facts } = &mut p.caldav {
+        facts.auto_schedule = true;
+        facts.schedule_inbox = Some("/dav/calendars/user/alice/Inbox/".into());
+    }
+    for o in [opts(), with_smtp] {
+        let server = cell(&p, &o);
+        assert_eq!(server.status, Status::Yes);
+        assert!(
+            server.detail.starts_with("server scheduling (RFC 6638)"),
+            "{}",
+            server.detail
+        );
+    }
 }

@@ -421,6 +421,7 @@ mod tests {
                 href: "/c/2.ics".into(),
                 body: "x".into(),
                 if_match: None,
+                schedule_tag: None,
             },
         );
         store.journal_dav("a", &put, Some(&item("/c/2.ics", ""))).unwrap();

@@ -3,11 +3,13 @@
 //! Keys: a collection is `account NUL href`; an item is `account NUL collection NUL href`, so
 //! one prefix scan lists a collection's items.
 
-use super::records::{CollectionRecord, DelegationsRecord, ItemRecord};
+use super::records::{CollectionRecord, DelegationsRecord, ItemRecord, SchedulingRecord};
 use super::{Store, StoreError, keys};
 
 /// The `sync_state` scope of an account's calendar delegations.
 const DELEGATIONS: &str = "caldav.delegations";
+/// The `sync_state` scope of what the CalDAV server says about scheduling (RFC 6638).
+const SCHEDULING: &str = "caldav.scheduling";
 
 pub(crate) fn item_key(account: &str, collection: &str, href: &str) -> Vec<u8> {
     let mut key = keys::folder_prefix(account, collection);
@@ -94,6 +96,29 @@ impl Store {
         let mut wtxn = self.env().write_txn()?;
         self.sync_state
             .put(&mut wtxn, &keys::with_str(account, DELEGATIONS), &value)?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// What the CalDAV server last said about scheduling, if it was asked.
+    pub fn dav_scheduling(&self, account: &str) -> Result<Option<SchedulingRecord>, StoreError> {
+        let rtxn = self.env().read_txn()?;
+        let Some(value) = self.sync_state.get(&rtxn, &keys::with_str(account, SCHEDULING))? else {
+            return Ok(None);
+        };
+        // Unreadable is as good as none: the CalDAV child writes it again when it connects.
+        Ok(serde_json::from_value(value).ok())
+    }
+
+    /// Replaces what the CalDAV server says about scheduling.
+    pub fn put_dav_scheduling(&self, account: &str, record: &SchedulingRecord) -> Result<(), StoreError> {
+        let value = serde_json::to_value(record).map_err(|e| StoreError::Corrupt {
+            key: SCHEDULING.into(),
+            reason: e.to_string(),
+        })?;
+        let mut wtxn = self.env().write_txn()?;
+        self.sync_state
+            .put(&mut wtxn, &keys::with_str(account, SCHEDULING), &value)?;
         wtxn.commit()?;
         Ok(())
     }

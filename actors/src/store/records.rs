@@ -166,3 +166,27 @@ pub struct ConflictRecord {
     pub server: serde_json::Value,
     pub detected: String,
 }
+
+/// What a CalDAV server says about scheduling (RFC 6638 §2), read by the CalDAV child when it
+/// connects; `meetings::delivery` decides from it who sends invitations.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SchedulingRecord {
+    /// `calendar-auto-schedule` in the DAV header (RFC 6638 §2).
+    pub auto_schedule: bool,
+    /// schedule-inbox-URL (§2.2.1) and schedule-outbox-URL (§2.1.1), absolute.
+    pub inbox: Option<String>,
+    pub outbox: Option<String>,
+    /// calendar-user-address-set (§2.4.1), without `mailto:`.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// When it was read (RFC 3339).
+    #[serde(default)]
+    pub checked: String,
+}
+
+impl SchedulingRecord {
+    /// The server schedules: it says so and has the inbox it delivers into.
+    pub fn schedules(&self) -> bool {
+        self.auto_schedule && self.inbox.is_some()
+    }
+}

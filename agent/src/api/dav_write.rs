@@ -84,6 +84,7 @@ pub async fn put(
         href: href.clone(),
         body,
         if_match,
+        schedule_tag: None,
     };
     let op = DavOp::put(calendar, put);
     journal(
@@ -311,6 +312,7 @@ fn plan(store: &Store, c: &ConflictRecord, keep: &str) -> Result<Vec<DavOp>, Rpc
             href: href.clone(),
             body,
             if_match: if_match.clone(),
+            schedule_tag: None,
         };
         DavOp::put(calendar, put)
     };

@@ -36,15 +36,17 @@ pub async fn call(
     hub: &Addr<Hub>,
     store: &Store,
     events: &broadcast::Sender<Event>,
+    accounts: &std::collections::BTreeMap<String, opconnect_actors::AccountSpec>,
     method: &str,
     params: &Value,
 ) -> Result<Value, RpcError> {
     let account = known_account(hub, params).await?;
+    let me = me(store, accounts.get(&account))?;
     match method {
-        "items.changes" => changes(store, &account, params),
+        "items.changes" => changes(store, &account, params, &me),
         "items.get" => {
             let (col, item) = find(store, &account, params, &["calendar", "tasks", "addressbook"])?;
-            Ok(item_json(&item, &col.kind))
+            Ok(item_json(&item, &col.kind, &me))
         }
         "items.create" => create(hub, store, events, &account, params).await,
         "items.patch" => patch(hub, store, events, &account, params).await,
@@ -113,7 +115,7 @@ fn collection(
 }
 
 /// `items.changes {account, collection, cursor?, limit?}`.
-fn changes(store: &Store, account: &str, params: &Value) -> Result<Value, RpcError> {
+fn changes(store: &Store, account: &str, params: &Value, me: &[String]) -> Result<Value, RpcError> {
     let href = normalize_href(&required_string(params, "collection")?);
     let col = collection(store, account, &href, &["calendar", "tasks", "addressbook"])?;
     let cursor = optional_string(params, "cursor")?;
@@ -128,7 +130,7 @@ fn changes(store: &Store, account: &str, params: &Value) -> Result<Value, RpcErr
     for entry in &page.entries {
         let (value, size) = match &entry.item {
             Some(item) => {
-                let v = item_json(item, &col.kind);
+                let v = item_json(item, &col.kind, me);
                 let size = json_len(&v);
                 (Some(v), size)
             }
@@ -179,7 +181,7 @@ pub(crate) fn class_of(item: &ItemRecord, kind: &str) -> Option<ItemClass> {
 }
 
 /// `{href, etag, class, fields}`, or `{href, etag, class, error}` for an item the model cannot read.
-pub(crate) fn item_json(item: &ItemRecord, kind: &str) -> Value {
+pub(crate) fn item_json(item: &ItemRecord, kind: &str, me: &[String]) -> Value {
     let class = class_of(item, kind);
     let mut v = json!({
         "href": item.href,
@@ -195,13 +197,30 @@ pub(crate) fn item_json(item: &ItemRecord, kind: &str) -> Value {
                 .map(|e| e.component.as_str())
                 .unwrap_or("component")
         )),
-        (None, Some(class)) => item::read(class, &item.body),
+        (None, Some(class)) => item::read(class, &item.body).map(|mut f| {
+            if class == ItemClass::Appointment {
+                item::appointment::received(&mut f, me);
+            }
+            f
+        }),
     };
     match fields {
         Ok(fields) => v["fields"] = Value::Object(fields),
         Err(error) => v["error"] = error.into(),
     }
     v
+}
+
+/// The user's calendar user addresses, for `MeetingStatus` (who organizes a meeting).
+fn me(store: &Store, spec: Option<&opconnect_actors::AccountSpec>) -> Result<Vec<String>, RpcError> {
+    let Some(spec) = spec else {
+        return Ok(Vec::new());
+    };
+    let scheduling = store.dav_scheduling(&spec.name).map_err(store_error)?;
+    Ok(opconnect_actors::meetings::my_addresses(
+        spec,
+        scheduling.as_ref(),
+    ))
 }
 
 /// The collection and mirrored item named by `params.href` (code 5 if there is none).
@@ -310,6 +329,7 @@ async fn create(
         href: item_href.clone(),
         body,
         if_match: None,
+        schedule_tag: None,
     };
     let answer = json!({"href": item_href, "uid": uid});
     journal(
@@ -351,6 +371,7 @@ async fn patch(
         body,
         // The version the client was handed: if the server has moved on, its 412 is a conflict.
         if_match: Some(etag),
+        schedule_tag: None,
     };
     let answer = json!({"href": item.href});
     journal(
@@ -424,7 +445,7 @@ mod tests {
             false,
         );
         assert_eq!(class_of(&group, "addressbook"), Some(ItemClass::DistList));
-        let v = item_json(&todo, "calendar");
+        let v = item_json(&todo, "calendar", &[]);
         assert_eq!(v["class"], "task");
         assert!(v.get("fields").is_some() || v.get("error").is_some());
     }

@@ -11,6 +11,7 @@ mod freebusy;
 mod gal;
 mod items;
 mod mail;
+mod meetings;
 mod notes;
 mod ooo;
 
@@ -123,6 +124,16 @@ impl Service for AgentApi {
                     }
                     mail::send(&hub, &store, &events, &params).await
                 }
+                "meetings.list" | "meetings.respond" => {
+                    let name = known_account(&hub, &params).await?;
+                    let spec = accounts.get(&name).ok_or_else(|| RpcError::unknown_account(&name))?;
+                    if method == "meetings.list" {
+                        let list = meetings::list(&store, spec, &secrets).await?;
+                        serde_json::to_value(list).map_err(|e| RpcError::internal(e.to_string()))
+                    } else {
+                        meetings::respond(&hub, &store, &events, spec, &secrets, &params).await
+                    }
+                }
                 m if m.starts_with("ooo.") => ooo::call(m, &params, &accounts, &secrets).await,
                 m if m.starts_with("account.") => account::call(m, &params, dns).await,
                 m if m.starts_with("mail.") => mail::call(&hub, &store, &events, m, &params).await,
@@ -135,7 +146,7 @@ impl Service for AgentApi {
                 "gal.search" => gal::search(&hub, &store, &params).await,
                 "conflicts.resolve" => dav_write::resolve(&hub, &store, &params).await,
                 m if m.starts_with("items.") || m == "contacts.photo" => {
-                    items::call(&hub, &store, &events, m, &params).await
+                    items::call(&hub, &store, &events, &accounts, m, &params).await
                 }
                 m if m.starts_with("calendar.") || m.starts_with("contacts.") || m == "gal.search" => {
                     dav::call(&hub, &store, m, &params).await

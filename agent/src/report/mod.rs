@@ -56,6 +56,7 @@ pub async fn build(account: &AccountConfig, settings: &Settings) -> Report {
     let probes = probe::run(&account.spec, password, limit).await;
     let options = MatrixOptions {
         noop_interval: settings.noop_interval,
+        smtp: account.spec.smtp.is_some(),
     };
     Report {
         account: account.spec.name.clone(),

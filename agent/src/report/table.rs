@@ -10,7 +10,7 @@ use opconnect_actors::probe::{Feature, Status};
 use super::Report;
 
 /// Short column heads for the matrix row (the original's labels, abbreviated to fit 100 columns).
-const SHORT: [(&str, &str); 13] = [
+const SHORT: [(&str, &str); 14] = [
     ("mail", "Mail"),
     ("calendar", "Cal"),
     ("contacts", "Cont"),
@@ -24,6 +24,7 @@ const SHORT: [(&str, &str); 13] = [
     ("out_of_office", "OOO"),
     ("copy_folder", "Copy"),
     ("notifications", "Notify"),
+    ("meetings", "Meet"),
 ];
 
 /// ECMA-48 SGR colours for a status.

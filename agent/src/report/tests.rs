@@ -51,6 +51,7 @@ fn sample() -> Report {
         &probes,
         &MatrixOptions {
             noop_interval: Duration::from_secs(20),
+            smtp: false,
         },
     );
     Report {
@@ -69,7 +70,7 @@ fn json_has_the_interface_shape() {
     assert_eq!(v["account"], "alice");
     assert!(v["generated"].as_str().unwrap().ends_with('Z'));
     let features = v["features"].as_object().unwrap();
-    assert_eq!(features.len(), 13);
+    assert_eq!(features.len(), 14);
     for (key, cell) in features {
         let status = cell["status"].as_str().unwrap();
         assert!(

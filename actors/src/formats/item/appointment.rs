@@ -195,6 +195,10 @@ pub fn read_doc(doc: &Doc) -> Result<FieldSet, String> {
         .iter()
         .map(|&i| recipient(&doc.lines[i]))
         .collect();
+    f.insert(
+        "MeetingStatus".into(),
+        meeting_status(!recipients.is_empty(), cancelled(doc, comp), false).into(),
+    );
     if !recipients.is_empty() {
         f.insert("Recipients".into(), recipients.into());
     }
@@ -228,6 +232,44 @@ pub fn read_doc(doc: &Doc) -> Result<FieldSet, String> {
         f.insert("Unsupported".into(), reasons.join("; ").into());
     }
     Ok(f)
+}
+
+/// STATUS:CANCELLED (RFC 5545 §3.8.1.11): the organizer cancelled the meeting.
+pub fn cancelled(doc: &Doc, comp: Component) -> bool {
+    doc.first_prop(comp, "STATUS")
+        .is_some_and(|l| l.value().trim().eq_ignore_ascii_case("CANCELLED"))
+}
+
+/// Outlook's OlMeetingStatus: 0 not a meeting, 1 a meeting the user organizes, 3 one the user
+/// received, 5 cancelled (organizer's copy), 7 received and cancelled. [`read`] does not know
+/// who the user is and answers as if they organized; [`received`] corrects that.
+pub fn meeting_status(meeting: bool, cancelled: bool, received: bool) -> i64 {
+    match (meeting, cancelled, received) {
+        (false, _, _) => 0,
+        (true, false, false) => 1,
+        (true, false, true) => 3,
+        (true, true, false) => 5,
+        (true, true, true) => 7,
+    }
+}
+
+/// Sets `MeetingStatus` to "received" (3, or 7 when cancelled) when the meeting's organizer is
+/// none of `me` (addresses without `mailto:`, lower case).
+pub fn received(fields: &mut FieldSet, me: &[String]) {
+    let organizer = fields
+        .get("Organizer")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase);
+    let theirs = organizer.is_some_and(|o| !me.contains(&o));
+    match fields.get("MeetingStatus").and_then(Value::as_i64) {
+        Some(1) if theirs => {
+            fields.insert("MeetingStatus".into(), 3.into());
+        }
+        Some(5) if theirs => {
+            fields.insert("MeetingStatus".into(), 7.into());
+        }
+        _ => {}
+    }
 }
 
 /// A calendar user address without `mailto:` (RFC 5545 §3.3.3).

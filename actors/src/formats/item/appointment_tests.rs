@@ -563,3 +563,20 @@ fn created_objects_are_complete_calendars() {
         &json!({"Status": 3, "Complete": false, "DueDate": "2026-10-21"}),
     );
 }
+
+#[test]
+fn meeting_status_says_who_organizes_and_whether_it_is_cancelled() {
+    let mut f = appointment::read(GOOGLE).unwrap();
+    assert_eq!(f["MeetingStatus"], 1);
+    let organizer = f["Organizer"].as_str().unwrap().to_ascii_lowercase();
+    appointment::received(&mut f, &[organizer]);
+    assert_eq!(f["MeetingStatus"], 1, "the user organizes it");
+    appointment::received(&mut f, &["someone@else.example".into()]);
+    assert_eq!(f["MeetingStatus"], 3);
+    let cancelled = GOOGLE.replacen("BEGIN:VEVENT\r\n", "BEGIN:VEVENT\r\nSTATUS:CANCELLED\r\n", 1);
+    let mut f = appointment::read(&cancelled).unwrap();
+    assert_eq!(f["MeetingStatus"], 5);
+    appointment::received(&mut f, &["someone@else.example".into()]);
+    assert_eq!(f["MeetingStatus"], 7);
+    assert_eq!(appointment::read(THUNDERBIRD).unwrap()["MeetingStatus"], 0);
+}
