@@ -44,6 +44,9 @@ pub struct DavClient {
     password: Secret,
     /// Origins (`scheme://host:port`) the credentials may go to, shared by clones.
     trusted: Arc<Mutex<HashSet<String>>>,
+    /// The homes discovery found, as absolute URLs: a stored href (a path) is resolved against
+    /// the home it lies under, so it reaches the host that serves it ([`DavClient::locate`]).
+    homes: Arc<Mutex<Vec<Url>>>,
 }
 
 /// What `OPTIONS` says about the server (RFC 4918 §10.1, RFC 4791 §5.1, RFC 6352 §6.1).
@@ -97,6 +100,7 @@ impl DavClient {
             username: username.to_owned(),
             password,
             trusted: Arc::new(Mutex::new(HashSet::from([origin(&endpoint.url)]))),
+            homes: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -130,6 +134,34 @@ impl DavClient {
             tracing::debug!(named_by = %origin(answered), origin = %origin(&link), "credentials also go to a host the server named");
         }
         Ok(link)
+    }
+
+    /// Remembers `home` (a home set discovery found, already [`DavClient::named`]) as the place
+    /// of the collections under its path.
+    pub fn add_home(&self, home: &Url) {
+        if let Ok(mut homes) = self.homes.lock()
+            && !homes.contains(home)
+        {
+            homes.push(home.clone());
+        }
+    }
+
+    /// The absolute URL of a stored href. The mirror and the journal keep hrefs as paths; the
+    /// host is the one of the home whose path is the longest prefix of the href (iCloud serves
+    /// each user's homes from a partitioned host, `pNN-caldav.icloud.com`, other than the one
+    /// configured), else the configured server's.
+    pub fn locate(&self, href: &str) -> Result<Url, ServiceError> {
+        let bad = |e: url::ParseError| ServiceError::Protocol(format!("bad href {href}: {e}"));
+        if let Ok(absolute) = Url::parse(href) {
+            return Ok(absolute);
+        }
+        let homes = self.homes.lock().map(|h| h.clone()).unwrap_or_default();
+        let home = homes
+            .iter()
+            .filter(|h| under(href, h.path()))
+            .max_by_key(|h| h.path().len())
+            .unwrap_or(&self.base);
+        home.join(href).map_err(bad)
     }
 
     /// Sends one request, following redirects (method and body kept, RFC 9110 §15.4.8/§15.4.9).
@@ -357,6 +389,13 @@ pub fn origin(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
+/// Whether the path `href` lies at or under the collection path `path` (segment-wise).
+fn under(href: &str, path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    href.strip_prefix(path)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// `url` without any user info, for messages.
 fn public(url: &Url) -> Url {
     let mut u = url.clone();
@@ -443,6 +482,38 @@ fn classify_reqwest(url: &Url, err: reqwest::Error) -> ServiceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client(base: &str) -> DavClient {
+        let endpoint = endpoint::parse(endpoint::Protocol::Dav, base).unwrap();
+        let tls = crate::net::tls::client_config(None).unwrap();
+        DavClient::new(&endpoint, "u", Secret::new("p"), tls, Duration::from_secs(5)).unwrap()
+    }
+
+    #[test]
+    fn stored_hrefs_reach_the_host_of_their_home() {
+        let c = client("https://caldav.example.com/");
+        let home = Url::parse("https://p42-caldav.example.com/123/calendars/").unwrap();
+        c.add_home(&home);
+        let at = |h: &str| c.locate(h).unwrap().to_string();
+        assert_eq!(
+            at("/123/calendars/work/a.ics"),
+            "https://p42-caldav.example.com/123/calendars/work/a.ics"
+        );
+        assert_eq!(
+            at("/123/calendars/"),
+            "https://p42-caldav.example.com/123/calendars/"
+        );
+        // Not under the home (a sibling whose name only starts alike): the configured host.
+        assert_eq!(
+            at("/123/calendarsX/a.ics"),
+            "https://caldav.example.com/123/calendarsX/a.ics"
+        );
+        assert_eq!(at("/other/a.ics"), "https://caldav.example.com/other/a.ics");
+        assert_eq!(
+            at("https://elsewhere.example.com/x"),
+            "https://elsewhere.example.com/x"
+        );
+    }
 
     #[test]
     fn statuses_map_to_next_steps() {
