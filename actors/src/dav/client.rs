@@ -470,7 +470,9 @@ fn classify_reqwest(url: &Url, err: reqwest::Error) -> ServiceError {
         source = s.source();
     }
     // The URL never carries the password (Basic auth travels in a header).
-    if chain.contains("certificate") || chain.contains("UnknownIssuer") {
+    if chain.contains("is not trusted") || chain.contains("changed: the pinned one") {
+        ServiceError::Tls(format!("{url}: {}", crate::net::tls::tidy(&chain)))
+    } else if chain.contains("certificate") || chain.contains("UnknownIssuer") {
         ServiceError::Tls(format!(
             "{url}: {chain} (the server's certificate is not trusted; for a self-hosted server set tls_ca)"
         ))
