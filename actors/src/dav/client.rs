@@ -1,5 +1,5 @@
 //! The DAV HTTP client: OPTIONS, PROPFIND and principal discovery over reqwest, with the account's
-//! TLS trust, Basic authentication, and redirects followed by hand so that each hop is checked
+//! TLS trust, Basic or Digest authentication ([`crate::dav::auth`]), and redirects followed by hand so that each hop is checked
 //! against the plaintext-to-loopback rule (invariant 8).
 //!
 //! Where the credentials go (one rule for every URL, whatever its source):
@@ -23,6 +23,7 @@ use rustls::ClientConfig;
 use url::Url;
 
 use crate::account::Secret;
+use crate::dav::auth::Challenges;
 use crate::dav::xml::{self, Multistatus, NS_DAV};
 use crate::error::ServiceError;
 use crate::net::endpoint::{self, Endpoint};
@@ -44,6 +45,8 @@ pub struct DavClient {
     password: Secret,
     /// Origins (`scheme://host:port`) the credentials may go to, shared by clones.
     trusted: Arc<Mutex<HashSet<String>>>,
+    /// Digest challenges of origins that asked for Digest (RFC 7616).
+    digest: Challenges,
     /// The homes discovery found, as absolute URLs: a stored href (a path) is resolved against
     /// the home it lies under, so it reaches the host that serves it ([`DavClient::locate`]).
     homes: Arc<Mutex<Vec<Url>>>,
@@ -101,6 +104,7 @@ impl DavClient {
             password,
             trusted: Arc::new(Mutex::new(HashSet::from([origin(&endpoint.url)]))),
             homes: Arc::new(Mutex::new(Vec::new())),
+            digest: Challenges::default(),
         })
     }
 
@@ -176,14 +180,24 @@ impl DavClient {
     ) -> Result<(Url, reqwest::Response), ServiceError> {
         let mut url = url.clone();
         let mut redirected_from: Option<Url> = None;
-        for _ in 0..=MAX_REDIRECTS {
+        let mut challenged = false;
+        for _ in 0..=MAX_REDIRECTS + 1 {
             endpoint::credential_rule(&url).map_err(|e| match &redirected_from {
                 Some(from) => ServiceError::Config(format!("{from} redirects to {}: {e}", public(&url))),
                 None => ServiceError::Config(format!("{e}; credentials are not sent there")),
             })?;
             let authenticate = self.trusts(&url);
             let mut req = self.http.request(method.clone(), url.clone());
-            if authenticate {
+            let here = origin(&url);
+            if authenticate && self.digest.wants_digest(&here) {
+                // RFC 7616: this origin asked for Digest; Basic is not sent there again.
+                if let Some(answer) =
+                    self.digest
+                        .answer(&here, &self.username, &self.password, method.as_str(), &url, body)
+                {
+                    req = req.header(reqwest::header::AUTHORIZATION, answer);
+                }
+            } else if authenticate {
                 req = req.basic_auth(&self.username, Some(self.password.expose()));
             }
             for (name, value) in headers {
@@ -209,6 +223,16 @@ impl DavClient {
                     .ok_or_else(|| ServiceError::Protocol(format!("{url}: unusable redirect")))?;
                 redirected_from = Some(url);
                 url = next;
+                continue;
+            }
+            if resp.status() == StatusCode::UNAUTHORIZED
+                && authenticate
+                && !challenged
+                && self.digest.learn(&here, resp.headers())
+            {
+                // RFC 7616 §3.3: answer the challenge once; a second 401 means a wrong login.
+                tracing::debug!(origin = %here, "the server asks for Digest authentication");
+                challenged = true;
                 continue;
             }
             if resp.status() == StatusCode::UNAUTHORIZED
