@@ -550,4 +550,20 @@ sieve = "sieve://imap.example.org:4190"
             "{e}"
         );
     }
+
+    #[test]
+    fn tls_pins_are_read_per_host_and_a_bad_one_is_named() {
+        let fp = "AB:".repeat(31) + "AB";
+        let text = GOOD.replace(
+            "[[account]]\n",
+            &format!("[[account]]\ntls_pins = {{ \"Mail.Example.org\" = \"{fp}\", \"dav.example.org\" = [\"{fp}\", \"{}\"] }}\n", "cd".repeat(32)),
+        );
+        let config = Config::parse(Path::new("config.toml"), &text).unwrap();
+        let pins = config.accounts[0].spec.tls_pins.hosts();
+        assert_eq!(pins["mail.example.org"].len(), 1);
+        assert_eq!(pins["dav.example.org"].len(), 2);
+        let text = GOOD.replace("[[account]]\n", "[[account]]\ntls_pins = { \"h\" = \"AB:CD\" }\n");
+        let e = parse(&text).unwrap_err();
+        assert!(e.contains("key \"tls_pins\"") && e.contains("h: `AB:CD`"), "{e}");
+    }
 }

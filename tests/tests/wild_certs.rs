@@ -42,6 +42,50 @@ fn cli(dir: &Path, args: &[&str]) -> Result<Output> {
     Ok(out)
 }
 
+/// `opconnect ARGS` on a pseudo-terminal (util-linux `script`), `answers` typed in.
+fn on_a_terminal(dir: &Path, args: &[&str], answers: &str) -> Result<String> {
+    let mut line = vec![opconnect_bin().to_string_lossy().into_owned()];
+    line.extend(args.iter().map(|a| a.to_string()));
+    for flag in ["--config", "--data-dir", "--socket"] {
+        line.push(flag.into());
+        line.push(
+            dir.join(match flag {
+                "--config" => "config.toml",
+                "--data-dir" => "data",
+                _ => "run/agent.sock",
+            })
+            .to_string_lossy()
+            .into_owned(),
+        );
+    }
+    let quoted: Vec<String> = line
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &quoted.join(" "), "/dev/null"])
+        .env("HOME", dir.join("home"))
+        .env("XDG_RUNTIME_DIR", dir)
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("OPCONNECT_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().context("spawning script (util-linux)")?;
+    let mut stdin = child.stdin.take().expect("piped");
+    // The terminal keeps what is typed until a question reads it; stdin stays open meanwhile.
+    let typed = answers.to_owned();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = stdin.write_all(typed.as_bytes());
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let out = child.wait_with_output()?;
+    let said = text(&out);
+    eprintln!("$ (terminal) opconnect {}\n{said}", args.join(" "));
+    Ok(said)
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -111,6 +155,20 @@ fn a_self_signed_certificate_works_only_once_pinned_and_not_after_it_changes() -
         ensure!(shown.contains(needle), "`{needle}` missing:\n{shown}");
     }
     ensure!(std::fs::read_to_string(agent.config_path())? == before);
+
+    // On a terminal it asks: "n" trusts nothing, "y" trusts the certificate shown.
+    let said = on_a_terminal(&dir, &add, "n\nn\n")?;
+    ensure!(said.contains("[y/N]") && said.contains("not trusted"), "{said}");
+    ensure!(std::fs::read_to_string(agent.config_path())? == before);
+    let mut asked: Vec<&str> = add.to_vec();
+    asked[2] = "asked";
+    let said = on_a_terminal(&dir, &asked, "y\ny\n")?;
+    ensure!(said.contains("Added account \"asked\""), "{said}");
+    let written = std::fs::read_to_string(agent.config_path())?;
+    ensure!(
+        written.contains(&imap_fp) && written.contains(&dav_fp),
+        "{written}"
+    );
 
     // 2. Trusted by fingerprint (as a script does): pinned per host, and used.
     let mut pinned: Vec<&str> = add.to_vec();
