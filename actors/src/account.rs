@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::net::endpoint::Endpoint;
+use crate::net::tls::Pins;
 
 /// One configured account, already validated (the agent's config loader builds it).
 #[derive(Clone, Debug)]
@@ -22,6 +23,15 @@ pub struct AccountSpec {
     pub gal: Option<Endpoint>,
     /// Extra trust anchor (PEM) for self-hosted servers, added to the system's roots.
     pub tls_ca: Option<PathBuf>,
+    /// Certificates the user trusts by SHA-256 fingerprint, per host (`tls_pins`).
+    pub tls_pins: Pins,
+}
+
+impl AccountSpec {
+    /// The account's TLS trust: system roots, `tls_ca` and `tls_pins`.
+    pub fn tls(&self) -> Result<Arc<rustls::ClientConfig>, crate::error::ServiceError> {
+        crate::net::tls::client_config_with(self.tls_ca.as_deref(), &self.tls_pins, None)
+    }
 }
 
 /// A password. It cannot be printed: `Debug` and `Display` show a placeholder (invariant 7).

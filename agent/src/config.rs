@@ -8,13 +8,14 @@
 //! checks name the host only, and TOML's own messages, which quote the offending line, have the
 //! user info of any URL in them masked.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use opconnect_actors::AccountSpec;
 use opconnect_actors::net::endpoint::{self, Endpoint, Protocol};
+use opconnect_actors::net::tls::{Fingerprint, Pins};
 use opconnect_actors::settings::Settings;
 use serde::Deserialize;
 
@@ -69,6 +70,15 @@ struct RawAccount {
     sieve: Option<String>,
     gal: Option<String>,
     tls_ca: Option<PathBuf>,
+    /// `{ "host" = "AB:CD:…" }` or a list per host: certificates trusted by SHA-256 fingerprint.
+    tls_pins: Option<BTreeMap<String, PinList>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PinList {
+    One(String),
+    Many(Vec<String>),
 }
 
 impl Config {
@@ -315,6 +325,19 @@ fn account_config(file: &str, label: &str, raw: RawAccount) -> Result<AccountCon
     {
         return Err(err("tls_ca", format!("{} is not a readable file", ca.display())));
     }
+    let mut tls_pins = Pins::default();
+    for (host, list) in raw.tls_pins.iter().flatten() {
+        let list = match list {
+            PinList::One(f) => std::slice::from_ref(f),
+            PinList::Many(fs) => fs.as_slice(),
+        };
+        for f in list {
+            let f = f
+                .parse::<Fingerprint>()
+                .map_err(|e| err("tls_pins", format!("{host}: {e}")))?;
+            tls_pins.pin(host, f);
+        }
+    }
     if let Some(cmd) = &raw.password_command
         && cmd.trim().is_empty()
     {
@@ -336,6 +359,7 @@ fn account_config(file: &str, label: &str, raw: RawAccount) -> Result<AccountCon
             sieve,
             gal,
             tls_ca: raw.tls_ca,
+            tls_pins,
         },
         password_command: raw.password_command,
     })
@@ -525,5 +549,21 @@ sieve = "sieve://imap.example.org:4190"
             e.contains("key \"tls_ca\"") && e.contains("/nonexistent/ca.pem"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn tls_pins_are_read_per_host_and_a_bad_one_is_named() {
+        let fp = "AB:".repeat(31) + "AB";
+        let text = GOOD.replace(
+            "[[account]]\n",
+            &format!("[[account]]\ntls_pins = {{ \"Mail.Example.org\" = \"{fp}\", \"dav.example.org\" = [\"{fp}\", \"{}\"] }}\n", "cd".repeat(32)),
+        );
+        let config = Config::parse(Path::new("config.toml"), &text).unwrap();
+        let pins = config.accounts[0].spec.tls_pins.hosts();
+        assert_eq!(pins["mail.example.org"].len(), 1);
+        assert_eq!(pins["dav.example.org"].len(), 2);
+        let text = GOOD.replace("[[account]]\n", "[[account]]\ntls_pins = { \"h\" = \"AB:CD\" }\n");
+        let e = parse(&text).unwrap_err();
+        assert!(e.contains("key \"tls_pins\"") && e.contains("h: `AB:CD`"), "{e}");
     }
 }

@@ -12,6 +12,7 @@
 //! A test that needs a server it cannot start fails with the reason; nothing is skipped silently.
 
 pub mod agent;
+pub mod apache;
 pub mod config;
 pub mod cyrus;
 pub mod dav;

@@ -29,6 +29,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct RadicaleOptions {
     /// Appended verbatim to the config file (later sections override earlier keys).
     pub extra_config: String,
+    /// Serve HTTPS with a self-signed certificate (`openssl req -x509`, CA:TRUE) in
+    /// `DIR/tls/server.pem` (see [`crate::tls::make_self_signed`]); the harness's own plain-HTTP
+    /// helpers do not work then.
+    pub tls: bool,
+    /// Take the user from the `X-Remote-User` header (`http_x_remote_user`) instead of checking
+    /// passwords: for a front that authenticates (see [`crate::apache`]).
+    pub remote_user: bool,
 }
 
 /// A running private Radicale. Dropping it kills its process group.
@@ -76,10 +83,24 @@ impl Radicale {
         }
         fs::write(d.join("users"), users)?;
         fs::create_dir(d.join("collections"))?;
+        let tls = match self.options.tls {
+            true => {
+                crate::tls::make_self_signed(&d.join("tls"))?;
+                format!(
+                    "ssl = True\ncertificate = {d}/tls/server.pem\nkey = {d}/tls/server.key\n",
+                    d = d.display()
+                )
+            }
+            false => String::new(),
+        };
+        let auth = match self.options.remote_user {
+            true => "type = http_x_remote_user",
+            false => "type = htpasswd",
+        };
         let config = format!(
             "# Private test instance written by opconnect-tests (see shared/NOTES/servers.md).\n\
-             [server]\nhosts = 127.0.0.1:{port}\n\n\
-             [auth]\ntype = htpasswd\nhtpasswd_filename = {d}/users\n\
+             [server]\nhosts = 127.0.0.1:{port}\n{tls}\n\
+             [auth]\n{auth}\nhtpasswd_filename = {d}/users\n\
              htpasswd_encryption = plain\n# No penalty for a wrong password: tests provoke them.\ndelay = 0\n\n\
              [rights]\ntype = owner_only\n\n\
              [storage]\nfilesystem_folder = {d}/collections\n\n\
@@ -99,8 +120,9 @@ impl Radicale {
         cmd.arg("-C").arg(self.config_path());
         let mut child = Spawned::spawn("radicale", cmd, &self.log_path())?;
         let port = self.port;
+        let tls = self.options.tls;
         child.wait_ready(START_TIMEOUT, || {
-            ports::port_accepts(port) && HttpRequest::new("OPTIONS", "/").send(port).is_ok()
+            ports::port_accepts(port) && (tls || HttpRequest::new("OPTIONS", "/").send(port).is_ok())
         })?;
         self.started_in = began.elapsed();
         self.child = Some(child);
@@ -140,7 +162,10 @@ impl Radicale {
 
     /// `http://127.0.0.1:PORT/`: the server root, where DAV discovery starts (RFC 6764 §6).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
+        match self.options.tls {
+            true => format!("https://localhost:{}/", self.port),
+            false => format!("http://127.0.0.1:{}/", self.port),
+        }
     }
 
     /// The URL of a path on this server, e.g. `url_of("/alice/calendar/")`.

@@ -81,3 +81,46 @@ pub fn make_server_cert(dir: &Path) -> Result<()> {
     run(sign)?;
     Ok(())
 }
+
+/// Writes `server.pem` and `server.key` into `dir` (created if missing): a self-signed
+/// certificate for `localhost` and `127.0.0.1` made the common way, `openssl req -x509`, which
+/// marks it CA:TRUE (webpki refuses it as `CaUsedAsEndEntity`, even given as `tls_ca`).
+/// Returns its SHA-256 fingerprint as openssl prints it (`AB:CD:…`).
+pub fn make_self_signed(dir: &Path) -> Result<String> {
+    fs::create_dir_all(dir)?;
+    let mut cmd = Command::new("openssl");
+    cmd.current_dir(dir)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.pem",
+            "-days",
+            DAYS,
+        ])
+        .args(["-subj", "/CN=localhost/O=opconnect self-signed test"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]);
+    process::run_ok(cmd, Duration::from_secs(30)).context("openssl req -x509 (self-signed)")?;
+    fingerprint(&dir.join("server.pem"))
+}
+
+/// The SHA-256 fingerprint of the PEM certificate at `pem`, `AB:CD:…`.
+pub fn fingerprint(pem: &Path) -> Result<String> {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(pem);
+    let text = process::run_ok(cmd, Duration::from_secs(30)).context("openssl x509 -fingerprint")?;
+    text.trim()
+        .rsplit_once('=')
+        .map(|(_, f)| f.to_owned())
+        .with_context(|| format!("openssl printed no fingerprint: {text}"))
+}

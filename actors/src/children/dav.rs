@@ -199,11 +199,15 @@ async fn delegated_homes(
         for p in people {
             for home in &p.calendar_homes {
                 match Url::parse(home) {
-                    Ok(url) => out.push(DelegatedHome {
-                        url,
-                        owner: p.principal.clone(),
-                        read_only,
-                    }),
+                    Ok(url) => {
+                        // Their collections' hrefs resolve to this host (it may be another).
+                        client.add_home(&url);
+                        out.push(DelegatedHome {
+                            url,
+                            owner: p.principal.clone(),
+                            read_only,
+                        })
+                    }
                     Err(e) => tracing::warn!(%home, error = %e, "delegated home skipped"),
                 }
             }
@@ -231,10 +235,7 @@ async fn search_directories(
     }
     let mut out = Vec::new();
     for book in directories {
-        let url = client
-            .base()
-            .join(&book.href)
-            .map_err(|e| ServiceError::Protocol(format!("bad href {}: {e}", book.href)))?;
+        let url = client.locate(&book.href)?;
         out.extend(crate::dav::gal::search(client, &url, query, limit - out.len()).await?);
         if out.len() >= limit {
             break;

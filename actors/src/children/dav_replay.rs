@@ -57,10 +57,8 @@ pub async fn replay(env: &AccountEnv, client: &DavClient, calendar: bool) -> Res
         let Some(entry) = env.store.journal_attempt(&account, entry.id).map_err(db)? else {
             continue;
         };
-        let url = client
-            .base()
-            .join(op.href())
-            .map_err(|e| ServiceError::Protocol(format!("bad href {}: {e}", op.href())))?;
+        // To the host of the item's home, which may not be the configured one (iCloud).
+        let url = client.locate(op.href())?;
         let answer = match &op {
             DavOp::CalendarPut(p) | DavOp::ContactsPut(p) => {
                 client

@@ -108,10 +108,8 @@ async fn via_query(
         .map_err(|e| ServiceError::Config(format!("the local mirror: {e}")))?;
     let mut busy = Vec::new();
     for calendar in calendars {
-        let url = client
-            .base()
-            .join(&calendar.href)
-            .map_err(|e| ServiceError::Protocol(format!("bad href {}: {e}", calendar.href)))?;
+        // The calendar's host, which may not be the configured one (iCloud's partitions).
+        let url = client.locate(&calendar.href)?;
         let method = Method::from_bytes(b"REPORT").expect("valid method");
         let (url, resp) = client
             .request(method, &url, &[("Depth", "1")], Some(&body))

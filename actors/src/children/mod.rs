@@ -43,7 +43,7 @@ impl AccountEnv {
         store: Store,
         events: EventBus,
     ) -> Self {
-        let tls = crate::net::tls::client_config(spec.tls_ca.as_deref());
+        let tls = spec.tls();
         AccountEnv {
             spec: Arc::new(spec),
             settings,

@@ -1,5 +1,5 @@
 //! The DAV HTTP client: OPTIONS, PROPFIND and principal discovery over reqwest, with the account's
-//! TLS trust, Basic authentication, and redirects followed by hand so that each hop is checked
+//! TLS trust, Basic or Digest authentication ([`crate::dav::auth`]), and redirects followed by hand so that each hop is checked
 //! against the plaintext-to-loopback rule (invariant 8).
 //!
 //! Where the credentials go (one rule for every URL, whatever its source):
@@ -23,6 +23,7 @@ use rustls::ClientConfig;
 use url::Url;
 
 use crate::account::Secret;
+use crate::dav::auth::Challenges;
 use crate::dav::xml::{self, Multistatus, NS_DAV};
 use crate::error::ServiceError;
 use crate::net::endpoint::{self, Endpoint};
@@ -44,6 +45,11 @@ pub struct DavClient {
     password: Secret,
     /// Origins (`scheme://host:port`) the credentials may go to, shared by clones.
     trusted: Arc<Mutex<HashSet<String>>>,
+    /// Digest challenges of origins that asked for Digest (RFC 7616).
+    digest: Challenges,
+    /// The homes discovery found, as absolute URLs: a stored href (a path) is resolved against
+    /// the home it lies under, so it reaches the host that serves it ([`DavClient::locate`]).
+    homes: Arc<Mutex<Vec<Url>>>,
 }
 
 /// What `OPTIONS` says about the server (RFC 4918 §10.1, RFC 4791 §5.1, RFC 6352 §6.1).
@@ -97,6 +103,8 @@ impl DavClient {
             username: username.to_owned(),
             password,
             trusted: Arc::new(Mutex::new(HashSet::from([origin(&endpoint.url)]))),
+            homes: Arc::new(Mutex::new(Vec::new())),
+            digest: Challenges::default(),
         })
     }
 
@@ -132,6 +140,34 @@ impl DavClient {
         Ok(link)
     }
 
+    /// Remembers `home` (a home set discovery found, already [`DavClient::named`]) as the place
+    /// of the collections under its path.
+    pub fn add_home(&self, home: &Url) {
+        if let Ok(mut homes) = self.homes.lock()
+            && !homes.contains(home)
+        {
+            homes.push(home.clone());
+        }
+    }
+
+    /// The absolute URL of a stored href. The mirror and the journal keep hrefs as paths; the
+    /// host is the one of the home whose path is the longest prefix of the href (iCloud serves
+    /// each user's homes from a partitioned host, `pNN-caldav.icloud.com`, other than the one
+    /// configured), else the configured server's.
+    pub fn locate(&self, href: &str) -> Result<Url, ServiceError> {
+        let bad = |e: url::ParseError| ServiceError::Protocol(format!("bad href {href}: {e}"));
+        if let Ok(absolute) = Url::parse(href) {
+            return Ok(absolute);
+        }
+        let homes = self.homes.lock().map(|h| h.clone()).unwrap_or_default();
+        let home = homes
+            .iter()
+            .filter(|h| under(href, h.path()))
+            .max_by_key(|h| h.path().len())
+            .unwrap_or(&self.base);
+        home.join(href).map_err(bad)
+    }
+
     /// Sends one request, following redirects (method and body kept, RFC 9110 §15.4.8/§15.4.9).
     /// Every hop obeys the credential rule; credentials go only to trusted origins, so a redirect
     /// to another host is followed without them.
@@ -144,14 +180,24 @@ impl DavClient {
     ) -> Result<(Url, reqwest::Response), ServiceError> {
         let mut url = url.clone();
         let mut redirected_from: Option<Url> = None;
-        for _ in 0..=MAX_REDIRECTS {
+        let mut challenged = false;
+        for _ in 0..=MAX_REDIRECTS + 1 {
             endpoint::credential_rule(&url).map_err(|e| match &redirected_from {
                 Some(from) => ServiceError::Config(format!("{from} redirects to {}: {e}", public(&url))),
                 None => ServiceError::Config(format!("{e}; credentials are not sent there")),
             })?;
             let authenticate = self.trusts(&url);
             let mut req = self.http.request(method.clone(), url.clone());
-            if authenticate {
+            let here = origin(&url);
+            if authenticate && self.digest.wants_digest(&here) {
+                // RFC 7616: this origin asked for Digest; Basic is not sent there again.
+                if let Some(answer) =
+                    self.digest
+                        .answer(&here, &self.username, &self.password, method.as_str(), &url, body)
+                {
+                    req = req.header(reqwest::header::AUTHORIZATION, answer);
+                }
+            } else if authenticate {
                 req = req.basic_auth(&self.username, Some(self.password.expose()));
             }
             for (name, value) in headers {
@@ -177,6 +223,16 @@ impl DavClient {
                     .ok_or_else(|| ServiceError::Protocol(format!("{url}: unusable redirect")))?;
                 redirected_from = Some(url);
                 url = next;
+                continue;
+            }
+            if resp.status() == StatusCode::UNAUTHORIZED
+                && authenticate
+                && !challenged
+                && self.digest.learn(&here, resp.headers())
+            {
+                // RFC 7616 §3.3: answer the challenge once; a second 401 means a wrong login.
+                tracing::debug!(origin = %here, "the server asks for Digest authentication");
+                challenged = true;
                 continue;
             }
             if resp.status() == StatusCode::UNAUTHORIZED
@@ -406,6 +462,13 @@ pub fn origin(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
+/// Whether the path `href` lies at or under the collection path `path` (segment-wise).
+fn under(href: &str, path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    href.strip_prefix(path)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// `url` without any user info, for messages.
 fn public(url: &Url) -> Url {
     let mut u = url.clone();
@@ -488,7 +551,9 @@ fn classify_reqwest(url: &Url, err: reqwest::Error) -> ServiceError {
         source = s.source();
     }
     // The URL never carries the password (Basic auth travels in a header).
-    if chain.contains("certificate") || chain.contains("UnknownIssuer") {
+    if chain.contains("is not trusted") || chain.contains("changed: the pinned one") {
+        ServiceError::Tls(format!("{url}: {}", crate::net::tls::tidy(&chain)))
+    } else if chain.contains("certificate") || chain.contains("UnknownIssuer") {
         ServiceError::Tls(format!(
             "{url}: {chain} (the server's certificate is not trusted; for a self-hosted server set tls_ca)"
         ))
@@ -500,6 +565,38 @@ fn classify_reqwest(url: &Url, err: reqwest::Error) -> ServiceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client(base: &str) -> DavClient {
+        let endpoint = endpoint::parse(endpoint::Protocol::Dav, base).unwrap();
+        let tls = crate::net::tls::client_config(None).unwrap();
+        DavClient::new(&endpoint, "u", Secret::new("p"), tls, Duration::from_secs(5)).unwrap()
+    }
+
+    #[test]
+    fn stored_hrefs_reach_the_host_of_their_home() {
+        let c = client("https://caldav.example.com/");
+        let home = Url::parse("https://p42-caldav.example.com/123/calendars/").unwrap();
+        c.add_home(&home);
+        let at = |h: &str| c.locate(h).unwrap().to_string();
+        assert_eq!(
+            at("/123/calendars/work/a.ics"),
+            "https://p42-caldav.example.com/123/calendars/work/a.ics"
+        );
+        assert_eq!(
+            at("/123/calendars/"),
+            "https://p42-caldav.example.com/123/calendars/"
+        );
+        // Not under the home (a sibling whose name only starts alike): the configured host.
+        assert_eq!(
+            at("/123/calendarsX/a.ics"),
+            "https://caldav.example.com/123/calendarsX/a.ics"
+        );
+        assert_eq!(at("/other/a.ics"), "https://caldav.example.com/other/a.ics");
+        assert_eq!(
+            at("https://elsewhere.example.com/x"),
+            "https://elsewhere.example.com/x"
+        );
+    }
 
     #[test]
     fn statuses_map_to_next_steps() {

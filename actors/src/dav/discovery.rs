@@ -112,6 +112,9 @@ pub async fn discover(client: &DavClient, service: DavService) -> Result<(Url, V
         .into_iter()
         .map(|home| client.named(&answered, home))
         .collect::<Result<Vec<_>, _>>()?;
+    for home in &homes {
+        client.add_home(home);
+    }
     Ok((principal, homes))
 }
 

@@ -3,6 +3,7 @@
 //! them (`client`), discovery of homes and collections (`discovery`), the delegations
 //! (`delegation`), the pull of one collection (`sync`) and directory search (`gal`).
 
+pub mod auth;
 pub mod client;
 pub mod delegation;
 pub mod discovery;

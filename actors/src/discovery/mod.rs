@@ -39,6 +39,9 @@ pub struct Options {
     pub dns: Option<SocketAddr>,
     pub timeout: Duration,
     pub tls_ca: Option<PathBuf>,
+    /// Pinned certificates (`--trust-fingerprint`), and where to note the certificates seen.
+    pub tls_pins: tls::Pins,
+    pub witness: Option<tls::Witness>,
     /// With a login each candidate is logged in to; without, only transport and greeting count.
     pub login: Option<Login>,
 }
@@ -49,6 +52,8 @@ impl Default for Options {
             dns: None,
             timeout: PROBE_TIMEOUT,
             tls_ca: None,
+            tls_pins: tls::Pins::default(),
+            witness: None,
             login: None,
         }
     }
@@ -104,7 +109,11 @@ pub async fn discover(
     let began = Instant::now();
     let domain = rules::email_domain(email)
         .ok_or_else(|| ServiceError::Config(format!("`{email}` is not an email address")))?;
-    let tls = tls::client_config(options.tls_ca.as_deref())?;
+    let tls = tls::client_config_with(
+        options.tls_ca.as_deref(),
+        &options.tls_pins,
+        options.witness.clone(),
+    )?;
     let mut out = Discovery::default();
 
     let mut round: Vec<Candidate> = given

@@ -47,7 +47,14 @@ pub async fn probe(
     let mut facts = DavFacts {
         url: public_url(&endpoint.url),
         principal: principal.path().to_owned(),
-        homes: homes.iter().map(|h| h.path().to_owned()).collect(),
+        // A home on another host than the configured one (iCloud's partitions) is named whole.
+        homes: homes
+            .iter()
+            .map(|h| match h.origin() == endpoint.url.origin() {
+                true => h.path().to_owned(),
+                false => public_url(h),
+            })
+            .collect(),
         ..DavFacts::default()
     };
     // Extras are evidence, not requirements: a server that refuses them still has its homes.
@@ -80,7 +87,7 @@ pub async fn probe(
         );
     }
     if let Some(first) = facts.collections.first()
-        && let Ok(url) = principal.join(&first.href)
+        && let Ok(url) = client.locate(&first.href)
     {
         facts.sync_collection = match client.propfind(&url, "0", PROPFIND_REPORTS).await {
             Ok((_, ms)) => Some(has_sync_collection(&ms)),

@@ -22,7 +22,6 @@ use std::time::Duration;
 use crate::account::{AccountSpec, Secret};
 use crate::dav::discovery::DavService;
 use crate::error::ServiceError;
-use crate::net::tls;
 
 pub use facts::{Outcome, Probes};
 pub use matrix::{DELIVERED, Feature, MatrixOptions, Status, features};
@@ -30,7 +29,7 @@ pub use matrix::{DELIVERED, Feature, MatrixOptions, Status, features};
 /// Probes every service `spec` has. `password` is `Err(reason)` when it could not be had: the
 /// services that need a login then fail with that reason, ManageSieve (no login) still runs.
 pub async fn run(spec: &AccountSpec, password: Result<Secret, String>, limit: Duration) -> Probes {
-    let tls = match tls::client_config(spec.tls_ca.as_deref()) {
+    let tls = match spec.tls() {
         Ok(t) => t,
         Err(e) => {
             let e = e.to_string();

@@ -72,6 +72,32 @@ impl ConfigFile {
         Ok(())
     }
 
+    /// Writes `tls_pins = { "host" = "AB:CD:…" }` into the account named `name` (a list where a
+    /// host shows several certificates, e.g. one per service).
+    pub fn set_pins(&mut self, name: &str, pins: &[(String, Vec<String>)]) -> anyhow::Result<()> {
+        let index = self
+            .position(name)
+            .with_context(|| format!("no account named \"{name}\""))?;
+        let Some(Item::ArrayOfTables(array)) = self.doc.get_mut("account") else {
+            bail!("{}: no [[account]] tables", self.path.display());
+        };
+        let table = array.get_mut(index).context("the account table")?;
+        let mut inline = toml_edit::InlineTable::new();
+        for (host, fingerprints) in pins {
+            let v: toml_edit::Value = match fingerprints.as_slice() {
+                [one] => one.as_str().into(),
+                many => many
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<toml_edit::Array>()
+                    .into(),
+            };
+            inline.insert(host, v);
+        }
+        table.insert("tls_pins", value(inline));
+        Ok(())
+    }
+
     /// Removes the account named `name`; false if there is none. Comments written above that
     /// table go with it; everything else stays as it was.
     pub fn remove_account(&mut self, name: &str) -> bool {

@@ -10,6 +10,7 @@
 
 mod credentials;
 mod edit;
+mod trust;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -18,6 +19,7 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 use opconnect_actors::discovery::{self, Attempt, Discovery, Login, Options};
 use opconnect_actors::formats::discovery::Service;
+use opconnect_actors::net::tls::{Fingerprint, Pins, Witness};
 use opconnect_actors::store::Store;
 
 use crate::commands::{EXIT_FAILED, EXIT_USAGE, Failure};
@@ -66,6 +68,10 @@ pub struct AddArgs {
     /// An extra trust anchor (PEM) for a self-hosted server; written to the config as `tls_ca`.
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<std::path::PathBuf>,
+    /// Trust the server certificate with this SHA-256 fingerprint (a self-signed one), as shown
+    /// by a run without it; written to the config as `tls_pins` for the host that showed it.
+    #[arg(long = "trust-fingerprint", value_name = "SHA256")]
+    trust_fingerprint: Vec<String>,
     /// A command printing the password; it goes into the config instead of the password.
     #[arg(long, value_name = "CMD", conflicts_with = "password_stdin")]
     password_command: Option<String>,
@@ -152,20 +158,69 @@ fn add(paths: &Paths, args: &AddArgs) -> Result<(), Failure> {
     )
     .map_err(failed)?;
     let username = args.username.clone().unwrap_or_else(|| args.email.clone());
-    let options = Options {
+    let mut pins = Pins::default();
+    for text in &args.trust_fingerprint {
+        pins.pin_anywhere(
+            text.parse::<Fingerprint>()
+                .map_err(|e| usage(format!("--trust-fingerprint: {e}")))?,
+        );
+    }
+    let mut options = Options {
         dns: config.dns,
         timeout: config.settings.connect_timeout.min(discovery::PROBE_TIMEOUT),
         tls_ca: tls_ca.clone(),
+        tls_pins: pins,
+        witness: Some(Witness::default()),
         login: Some(Login {
             username: username.clone(),
             password: password.secret().clone(),
         }),
     };
-    println!("Looking for the servers of {} …", args.email);
-    let found = runtime()
-        .block_on(discovery::discover(&args.email, &given, &Service::ALL, &options))
-        .map_err(|e| failed(e.to_string()))?;
-    print_discovery(&found);
+    let interactive = std::io::stdin().is_terminal() && !args.password_stdin;
+    let found = loop {
+        println!("Looking for the servers of {} …", args.email);
+        let found = runtime()
+            .block_on(discovery::discover(&args.email, &given, &Service::ALL, &options))
+            .map_err(|e| failed(e.to_string()))?;
+        print_discovery(&found);
+        let witness = options.witness.clone().unwrap_or_default();
+        let refused = trust::refused(&witness);
+        if refused.is_empty() {
+            break found;
+        }
+        // Never trusted silently: each certificate is shown, then asked about or named.
+        let mut trusted = false;
+        for p in &refused {
+            trust::show(p);
+            if interactive && trust::ask(p) {
+                options.tls_pins.pin(&p.host, p.fingerprint);
+                trusted = true;
+            }
+        }
+        if trusted {
+            options.witness = Some(Witness::default());
+            continue;
+        }
+        if !found.found.is_empty() && given.keys().all(|s| found.found.contains_key(s)) {
+            break found;
+        }
+        let p = &refused[0];
+        return Err(failed(format!(
+            "the certificate of {} is not trusted (shown above); if it is the server's, run again with \
+             --trust-fingerprint {} (nothing was written)",
+            p.host, p.fingerprint
+        )));
+    };
+    // What the user trusted: pins that let a certificate through, and the answers given.
+    let mut to_pin = trust::used(&options.witness.clone().unwrap_or_default());
+    for (host, list) in options.tls_pins.hosts() {
+        let entry = to_pin.entry(host.clone()).or_default();
+        for f in list {
+            if !entry.contains(f) {
+                entry.push(*f);
+            }
+        }
+    }
     let refused = found.auth_failures();
     if !refused.is_empty() {
         let services: Vec<String> = refused.iter().map(|a| a.service.to_string()).collect();
@@ -202,6 +257,19 @@ fn add(paths: &Paths, args: &AddArgs) -> Result<(), Failure> {
         fields.push(("tls_ca", ca.display().to_string()));
     }
     file.add_account(&fields).map_err(|e| failed(format!("{e:#}")))?;
+    if !to_pin.is_empty() {
+        let pins: Vec<(String, Vec<String>)> = to_pin
+            .iter()
+            .map(|(h, fs)| (h.clone(), fs.iter().map(ToString::to_string).collect()))
+            .collect();
+        for (host, fs) in &pins {
+            for f in fs {
+                println!("Trusting the certificate of {host} (SHA-256 {f}): tls_pins in the config.");
+            }
+        }
+        file.set_pins(&args.name, &pins)
+            .map_err(|e| failed(format!("{e:#}")))?;
+    }
     if let Password::Typed(secret) = &password {
         credentials::save(&args.name, secret).map_err(failed)?;
     }
@@ -331,8 +399,7 @@ fn test(paths: &Paths, name: &str) -> Result<(), Failure> {
         username: account.spec.username.clone(),
         password,
     };
-    let tls = opconnect_actors::net::tls::client_config(account.spec.tls_ca.as_deref())
-        .map_err(|e| failed(e.to_string()))?;
+    let tls = account.spec.tls().map_err(|e| failed(e.to_string()))?;
     let timeout = config.settings.connect_timeout;
     let began = Instant::now();
     let results = runtime().block_on(futures::future::join_all(services(account).into_iter().map(

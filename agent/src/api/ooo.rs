@@ -58,7 +58,7 @@ pub async fn call(
             .await
             .map_err(|e| RpcError::internal(format!("password lookup failed: {e}")))?
             .map_err(|e| rpc_error(ServiceError::Config(format!("password: {e}"))))?;
-        let tls = opconnect_actors::net::tls::client_config(spec.tls_ca.as_deref()).map_err(rpc_error)?;
+        let tls = spec.tls().map_err(rpc_error)?;
         let mut client = SieveClient::connect(&endpoint, tls, &spec.username, &password, TIMEOUT)
             .await
             .map_err(rpc_error)?;

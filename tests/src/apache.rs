@@ -1,0 +1,122 @@
+//! A private Apache httpd (Debian's apache2) that demands HTTP Digest authentication (RFC 7616,
+//! mod_auth_digest) and passes what it lets through to a Radicale behind it, which takes the
+//! user from `X-Remote-User` (Radicale's `http_x_remote_user`): a CalDAV/CardDAV server that
+//! accepts Digest only, as Apple's Calendar Server and others prefer.
+//!
+//! ```text
+//!   client ──Digest──► apache2 127.0.0.1:P (htdigest users from crate::USERS)
+//!                        └─ X-Remote-User: alice ─► Radicale 127.0.0.1:R (auth by that header)
+//! ```
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tempfile::TempDir;
+
+use crate::process::{self, Spawned};
+use crate::radicale::{Radicale, RadicaleOptions};
+use crate::{USERS, ports};
+
+/// The realm of the Digest challenge (part of each user's hash, RFC 7616 §3.4.2).
+pub const REALM: &str = "opconnect";
+
+/// Debian's module directory.
+const MODULES: &str = "/usr/lib/apache2/modules";
+
+/// Apache with Digest in front of its own Radicale. Dropping it stops both.
+pub struct DigestFront {
+    dir: TempDir,
+    port: u16,
+    _child: Spawned,
+    pub radicale: Radicale,
+}
+
+impl DigestFront {
+    pub fn start() -> Result<DigestFront> {
+        let bin = process::find_program("apache2").context("apache2 (scripts/test installs it)")?;
+        let radicale = Radicale::start_with(RadicaleOptions {
+            remote_user: true,
+            ..RadicaleOptions::default()
+        })?;
+        let dir = process::short_tempdir("ap")?;
+        let d = dir.path();
+        let mut users = String::new();
+        for (user, password) in USERS {
+            users.push_str(&format!(
+                "{user}:{REALM}:{}\n",
+                md5_hex(&format!("{user}:{REALM}:{password}"))?
+            ));
+        }
+        fs::write(d.join("digest.users"), users)?;
+        let port = ports::free_port()?;
+        let run_as = if process::is_root() {
+            "User www-data\nGroup www-data\n"
+        } else {
+            ""
+        };
+        let config = format!(
+            "# Private test instance written by opconnect-tests.\n\
+             ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:{port}\nPidFile {d}/httpd.pid\n\
+             ErrorLog {d}/error.log\nLogLevel warn\n{run_as}\
+             LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n\
+             LoadModule authn_core_module {MODULES}/mod_authn_core.so\n\
+             LoadModule authn_file_module {MODULES}/mod_authn_file.so\n\
+             LoadModule auth_digest_module {MODULES}/mod_auth_digest.so\n\
+             LoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
+             LoadModule authz_user_module {MODULES}/mod_authz_user.so\n\
+             LoadModule headers_module {MODULES}/mod_headers.so\n\
+             LoadModule proxy_module {MODULES}/mod_proxy.so\n\
+             LoadModule proxy_http_module {MODULES}/mod_proxy_http.so\n\
+             LogFormat \"%h %u \\\"%r\\\" %>s\" short\nCustomLog {d}/access.log short\n\
+             <Location />\n  AuthType Digest\n  AuthName \"{REALM}\"\n  AuthDigestProvider file\n\
+               AuthUserFile {d}/digest.users\n  Require valid-user\n\
+               RequestHeader set X-Remote-User expr=%{{REMOTE_USER}}\n\
+               ProxyPass http://127.0.0.1:{radicale}/\n  ProxyPassReverse http://127.0.0.1:{radicale}/\n\
+             </Location>\n",
+            d = d.display(),
+            radicale = radicale.port(),
+        );
+        fs::write(d.join("httpd.conf"), config)?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("-f").arg(d.join("httpd.conf")).args(["-DFOREGROUND"]);
+        let mut child = Spawned::spawn("apache2", cmd, &d.join("apache2.out"))?;
+        child
+            .wait_ready(Duration::from_secs(20), || ports::port_accepts(port))
+            .with_context(|| {
+                format!(
+                    "apache2: {}",
+                    fs::read_to_string(d.join("error.log")).unwrap_or_default()
+                )
+            })?;
+        Ok(DigestFront {
+            dir,
+            port,
+            _child: child,
+            radicale,
+        })
+    }
+
+    /// `http://127.0.0.1:P/`: the Digest-protected server root.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Apache's access log: `HOST USER "METHOD PATH HTTP/1.1" STATUS` per request.
+    pub fn access_log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn md5_hex(text: &str) -> Result<String> {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "printf '%s' \"$1\" | md5sum", "md5", text]);
+    let out = process::run_ok(cmd, Duration::from_secs(10))?;
+    Ok(out.split_whitespace().next().unwrap_or_default().to_owned())
+}
