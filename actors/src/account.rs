@@ -22,6 +22,8 @@ pub struct AccountSpec {
     pub gal: Option<Endpoint>,
     /// Extra trust anchor (PEM) for self-hosted servers, added to the system's roots.
     pub tls_ca: Option<PathBuf>,
+    /// Which collections are synced, how far back, and which only from the server.
+    pub sync: crate::dav::choice::SyncChoice,
 }
 
 /// A password. It cannot be printed: `Debug` and `Display` show a placeholder (invariant 7).

@@ -69,6 +69,9 @@ struct RawAccount {
     sieve: Option<String>,
     gal: Option<String>,
     tls_ca: Option<PathBuf>,
+    /// `[account.sync]`: what of the DAV servers is synced (README "Choosing what to sync").
+    #[serde(default)]
+    sync: opconnect_actors::dav::choice::SyncChoice,
 }
 
 impl Config {
@@ -320,6 +323,7 @@ fn account_config(file: &str, label: &str, raw: RawAccount) -> Result<AccountCon
     {
         return Err(err("password_command", "is empty".into()));
     }
+    raw.sync.check().map_err(|e| err("sync", e))?;
     let username = raw
         .username
         .filter(|u| !u.is_empty())
@@ -336,6 +340,7 @@ fn account_config(file: &str, label: &str, raw: RawAccount) -> Result<AccountCon
             sieve,
             gal,
             tls_ca: raw.tls_ca,
+            sync: raw.sync,
         },
         password_command: raw.password_command,
     })
@@ -515,6 +520,28 @@ sieve = "sieve://imap.example.org:4190"
             mask_passwords("x://126>0ample.org:69eeplice@examplk1:5232/"),
             "x://126>0ample.org:***@examplk1:5232/"
         );
+    }
+
+    #[test]
+    fn the_sync_choice_reads_and_is_checked() {
+        let c = parse(&format!(
+            "{GOOD}\n[account.sync]\ncollections = [\"Work\", \"/alice/tasks/\"]\nread_only = [\"Holidays\"]\npast_days = 90\nverify_every = 6\n"
+        ))
+        .unwrap();
+        let s = &c.accounts[0].spec.sync;
+        assert_eq!(s.collections, ["Work", "/alice/tasks/"]);
+        assert_eq!(
+            (s.read_only.len(), s.past_days, s.verify_every),
+            (1, Some(90), Some(6))
+        );
+        assert_eq!(parse(GOOD).unwrap().accounts[0].spec.sync, Default::default());
+        let e = parse(&format!("{GOOD}\n[account.sync]\npast_days = 0\n")).unwrap_err();
+        assert!(
+            e.contains("account \"work\": key \"sync\"") && e.contains("past_days"),
+            "{e}"
+        );
+        let e = parse(&format!("{GOOD}\n[account.sync]\npastdays = 3\n")).unwrap_err();
+        assert!(e.contains("account \"work\"") && e.contains("pastdays"), "{e}");
     }
 
     #[test]

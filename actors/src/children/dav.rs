@@ -26,8 +26,8 @@ use url::Url;
 
 use crate::children::{AccountEnv, dav_replay, freebusy};
 use crate::dav::discovery::{self, CollectionInfo, DavService};
-use crate::dav::sync::{self, Fetched, MULTIGET_BATCH, MULTIGET_IN_FLIGHT};
-use crate::dav::{DavClient, delegation};
+use crate::dav::sync::{self, Fetched, Listing, MULTIGET_BATCH, MULTIGET_IN_FLIGHT};
+use crate::dav::{DavClient, delegation, verify, window};
 use crate::error::ServiceError;
 use crate::net::endpoint::Endpoint;
 use crate::status::ServiceKind;
@@ -106,6 +106,7 @@ async fn run(
     };
     let calendar = service == DavService::CalDav;
     let mut delegations_read: Option<Instant> = None;
+    let mut polls: u64 = 0;
     loop {
         // Push before pull: journaled writes first, so a poll never undoes them.
         dav_replay::replay(&env, &client, calendar).await?;
@@ -115,7 +116,8 @@ async fn run(
             Vec::new()
         };
         let span = tracing::info_span!("dav_round", account = %env.spec.name, service = ?service);
-        poller.round(&homes, &delegated).instrument(span).await?;
+        polls += 1;
+        poller.round(&homes, &delegated, polls).instrument(span).await?;
         env.synced(&cx);
         tokio::select! {
             _ = tokio::time::sleep(env.settings.dav_poll_interval) => {}
@@ -260,6 +262,7 @@ fn directory_record(info: &CollectionInfo) -> CollectionRecord {
         sync_token: None,
         held: Vec::new(),
         held_since: None,
+        token_untrusted_since: None,
     }
 }
 
@@ -279,9 +282,9 @@ impl Poller<'_> {
         }
     }
 
-    /// One poll: list the homes (the user's, then the delegated ones), sync what moved, forget
-    /// collections that are gone.
-    async fn round(&self, homes: &[Url], delegated: &[DelegatedHome]) -> Result<(), ServiceError> {
+    /// One poll (`poll` counts from 1): list the homes (the user's, then the delegated ones), keep
+    /// the collections the account chose, sync what moved, forget collections that are gone.
+    async fn round(&self, homes: &[Url], delegated: &[DelegatedHome], poll: u64) -> Result<(), ServiceError> {
         let store = &self.env.store;
         let stored = store
             .dav_collections_of(self.account(), self.kinds())
@@ -326,6 +329,29 @@ impl Poller<'_> {
                 seen.push((answered.clone(), info));
             }
         }
+        let listed_any = !seen.is_empty();
+        let choice = &self.env.spec.sync;
+        if poll == 1 {
+            let listed: Vec<&CollectionInfo> = seen.iter().map(|(_, c)| c).collect();
+            let unmatched = choice.unmatched(&listed);
+            if !unmatched.is_empty() {
+                tracing::info!(
+                    ?unmatched,
+                    "[account.sync] names that match none of these collections (they may be on the other DAV service)"
+                );
+            }
+        }
+        let unchosen: HashSet<String> = seen
+            .iter()
+            .filter(|(_, c)| !choice.chosen(c))
+            .map(|(_, c)| c.href.clone())
+            .collect();
+        seen.retain(|(_, c)| choice.chosen(c));
+        for (_, info) in seen.iter_mut() {
+            // Server → client only: the API refuses writes to read-only collections up front.
+            info.read_only |= choice.read_only(info);
+        }
+        let verify_round = choice.verifies(poll);
         for (home, info) in &seen {
             let old = stored.iter().find(|c| c.href == info.href);
             if info.directory {
@@ -342,7 +368,11 @@ impl Poller<'_> {
                 (o.ctag.is_some() && o.ctag == info.ctag)
                     || (o.sync_token.is_some() && o.sync_token == info.sync_token)
             });
-            if unchanged {
+            // A token's word is checked every few polls, even when it says nothing moved.
+            let check = verify_round
+                && self.window(info).is_none()
+                && old.is_some_and(|o| o.sync_token.is_some() && o.token_untrusted_since.is_none());
+            if unchanged && !check {
                 // Name, color and rights may change without touching the content.
                 let o = old.expect("checked");
                 if o.name != info.name || o.color != info.color || o.read_only != info.read_only {
@@ -358,7 +388,9 @@ impl Poller<'_> {
                 ServiceError::Protocol(format!("{home}: bad collection href {}: {e}", info.href))
             })?;
             let span = tracing::info_span!("collection", collection = %info.href);
-            self.sync_collection(&url, info, old).instrument(span).await?;
+            self.sync_collection(&url, info, old, check)
+                .instrument(span)
+                .await?;
         }
         let present: HashSet<&str> = seen.iter().map(|(_, c)| c.href.as_str()).collect();
         let gone: Vec<&CollectionRecord> = stored
@@ -366,7 +398,7 @@ impl Poller<'_> {
             .filter(|c| !present.contains(c.href.as_str()))
             .filter(|c| !c.owner.as_deref().is_some_and(|o| unlisted.contains(&o)))
             .collect();
-        if !gone.is_empty() && seen.is_empty() {
+        if !gone.is_empty() && !listed_any {
             // Invariant 5 for whole collections: a home that suddenly lists nothing is held.
             tracing::warn!(
                 collections = gone.len(),
@@ -381,7 +413,11 @@ impl Poller<'_> {
             );
         } else {
             for c in gone {
-                tracing::info!(collection = %c.href, "collection removed on the server");
+                if unchosen.contains(&c.href) {
+                    tracing::info!(collection = %c.href, "collection not chosen in [account.sync]: dropped from the mirror");
+                } else {
+                    tracing::info!(collection = %c.href, "collection removed on the server");
+                }
                 store
                     .remove_dav_collection(self.account(), &c.href)
                     .map_err(store_err)?;
@@ -390,20 +426,76 @@ impl Poller<'_> {
         Ok(())
     }
 
+    /// Where the account's window of events starts for `info`, when it has one: calendars only,
+    /// not task lists or address books.
+    fn window(&self, info: &CollectionInfo) -> Option<chrono::DateTime<chrono::Utc>> {
+        (self.service == DavService::CalDav && info.kind == "calendar")
+            .then(|| self.env.spec.sync.window_start(chrono::Utc::now()))
+            .flatten()
+    }
+
+    /// What changed in `info`: the window's listing, else the token's delta (checked against an
+    /// etag listing when `check`), else an etag listing. Also says since when the collection's
+    /// token is not believed.
+    async fn listing(
+        &self,
+        url: &Url,
+        info: &CollectionInfo,
+        old: Option<&CollectionRecord>,
+        stored: &[(String, Option<String>)],
+        check: bool,
+    ) -> Result<(Listing, Option<String>), ServiceError> {
+        let untrusted = old.and_then(|o| o.token_untrusted_since.clone());
+        if let Some(start) = self.window(info)
+            && let Some(mut listing) = window::list_window(self.client, url, &info.components, start).await?
+        {
+            // The marker seen before the query: a change after it moves it, and is seen next poll.
+            listing.token = info.sync_token.clone();
+            return Ok((listing, untrusted));
+        }
+        // A mirror from before hrefs had one form: a full listing replaces its odd hrefs.
+        let odd_hrefs = stored.iter().any(|(h, _)| sync::normalize_href(h) != *h);
+        let token = old.and_then(|o| o.sync_token.as_deref()).filter(|_| !odd_hrefs);
+        let tokens = (info.sync_token.is_some() || info.reports_sync) && untrusted.is_none();
+        let delta = sync::list_changes(self.client, url, token, tokens).await?;
+        if !check || delta.complete {
+            return Ok((delta, untrusted));
+        }
+        let full = sync::list_etags(self.client, url).await?;
+        let wrong = verify::differences(stored, &delta, &full);
+        if wrong.is_empty() {
+            tracing::debug!("sync-token checked against an etag listing: they agree");
+            return Ok((delta, None));
+        }
+        let examples: Vec<String> = wrong.iter().take(3).map(ToString::to_string).collect();
+        tracing::warn!(
+            differences = wrong.len(),
+            ?examples,
+            "the server's sync-collection left out changes an etag listing shows: this collection is synced by listings from now on"
+        );
+        let since = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        self.env.emit(
+            "dav.token_untrusted",
+            json!({
+                "collection": info.href,
+                "differences": wrong.len(),
+                "examples": examples,
+            }),
+        );
+        Ok((full, Some(since)))
+    }
+
     async fn sync_collection(
         &self,
         url: &Url,
         info: &CollectionInfo,
         old: Option<&CollectionRecord>,
+        check: bool,
     ) -> Result<(), ServiceError> {
         let store = &self.env.store;
         let account = self.account();
         let stored = store.dav_etags(account, &info.href).map_err(store_err)?;
-        // A mirror from before hrefs had one form: a full listing replaces its odd hrefs.
-        let odd_hrefs = stored.iter().any(|(h, _)| sync::normalize_href(h) != *h);
-        let token = old.and_then(|o| o.sync_token.as_deref()).filter(|_| !odd_hrefs);
-        let tokens = info.sync_token.is_some() || info.reports_sync;
-        let listing = sync::list_changes(self.client, url, token, tokens).await?;
+        let (listing, untrusted) = self.listing(url, info, old, &stored, check).await?;
         let known: HashSet<&str> = stored.iter().map(|(h, _)| h.as_str()).collect();
         let plan = sync::plan(&stored, &listing);
         let mut changes = Changes::default();
@@ -450,13 +542,15 @@ impl Poller<'_> {
             sync_token: old.and_then(|o| o.sync_token.clone()),
             held: Vec::new(),
             held_since: None,
+            token_untrusted_since: untrusted.clone(),
         };
         if plan.held.is_empty() {
             store
                 .apply_dav_items(account, &info.href, &[], &plan.remove)
                 .map_err(store_err)?;
             changes.removed += plan.remove.len();
-            record.sync_token = listing.token.clone();
+            // An untrusted token is not kept: the ctag (or, without one, a listing) decides.
+            record.sync_token = listing.token.clone().filter(|_| untrusted.is_none());
         } else {
             // Invariant 5: keep the items and the old token; the next round sees the same removals.
             let newly = old.is_none_or(|o| o.held != plan.held);

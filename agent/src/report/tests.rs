@@ -124,6 +124,7 @@ fn down_account(password_command: &str) -> AccountConfig {
             sieve: ep(Protocol::Sieve, "sieve://127.0.0.1:9"),
             gal: None,
             tls_ca: None,
+            sync: Default::default(),
         },
         password_command: Some(password_command.into()),
     }
