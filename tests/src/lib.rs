@@ -22,6 +22,7 @@ pub mod faultproxy;
 pub mod http;
 pub mod imap;
 pub mod ipc;
+pub mod lyingdav;
 pub mod ports;
 pub mod postfix;
 pub mod process;

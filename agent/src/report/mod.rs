@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use opconnect_actors::Settings;
 use opconnect_actors::probe::{self, Feature, MatrixOptions, Probes};
+use opconnect_actors::store::Store;
 use opconnect_ipc::RpcError;
 use serde_json::{Map, Value, json};
 
@@ -42,6 +43,8 @@ pub struct Report {
     pub features: Vec<Feature>,
     pub probes: Probes,
     pub elapsed: Duration,
+    /// What the mirror knows that a probe cannot (see [`sync_facts`]); `None` without a mirror.
+    pub sync: Option<Value>,
 }
 
 /// Probes `account` and builds its report. Never fails: what could not be learned is in the cells.
@@ -64,7 +67,39 @@ pub async fn build(account: &AccountConfig, settings: &Settings) -> Report {
         features: probe::features(&probes, &options),
         probes,
         elapsed: started.elapsed(),
+        sync: None,
     }
+}
+
+/// What the mirror of `account` knows that a probe cannot: the collections whose sync-token
+/// was caught leaving changes out (README "Sync tokens that lie"), synced by listings since.
+pub fn sync_facts(store: &Store, account: &str) -> Value {
+    let collections = store
+        .dav_collections_of(account, &["calendar", "tasks", "addressbook"])
+        .unwrap_or_default();
+    let untrusted: Vec<Value> = collections
+        .iter()
+        .filter_map(|c| {
+            let since = c.token_untrusted_since.as_ref()?;
+            Some(json!({
+                "collection": c.href,
+                "name": c.name,
+                "since": since,
+                "detail": "the server's sync-collection left out changes; synced by ctag and etag listings instead",
+            }))
+        })
+        .collect();
+    json!({"untrusted_tokens": untrusted})
+}
+
+/// [`sync_facts`] from the data dir's mirror, when there is one (the agent may be running: the
+/// store allows readers beside it).
+fn sync_facts_at(paths: &Paths, account: &str) -> Option<Value> {
+    if !paths.data_dir.join("store").is_dir() {
+        return None;
+    }
+    let store = Store::open(&paths.data_dir).ok()?;
+    Some(sync_facts(&store, account))
 }
 
 /// INTERFACE §5: `{account, generated, features: {KEY: {status, via, detail}}, servers}`.
@@ -79,7 +114,7 @@ pub fn to_json(r: &Report) -> Value {
     let server = |v: Result<Value, serde_json::Error>| {
         v.unwrap_or_else(|e| json!({"state": "failed", "error": e.to_string()}))
     };
-    json!({
+    let mut out = json!({
         "account": r.account,
         "generated": r.generated,
         "features": features,
@@ -90,7 +125,11 @@ pub fn to_json(r: &Report) -> Value {
             "sieve": server(serde_json::to_value(&r.probes.sieve)),
         },
         "elapsed_ms": r.elapsed.as_millis() as u64,
-    })
+    });
+    if let Some(sync) = &r.sync {
+        out["sync"] = sync.clone();
+    }
+    out
 }
 
 /// `opconnect report [ACCOUNT] [--format F] [--output FILE]`; without ACCOUNT, every account.
@@ -133,9 +172,12 @@ pub fn command(
         .build()
         .map_err(|e| fail(format!("tokio runtime: {e}")))?;
     let settings = &config.settings;
-    let reports = runtime.block_on(futures::future::join_all(
+    let mut reports = runtime.block_on(futures::future::join_all(
         chosen.iter().map(|a| build(a, settings)),
     ));
+    for r in &mut reports {
+        r.sync = sync_facts_at(paths, &r.account);
+    }
     let colour =
         output.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = render(&reports, format, colour);
@@ -186,8 +228,8 @@ pub async fn html_for_all() -> Result<String, String> {
     Ok(html::render(&reports))
 }
 
-/// IPC `report {account}` → the JSON of INTERFACE §5.
-pub async fn ipc(params: &Value) -> Result<Value, RpcError> {
+/// IPC `report {account}` → the JSON of INTERFACE §5, with the mirror's `sync` facts.
+pub async fn ipc(params: &Value, store: &Store) -> Result<Value, RpcError> {
     let name = crate::api::required_string(params, "account")?;
     let (accounts, settings) = ACCOUNTS
         .get()
@@ -199,9 +241,10 @@ pub async fn ipc(params: &Value) -> Result<Value, RpcError> {
         .clone();
     let settings = settings.clone();
     // Its own task, so that a slow probe never holds up the IPC connection's other calls.
-    let report = tokio::spawn(async move { build(&account, &settings).await })
+    let mut report = tokio::spawn(async move { build(&account, &settings).await })
         .await
         .map_err(|e| RpcError::internal(format!("report stopped: {e}")))?;
+    report.sync = Some(sync_facts(store, &name));
     Ok(to_json(&report))
 }
 

@@ -98,6 +98,16 @@ pub fn render(r: &Report, colour: bool) -> String {
     dav(&mut out, "CalDAV", &r.probes.caldav);
     dav(&mut out, "CardDAV", &r.probes.carddav);
     sieve(&mut out, &r.probes.sieve);
+    let untrusted = r.sync.as_ref().and_then(|s| s["untrusted_tokens"].as_array());
+    for c in untrusted.into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  Sync     {}: synced by listings since {} ({})",
+            c["collection"].as_str().unwrap_or("?"),
+            c["since"].as_str().unwrap_or("?"),
+            c["detail"].as_str().unwrap_or("")
+        );
+    }
     out
 }
 

@@ -60,6 +60,7 @@ fn sample() -> Report {
         features,
         probes,
         elapsed: Duration::from_millis(42),
+        sync: None,
     }
 }
 
