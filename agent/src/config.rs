@@ -69,6 +69,8 @@ struct RawAccount {
     sieve: Option<String>,
     gal: Option<String>,
     tls_ca: Option<PathBuf>,
+    /// `http://host:port` or `socks5://host:port` for every server of the account (README "Proxies").
+    proxy: Option<String>,
     /// `[account.sync]`: what of the DAV servers is synced (README "Choosing what to sync").
     #[serde(default)]
     sync: opconnect_actors::dav::choice::SyncChoice,
@@ -273,6 +275,20 @@ fn account_config(file: &str, label: &str, raw: RawAccount) -> Result<AccountCon
             .as_deref()
             .map(|v| endpoint::parse(proto, v).map_err(|e| err(key, e.to_string())))
             .transpose()
+    };
+    let proxy = raw
+        .proxy
+        .as_deref()
+        .map(opconnect_actors::net::proxy::Proxy::parse)
+        .transpose()
+        .map_err(|e| err("proxy", e))?;
+    let url = |key: &str, proto: Protocol, value: &Option<String>| {
+        url(key, proto, value).map(|e| {
+            e.map(|mut e| {
+                e.proxy = proxy.clone();
+                e
+            })
+        })
     };
     let imap = url("imap", Protocol::Imap, &raw.imap)?;
     let smtp = url("smtp", Protocol::Smtp, &raw.smtp)?;
@@ -520,6 +536,25 @@ sieve = "sieve://imap.example.org:4190"
             mask_passwords("x://126>0ample.org:69eeplice@examplk1:5232/"),
             "x://126>0ample.org:***@examplk1:5232/"
         );
+    }
+
+    #[test]
+    fn a_proxy_applies_to_every_server() {
+        let c = parse(&GOOD.replace(
+            "[[account]]\n",
+            "[[account]]\nproxy = \"socks5://127.0.0.1:1080\"\n",
+        ))
+        .unwrap();
+        let a = &c.accounts[0].spec;
+        for e in [&a.imap, &a.smtp, &a.caldav, &a.carddav, &a.sieve] {
+            assert_eq!(
+                e.as_ref().unwrap().proxy.as_ref().unwrap().url(),
+                "socks5://127.0.0.1:1080"
+            );
+        }
+        let e =
+            parse(&GOOD.replace("[[account]]\n", "[[account]]\nproxy = \"http://u:pw@p:1\"\n")).unwrap_err();
+        assert!(e.contains("key \"proxy\"") && !e.contains("pw@"), "{e}");
     }
 
     #[test]

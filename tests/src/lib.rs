@@ -26,6 +26,7 @@ pub mod lyingdav;
 pub mod ports;
 pub mod postfix;
 pub mod process;
+pub mod proxies;
 pub mod radicale;
 pub mod tls;
 

@@ -1,4 +1,6 @@
-//! Network rules shared by every protocol client: endpoints, the loopback rule, TLS trust.
+//! Network rules shared by every protocol client: endpoints, the loopback rule, TLS trust,
+//! proxies.
 
 pub mod endpoint;
+pub mod proxy;
 pub mod tls;
