@@ -45,6 +45,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// What the mirror knows that a probe cannot (see [`sync_facts`]); `None` without a mirror.
     pub sync: Option<Value>,
+    /// The provider recognised and what the user must do (see [`provider_facts`]).
+    pub provider: Option<Value>,
 }
 
 /// Probes `account` and builds its report. Never fails: what could not be learned is in the cells.
@@ -68,7 +70,49 @@ pub async fn build(account: &AccountConfig, settings: &Settings) -> Report {
         probes,
         elapsed: started.elapsed(),
         sync: None,
+        provider: None,
     }
+    .with_provider(account)
+}
+
+impl Report {
+    fn with_provider(mut self, account: &AccountConfig) -> Report {
+        self.provider = provider_facts(account, &self.probes);
+        self
+    }
+}
+
+/// `{name, action?}`: the provider recognised by the address's domain or the servers' URLs
+/// (formats::providers), and, when a server refused the password and the provider wants app
+/// passwords, where to make one.
+pub fn provider_facts(account: &AccountConfig, probes: &Probes) -> Option<Value> {
+    use opconnect_actors::formats::providers;
+    let spec = &account.spec;
+    let domain = spec.email.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+    let provider = providers::by_domain(domain).or_else(|| {
+        [&spec.imap, &spec.smtp, &spec.caldav, &spec.carddav, &spec.sieve]
+            .into_iter()
+            .flatten()
+            .find_map(|e| providers::by_url(e.url.as_str()))
+    })?;
+    let refused = [
+        serde_json::to_value(&probes.imap),
+        serde_json::to_value(&probes.caldav),
+        serde_json::to_value(&probes.carddav),
+        serde_json::to_value(&probes.sieve),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|v| {
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("authentication failed"))
+    });
+    let mut out = json!({"name": provider.name});
+    if refused && let Some(hint) = provider.app_password {
+        out["action"] = json!(hint);
+    }
+    Some(out)
 }
 
 /// What the mirror of `account` knows that a probe cannot: the collections whose sync-token
@@ -128,6 +172,9 @@ pub fn to_json(r: &Report) -> Value {
     });
     if let Some(sync) = &r.sync {
         out["sync"] = sync.clone();
+    }
+    if let Some(provider) = &r.provider {
+        out["provider"] = provider.clone();
     }
     out
 }

@@ -57,6 +57,13 @@ pub fn render(r: &Report, colour: bool) -> String {
         r.generated,
         r.elapsed.as_millis()
     );
+    if let Some(p) = &r.provider {
+        let _ = writeln!(out, "Provider: {}", p["name"].as_str().unwrap_or("?"));
+        if let Some(action) = p["action"].as_str() {
+            let _ = writeln!(out, "To do: {action}");
+        }
+        out.push('\n');
+    }
     // The matrix row, as on the original product's page.
     let first = r.account.len().max("Platform".len()) + 2;
     let _ = write!(out, "{:<first$}", "Platform");
