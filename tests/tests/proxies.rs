@@ -1,7 +1,7 @@
 //! End-to-end tests of proxies (issue 21): an account's `proxy` carries IMAP, ManageSieve and
 //! CalDAV/CardDAV through a real HTTP proxy (tinyproxy, CONNECT tunnels and absolute-form
 //! requests) and a real SOCKS5 proxy (microsocks); the proxies' logs show the connections. The
-//! `*_PROXY` variables leave loopback servers direct.
+//! `*_PROXY` variables leave loopback servers direct. SMTP goes through both to a private Postfix.
 //!
 //! ```text
 //!   opconnect run ──proxy──▶ tinyproxy / microsocks ──▶ Dovecot (IMAP, Sieve) · Radicale
@@ -10,10 +10,11 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use base64::Engine as _;
 use opconnect_tests::agent::Launch;
 use opconnect_tests::config::render_config;
 use opconnect_tests::proxies::LocalProxy;
-use opconnect_tests::{AccountSpec, Agent, AgentSettings, DavServer, Dovecot, Radicale};
+use opconnect_tests::{AccountSpec, Agent, AgentSettings, DavServer, Dovecot, Postfix, Radicale};
 use serde_json::json;
 
 fn config(dovecot: &Dovecot, radicale: &Radicale, proxy: Option<&str>) -> String {
@@ -119,4 +120,40 @@ fn proxy_variables_leave_loopback_direct() -> Result<()> {
         "nothing for loopback went through the proxy:\n{log}"
     );
     Ok(())
+}
+
+/// `mail.send` through `proxy`: the message reaches bob via the private Postfix.
+fn sends_through(proxy: &LocalProxy) -> Result<()> {
+    let (dovecot, postfix) = Postfix::with_dovecot()?;
+    let mut spec = AccountSpec::for_user("alice").imap_from(&dovecot);
+    spec.smtp = Some(postfix.url());
+    let mut config = render_config(&AgentSettings::default(), &[spec]);
+    config.push_str(&format!("proxy = \"{}\"\n", proxy.url()));
+    let agent = Agent::start(&config)?;
+    agent.wait_for_state("alice", "online", Duration::from_secs(30))?;
+    let raw = "From: Alice <alice@localhost>\r\nTo: bob@localhost\r\nSubject: via proxy\r\n\
+               Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <proxied@localhost>\r\n\r\nHello\r\n";
+    let answer = agent.call(
+        "mail.send",
+        json!({"account": "alice", "raw": base64::engine::general_purpose::STANDARD.encode(raw), "wait": true}),
+    )?;
+    assert_eq!(answer["message_id"], "<proxied@localhost>", "{answer}");
+    postfix.wait_for_outcome("bob@localhost", Duration::from_secs(20))?;
+    let log = proxy.log();
+    assert!(
+        log.contains(&format!("127.0.0.1:{}", postfix.port()))
+            || log.contains(&format!("127.0.0.1 port {}", postfix.port())),
+        "the proxy's log lacks the SMTP connection:\n{log}"
+    );
+    Ok(())
+}
+
+#[test]
+fn smtp_goes_through_an_http_proxy() -> Result<()> {
+    sends_through(&LocalProxy::tinyproxy()?)
+}
+
+#[test]
+fn smtp_goes_through_a_socks5_proxy() -> Result<()> {
+    sends_through(&LocalProxy::microsocks()?)
 }
