@@ -24,10 +24,11 @@ use serde_json::json;
 use tracing::Instrument;
 use url::Url;
 
+use crate::children::dav_others::{DelegatedHome, delegated_homes, search_directories};
 use crate::children::{AccountEnv, dav_replay, freebusy};
 use crate::dav::discovery::{self, CollectionInfo, DavService};
 use crate::dav::sync::{self, Fetched, Listing, MULTIGET_BATCH, MULTIGET_IN_FLIGHT};
-use crate::dav::{DavClient, delegation, verify, window};
+use crate::dav::{DavClient, verify, window};
 use crate::error::ServiceError;
 use crate::net::endpoint::Endpoint;
 use crate::status::ServiceKind;
@@ -38,15 +39,6 @@ use crate::supervise::{ChildCommand, ChildContext, ChildFactory};
 /// How often the delegations (calendar-proxy) are read again. Grants change rarely, and an idle
 /// poll should stay one PROPFIND per home; a restart or reconnect reads them at once.
 pub const DELEGATION_REFRESH: Duration = Duration::from_secs(600);
-
-/// A calendar home of someone the user is a calendar proxy for.
-struct DelegatedHome {
-    url: Url,
-    /// Their principal path, shown as the collections' `owner`.
-    owner: String,
-    /// Read proxies may not write, whatever the listing says.
-    read_only: bool,
-}
 
 pub fn factory(env: AccountEnv, endpoint: Endpoint, kind: ServiceKind) -> ChildFactory {
     Rc::new(move |cx| Box::pin(run(env.clone(), endpoint.clone(), kind, cx)))
@@ -153,84 +145,6 @@ async fn run(
     }
 }
 
-/// The delegations (read again when due and stored for `calendar.delegations`), as the calendar
-/// homes to list beside the user's own. A server that refuses the question keeps the last answer.
-async fn delegated_homes(
-    env: &AccountEnv,
-    client: &DavClient,
-    principal: &Url,
-    read: &mut Option<Instant>,
-) -> Result<Vec<DelegatedHome>, ServiceError> {
-    if read.is_none_or(|at| at.elapsed() >= DELEGATION_REFRESH) {
-        match delegation::fetch(client, principal).await {
-            Ok(record) => {
-                tracing::debug!(
-                    read_for = record.read_for.len(),
-                    write_for = record.write_for.len(),
-                    delegates = record.delegates.len(),
-                    "delegations read"
-                );
-                env.store
-                    .put_dav_delegations(&env.spec.name, &record)
-                    .map_err(store_err)?;
-            }
-            Err(e @ ServiceError::Transient { .. }) => return Err(e),
-            Err(e) => tracing::warn!(error = %e, "delegations (calendar-proxy) not readable"),
-        }
-        *read = Some(Instant::now());
-    }
-    let Some(record) = env.store.dav_delegations(&env.spec.name).map_err(store_err)? else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for (people, read_only) in [(&record.read_for, true), (&record.write_for, false)] {
-        for p in people {
-            for home in &p.calendar_homes {
-                match Url::parse(home) {
-                    Ok(url) => out.push(DelegatedHome {
-                        url,
-                        owner: p.principal.clone(),
-                        read_only,
-                    }),
-                    Err(e) => tracing::warn!(%home, error = %e, "delegated home skipped"),
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// `gal.search` over every directory collection of the account, up to `limit` entries.
-async fn search_directories(
-    env: &AccountEnv,
-    client: &DavClient,
-    query: &str,
-    limit: usize,
-) -> Result<Vec<crate::dav::gal::Entry>, ServiceError> {
-    let books = env
-        .store
-        .dav_collections_of(&env.spec.name, &["addressbook"])
-        .map_err(store_err)?;
-    let directories: Vec<_> = books.into_iter().filter(|b| b.directory).collect();
-    if directories.is_empty() {
-        return Err(ServiceError::Unsupported(
-            "the server publishes no directory (global address list)".into(),
-        ));
-    }
-    let mut out = Vec::new();
-    for book in directories {
-        let url = client
-            .base()
-            .join(&book.href)
-            .map_err(|e| ServiceError::Protocol(format!("bad href {}: {e}", book.href)))?;
-        out.extend(crate::dav::gal::search(client, &url, query, limit - out.len()).await?);
-        if out.len() >= limit {
-            break;
-        }
-    }
-    Ok(out)
-}
-
 struct Poller<'a> {
     env: &'a AccountEnv,
     client: &'a DavClient,
@@ -266,7 +180,7 @@ fn directory_record(info: &CollectionInfo) -> CollectionRecord {
     }
 }
 
-fn store_err(e: StoreError) -> ServiceError {
+pub(super) fn store_err(e: StoreError) -> ServiceError {
     ServiceError::Config(format!("the local mirror: {e}"))
 }
 
