@@ -207,3 +207,48 @@ fn a_collection_dropped_from_the_choice_leaves_the_mirror() -> Result<()> {
     assert!(log.contains("not chosen in [account.sync]"), "the log says why");
     Ok(())
 }
+
+#[test]
+fn a_window_set_later_drops_old_events_without_the_guard_holding_them() -> Result<()> {
+    let radicale = Radicale::start()?;
+    let work = radicale.create_calendar("alice", "work", "Work")?;
+    for i in 0..12 {
+        let uid = format!("old{i}");
+        radicale.put_event(
+            "alice",
+            &work,
+            &uid,
+            &event(&uid, &format!("2021{:02}01T100000Z", i + 1), None),
+        )?;
+    }
+    radicale.put_event("alice", &work, "soon", &event("soon", &utc("+2 days")?, None))?;
+    let mut agent = agent_with(&radicale, "")?;
+    agent.call_until(
+        "calendar.items",
+        json!({"account": "alice", "calendar": work}),
+        Duration::from_secs(20),
+        |v| v.as_array().is_some_and(|a| a.len() == 13),
+    )?;
+    let config = std::fs::read_to_string(agent.config_path())?;
+    agent.write_config(&format!("{config}past_days = 30\n"))?;
+    agent.restart()?;
+    agent.wait_for_state("alice", "online", Duration::from_secs(20))?;
+    let items = agent.call_until(
+        "calendar.items",
+        json!({"account": "alice", "calendar": work}),
+        Duration::from_secs(20),
+        |v| v.as_array().is_some_and(|a| a.len() == 1),
+    )?;
+    assert_eq!(uids(&items), vec!["soon"]);
+    let log = agent.log();
+    assert!(
+        log.contains("before the past_days window dropped"),
+        "the log says why"
+    );
+    assert!(!log.contains("removals held"), "the guard did not hold them");
+    ensure!(
+        radicale.members("alice", &work)?.len() == 13,
+        "nothing was deleted on the server"
+    );
+    Ok(())
+}

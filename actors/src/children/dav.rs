@@ -286,7 +286,10 @@ impl Poller<'_> {
             let check = verify_round
                 && self.window(info).is_none()
                 && old.is_some_and(|o| o.sync_token.is_some() && o.token_untrusted_since.is_none());
-            if unchanged && !check {
+            // A window moves with the days (and may be new since the last run): it is listed again
+            // at start and on every check round even when nothing changed.
+            let window_due = self.window(info).is_some() && (poll == 1 || verify_round);
+            if unchanged && !check && !window_due {
                 // Name, color and rights may change without touching the content.
                 let o = old.expect("checked");
                 if o.name != info.name || o.color != info.color || o.read_only != info.read_only {
@@ -346,6 +349,34 @@ impl Poller<'_> {
         (self.service == DavService::CalDav && info.kind == "calendar")
             .then(|| self.env.spec.sync.window_start(chrono::Utc::now()))
             .flatten()
+    }
+
+    /// Mirrored events that a windowed listing left out because they ended before the window.
+    fn left_window(
+        &self,
+        info: &CollectionInfo,
+        stored: &[(String, Option<String>)],
+        listing: &Listing,
+    ) -> Result<Vec<String>, ServiceError> {
+        let Some(start) = self.window(info).filter(|_| listing.complete) else {
+            return Ok(Vec::new());
+        };
+        let present: HashSet<&str> = listing.present.iter().map(|(h, _)| h.as_str()).collect();
+        let mut left = Vec::new();
+        for (href, _) in stored.iter().filter(|(h, _)| !present.contains(h.as_str())) {
+            let item = self
+                .env
+                .store
+                .dav_item(self.account(), &info.href, href)
+                .map_err(store_err)?;
+            if item
+                .and_then(|i| i.event)
+                .is_some_and(|e| crate::dav::choice::ended_before(&e, start))
+            {
+                left.push(href.clone());
+            }
+        }
+        Ok(left)
     }
 
     /// What changed in `info`: the window's listing, else the token's delta (checked against an
@@ -411,8 +442,25 @@ impl Poller<'_> {
         let stored = store.dav_etags(account, &info.href).map_err(store_err)?;
         let (listing, untrusted) = self.listing(url, info, old, &stored, check).await?;
         let known: HashSet<&str> = stored.iter().map(|(h, _)| h.as_str()).collect();
-        let plan = sync::plan(&stored, &listing);
+        let left = self.left_window(info, &stored, &listing)?;
         let mut changes = Changes::default();
+        if !left.is_empty() {
+            // Not deletions on the server: the mass-deletion guard has no say over them.
+            store
+                .apply_dav_items(account, &info.href, &[], &left)
+                .map_err(store_err)?;
+            changes.removed += left.len();
+            tracing::info!(
+                events = left.len(),
+                "events before the past_days window dropped from the mirror"
+            );
+        }
+        let in_window: Vec<(String, Option<String>)> = stored
+            .iter()
+            .filter(|(h, _)| !left.contains(h))
+            .cloned()
+            .collect();
+        let plan = sync::plan(&in_window, &listing);
         let mut fetched_count = 0usize;
         let mut results = futures::stream::iter(plan.fetch.chunks(MULTIGET_BATCH))
             .map(|batch| sync::multiget(self.client, url, self.service, batch))

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::dav::discovery::CollectionInfo;
 use crate::dav::sync::normalize_href;
+use crate::formats::EventFields;
 
 /// Default of `verify_every`: with the default 5-minute poll, a lying token costs at most an
 /// hour of missed changes, for one PROPFIND per collection an hour.
@@ -97,6 +98,34 @@ impl SyncChoice {
     }
 }
 
+/// Whether a mirrored event ended before `start` (so a windowed listing leaves it out for that
+/// reason, not because it was deleted). Recurring events and those without dates never have:
+/// the server judges their occurrences. A day of slack covers all-day and floating times.
+pub fn ended_before(event: &EventFields, start: DateTime<Utc>) -> bool {
+    if event.component != "VEVENT" || event.recurring {
+        return false;
+    }
+    let Some(when) = event.end.as_ref().or(event.start.as_ref()) else {
+        return false;
+    };
+    let v = when.value.as_str();
+    let at = DateTime::parse_from_rfc3339(v)
+        .map(|d| d.to_utc())
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S")
+                .ok()
+                .map(|n| n.and_utc())
+        })
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|n| n.and_utc())
+        });
+    at.is_some_and(|at| at + Days::days(1) < start)
+}
+
 /// A pattern names a collection by its href (with or without the final slash, in any escaping)
 /// or by its display name (case-insensitive, as users type it).
 fn matches(pattern: &str, info: &CollectionInfo) -> bool {
@@ -149,6 +178,42 @@ mod tests {
             some.unmatched(&[&other]),
             vec!["work", "/alice/home life", "/alice/work"]
         );
+    }
+
+    #[test]
+    fn events_that_ended_before_the_window() {
+        use crate::formats::ical::When;
+        let start = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let at = |v: &str| When {
+            value: v.into(),
+            tzid: None,
+            all_day: !v.contains('T'),
+        };
+        let ev = |end: &str, recurring: bool| EventFields {
+            component: "VEVENT".into(),
+            end: Some(at(end)),
+            recurring,
+            ..EventFields::default()
+        };
+        assert!(ended_before(&ev("2025-12-01T10:00:00+01:00", false), start));
+        assert!(ended_before(&ev("2025-12-01", false), start));
+        assert!(ended_before(&ev("2025-12-01T10:00:00", false), start));
+        assert!(
+            !ended_before(&ev("2026-02-28T12:00:00Z", false), start),
+            "a day of slack"
+        );
+        assert!(!ended_before(&ev("2026-04-01T10:00:00Z", false), start));
+        assert!(
+            !ended_before(&ev("2020-01-01", true), start),
+            "the server judges series"
+        );
+        let todo = EventFields {
+            component: "VTODO".into(),
+            ..ev("2020-01-01", false)
+        };
+        assert!(!ended_before(&todo, start));
     }
 
     #[test]
