@@ -240,6 +240,21 @@ mod tests {
     }
 
     #[test]
+    fn candidates_pass_the_endpoint_rules() {
+        use crate::net::endpoint::{self, Protocol};
+        let a = parse(FASTMAIL, "alice@example.org", "autoconfig").unwrap();
+        for c in a.candidates {
+            let proto = match c.service {
+                Service::Imap => Protocol::Imap,
+                Service::Smtp => Protocol::Smtp,
+                Service::Sieve => Protocol::Sieve,
+                Service::CalDav | Service::CardDav => Protocol::Dav,
+            };
+            endpoint::parse(proto, &c.url).unwrap();
+        }
+    }
+
+    #[test]
     fn other_documents_are_refused() {
         assert!(
             parse("<html><body>404</body></html>", "a@b.c", "x")
