@@ -25,6 +25,8 @@ pub struct AccountSpec {
     pub tls_ca: Option<PathBuf>,
     /// Certificates the user trusts by SHA-256 fingerprint, per host (`tls_pins`).
     pub tls_pins: Pins,
+    /// Which collections are synced, how far back, and which only from the server.
+    pub sync: crate::dav::choice::SyncChoice,
 }
 
 impl AccountSpec {

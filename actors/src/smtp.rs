@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use lettre::Address;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, Tls, TlsParameters,
+};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, MailBodyParameter, MailParameter};
 use mail_parser::MessageParser;
@@ -151,15 +153,31 @@ pub async fn submit(
                 Tls::Wrapper(params) => Some(params.clone()),
                 _ => None,
             };
-            let mut conn = AsyncSmtpConnection::connect_tokio1(
-                (endpoint.host.as_str(), endpoint.port),
-                Some(budget.connect),
-                &hello,
-                wrapper,
-                None,
-            )
-            .await
-            .map_err(classify)?;
+            let mut conn = match endpoint.proxy_to_use() {
+                None => AsyncSmtpConnection::connect_tokio1(
+                    (endpoint.host.as_str(), endpoint.port),
+                    Some(budget.connect),
+                    &hello,
+                    wrapper,
+                    None,
+                )
+                .await
+                .map_err(classify)?,
+                // Through a tunnel: implicit TLS is started here (lettre only wraps its own
+                // sockets); STARTTLS is lettre's as ever.
+                Some(proxy) => {
+                    let tcp =
+                        crate::net::proxy::tunnel(&proxy, &endpoint.host, endpoint.port, budget.connect)
+                            .await?;
+                    let stream: Box<dyn AsyncTokioStream> = match endpoint.security {
+                        Security::Tls => Box::new(tunnelled_tls(endpoint, tls_ca, tcp).await?),
+                        _ => Box::new(tcp),
+                    };
+                    AsyncSmtpConnection::connect_with_transport(stream, &hello)
+                        .await
+                        .map_err(classify)?
+                }
+            };
             match &tls {
                 Tls::Opportunistic(params) if conn.can_starttls() => {
                     conn.starttls(params.clone(), &hello).await.map_err(classify)?
@@ -240,6 +258,69 @@ async fn stage<T>(
     work: impl Future<Output = Result<T, ServiceError>>,
 ) -> Result<T, ServiceError> {
     tokio::time::timeout(limit, work).await.unwrap_or(Err(late))
+}
+
+/// Implicit TLS (RFC 8314 §3.3) over a proxy tunnel, verified like every other connection.
+async fn tunnelled_tls(
+    endpoint: &Endpoint,
+    tls_ca: Option<&std::path::Path>,
+    tcp: tokio::net::TcpStream,
+) -> Result<TlsTunnel, ServiceError> {
+    let config = crate::net::tls::client_config(tls_ca)?;
+    let name = rustls_pki_types::ServerName::try_from(endpoint.host.clone())
+        .map_err(|e| ServiceError::Config(format!("{}: {e}", endpoint.host)))?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map(|s| TlsTunnel(Box::new(s)))
+        .map_err(|e| ServiceError::Tls(format!("{}: {e}", endpoint.authority())))
+}
+
+/// A TLS stream through a tunnel, in the shape lettre takes an existing stream.
+struct TlsTunnel(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>);
+
+impl std::fmt::Debug for TlsTunnel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsTunnel")
+    }
+}
+
+impl AsyncTokioStream for TlsTunnel {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+impl tokio::io::AsyncRead for TlsTunnel {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsTunnel {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut *self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.0).poll_shutdown(cx)
+    }
 }
 
 fn tls_for(endpoint: &Endpoint, tls_ca: Option<&std::path::Path>) -> Result<Tls, ServiceError> {

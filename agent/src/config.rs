@@ -72,6 +72,11 @@ struct RawAccount {
     tls_ca: Option<PathBuf>,
     /// `{ "host" = "AB:CD:…" }` or a list per host: certificates trusted by SHA-256 fingerprint.
     tls_pins: Option<BTreeMap<String, PinList>>,
+    /// `http://host:port` or `socks5://host:port` for every server of the account (README "Proxies").
+    proxy: Option<String>,
+    /// `[account.sync]`: what of the DAV servers is synced (README "Choosing what to sync").
+    #[serde(default)]
+    sync: opconnect_actors::dav::choice::SyncChoice,
 }
 
 #[derive(Deserialize)]
@@ -281,6 +286,20 @@ fn account_config(file: &str, label: &str, raw: RawAccount) -> Result<AccountCon
             .map(|v| endpoint::parse(proto, v).map_err(|e| err(key, e.to_string())))
             .transpose()
     };
+    let proxy = raw
+        .proxy
+        .as_deref()
+        .map(opconnect_actors::net::proxy::Proxy::parse)
+        .transpose()
+        .map_err(|e| err("proxy", e))?;
+    let url = |key: &str, proto: Protocol, value: &Option<String>| {
+        url(key, proto, value).map(|e| {
+            e.map(|mut e| {
+                e.proxy = proxy.clone();
+                e
+            })
+        })
+    };
     let imap = url("imap", Protocol::Imap, &raw.imap)?;
     let smtp = url("smtp", Protocol::Smtp, &raw.smtp)?;
     let caldav = url("caldav", Protocol::Dav, &raw.caldav)?;
@@ -343,6 +362,7 @@ fn account_config(file: &str, label: &str, raw: RawAccount) -> Result<AccountCon
     {
         return Err(err("password_command", "is empty".into()));
     }
+    raw.sync.check().map_err(|e| err("sync", e))?;
     let username = raw
         .username
         .filter(|u| !u.is_empty())
@@ -360,6 +380,7 @@ fn account_config(file: &str, label: &str, raw: RawAccount) -> Result<AccountCon
             gal,
             tls_ca: raw.tls_ca,
             tls_pins,
+            sync: raw.sync,
         },
         password_command: raw.password_command,
     })
@@ -539,6 +560,47 @@ sieve = "sieve://imap.example.org:4190"
             mask_passwords("x://126>0ample.org:69eeplice@examplk1:5232/"),
             "x://126>0ample.org:***@examplk1:5232/"
         );
+    }
+
+    #[test]
+    fn a_proxy_applies_to_every_server() {
+        let c = parse(&GOOD.replace(
+            "[[account]]\n",
+            "[[account]]\nproxy = \"socks5://127.0.0.1:1080\"\n",
+        ))
+        .unwrap();
+        let a = &c.accounts[0].spec;
+        for e in [&a.imap, &a.smtp, &a.caldav, &a.carddav, &a.sieve] {
+            assert_eq!(
+                e.as_ref().unwrap().proxy.as_ref().unwrap().url(),
+                "socks5://127.0.0.1:1080"
+            );
+        }
+        let e =
+            parse(&GOOD.replace("[[account]]\n", "[[account]]\nproxy = \"http://u:pw@p:1\"\n")).unwrap_err();
+        assert!(e.contains("key \"proxy\"") && !e.contains("pw@"), "{e}");
+    }
+
+    #[test]
+    fn the_sync_choice_reads_and_is_checked() {
+        let c = parse(&format!(
+            "{GOOD}\n[account.sync]\ncollections = [\"Work\", \"/alice/tasks/\"]\nread_only = [\"Holidays\"]\npast_days = 90\nverify_every = 6\n"
+        ))
+        .unwrap();
+        let s = &c.accounts[0].spec.sync;
+        assert_eq!(s.collections, ["Work", "/alice/tasks/"]);
+        assert_eq!(
+            (s.read_only.len(), s.past_days, s.verify_every),
+            (1, Some(90), Some(6))
+        );
+        assert_eq!(parse(GOOD).unwrap().accounts[0].spec.sync, Default::default());
+        let e = parse(&format!("{GOOD}\n[account.sync]\npast_days = 0\n")).unwrap_err();
+        assert!(
+            e.contains("account \"work\": key \"sync\"") && e.contains("past_days"),
+            "{e}"
+        );
+        let e = parse(&format!("{GOOD}\n[account.sync]\npastdays = 3\n")).unwrap_err();
+        assert!(e.contains("account \"work\"") && e.contains("pastdays"), "{e}");
     }
 
     #[test]

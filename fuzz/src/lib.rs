@@ -31,6 +31,7 @@ pub type Target = fn(&[u8]);
 
 /// Every target by name, as `cargo fuzz list` names them.
 pub const TARGETS: &[(&str, Target)] = &[
+    ("autoconfig", autoconfig_file),
     ("config", config_file),
     ("dav_multistatus", dav_multistatus),
     ("discovery", discovery_answers),
@@ -41,6 +42,28 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("item_write", item_write),
     ("sieve_response", sieve_response),
 ];
+
+/// What a domain's web server hands discovery: a Thunderbird autoconfig file. The first line is
+/// the email address, the rest the file; every candidate read from it passes or fails the
+/// endpoint rules.
+pub fn autoconfig_file(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (email, xml) = text.split_once('\n').unwrap_or(("alice@example.org", text));
+    let Ok(found) = opconnect_actors::formats::autoconfig::parse(xml, email, "fuzz") else {
+        return;
+    };
+    for c in found.candidates {
+        let proto = match c.service {
+            Service::Imap => Protocol::Imap,
+            Service::Smtp => Protocol::Smtp,
+            Service::Sieve => Protocol::Sieve,
+            Service::CalDav | Service::CardDav => Protocol::Dav,
+        };
+        let _ = endpoint::parse(proto, &c.url);
+    }
+}
 
 /// The configuration file. A refusal never repeats a password written into a URL.
 pub fn config_file(data: &[u8]) {

@@ -60,6 +60,11 @@ fn every_target_is_run_here() {
 }
 
 #[test]
+fn autoconfig() {
+    brief("autoconfig");
+}
+
+#[test]
 fn config() {
     brief("config");
 }

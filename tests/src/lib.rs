@@ -23,9 +23,11 @@ pub mod faultproxy;
 pub mod http;
 pub mod imap;
 pub mod ipc;
+pub mod lyingdav;
 pub mod ports;
 pub mod postfix;
 pub mod process;
+pub mod proxies;
 pub mod radicale;
 pub mod tls;
 

@@ -24,10 +24,11 @@ use serde_json::json;
 use tracing::Instrument;
 use url::Url;
 
+use crate::children::dav_others::{DelegatedHome, delegated_homes, search_directories};
 use crate::children::{AccountEnv, dav_replay, freebusy};
 use crate::dav::discovery::{self, CollectionInfo, DavService};
-use crate::dav::sync::{self, Fetched, MULTIGET_BATCH, MULTIGET_IN_FLIGHT};
-use crate::dav::{DavClient, delegation};
+use crate::dav::sync::{self, Fetched, Listing, MULTIGET_BATCH, MULTIGET_IN_FLIGHT};
+use crate::dav::{DavClient, verify, window};
 use crate::error::ServiceError;
 use crate::meetings;
 use crate::net::endpoint::Endpoint;
@@ -39,15 +40,6 @@ use crate::supervise::{ChildCommand, ChildContext, ChildFactory};
 /// How often the delegations (calendar-proxy) are read again. Grants change rarely, and an idle
 /// poll should stay one PROPFIND per home; a restart or reconnect reads them at once.
 pub const DELEGATION_REFRESH: Duration = Duration::from_secs(600);
-
-/// A calendar home of someone the user is a calendar proxy for.
-struct DelegatedHome {
-    url: Url,
-    /// Their principal path, shown as the collections' `owner`.
-    owner: String,
-    /// Read proxies may not write, whatever the listing says.
-    read_only: bool,
-}
 
 pub fn factory(env: AccountEnv, endpoint: Endpoint, kind: ServiceKind) -> ChildFactory {
     Rc::new(move |cx| Box::pin(run(env.clone(), endpoint.clone(), kind, cx)))
@@ -120,6 +112,7 @@ async fn run(
     };
     let calendar = service == DavService::CalDav;
     let mut delegations_read: Option<Instant> = None;
+    let mut polls: u64 = 0;
     loop {
         // Push before pull: journaled writes first, so a poll never undoes them.
         dav_replay::replay(&env, &client, calendar).await?;
@@ -129,7 +122,8 @@ async fn run(
             Vec::new()
         };
         let span = tracing::info_span!("dav_round", account = %env.spec.name, service = ?service);
-        poller.round(&homes, &delegated).instrument(span).await?;
+        polls += 1;
+        poller.round(&homes, &delegated, polls).instrument(span).await?;
         env.synced(&cx);
         tokio::select! {
             _ = tokio::time::sleep(env.settings.dav_poll_interval) => {}
@@ -165,85 +159,6 @@ async fn run(
     }
 }
 
-/// The delegations (read again when due and stored for `calendar.delegations`), as the calendar
-/// homes to list beside the user's own. A server that refuses the question keeps the last answer.
-async fn delegated_homes(
-    env: &AccountEnv,
-    client: &DavClient,
-    principal: &Url,
-    read: &mut Option<Instant>,
-) -> Result<Vec<DelegatedHome>, ServiceError> {
-    if read.is_none_or(|at| at.elapsed() >= DELEGATION_REFRESH) {
-        match delegation::fetch(client, principal).await {
-            Ok(record) => {
-                tracing::debug!(
-                    read_for = record.read_for.len(),
-                    write_for = record.write_for.len(),
-                    delegates = record.delegates.len(),
-                    "delegations read"
-                );
-                env.store
-                    .put_dav_delegations(&env.spec.name, &record)
-                    .map_err(store_err)?;
-            }
-            Err(e @ ServiceError::Transient { .. }) => return Err(e),
-            Err(e) => tracing::warn!(error = %e, "delegations (calendar-proxy) not readable"),
-        }
-        *read = Some(Instant::now());
-    }
-    let Some(record) = env.store.dav_delegations(&env.spec.name).map_err(store_err)? else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for (people, read_only) in [(&record.read_for, true), (&record.write_for, false)] {
-        for p in people {
-            for home in &p.calendar_homes {
-                match Url::parse(home) {
-                    Ok(url) => {
-                        // Their collections' hrefs resolve to this host (it may be another).
-                        client.add_home(&url);
-                        out.push(DelegatedHome {
-                            url,
-                            owner: p.principal.clone(),
-                            read_only,
-                        })
-                    }
-                    Err(e) => tracing::warn!(%home, error = %e, "delegated home skipped"),
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// `gal.search` over every directory collection of the account, up to `limit` entries.
-async fn search_directories(
-    env: &AccountEnv,
-    client: &DavClient,
-    query: &str,
-    limit: usize,
-) -> Result<Vec<crate::dav::gal::Entry>, ServiceError> {
-    let books = env
-        .store
-        .dav_collections_of(&env.spec.name, &["addressbook"])
-        .map_err(store_err)?;
-    let directories: Vec<_> = books.into_iter().filter(|b| b.directory).collect();
-    if directories.is_empty() {
-        return Err(ServiceError::Unsupported(
-            "the server publishes no directory (global address list)".into(),
-        ));
-    }
-    let mut out = Vec::new();
-    for book in directories {
-        let url = client.locate(&book.href)?;
-        out.extend(crate::dav::gal::search(client, &url, query, limit - out.len()).await?);
-        if out.len() >= limit {
-            break;
-        }
-    }
-    Ok(out)
-}
-
 struct Poller<'a> {
     env: &'a AccountEnv,
     client: &'a DavClient,
@@ -275,10 +190,11 @@ fn directory_record(info: &CollectionInfo) -> CollectionRecord {
         sync_token: None,
         held: Vec::new(),
         held_since: None,
+        token_untrusted_since: None,
     }
 }
 
-fn store_err(e: StoreError) -> ServiceError {
+pub(super) fn store_err(e: StoreError) -> ServiceError {
     ServiceError::Config(format!("the local mirror: {e}"))
 }
 
@@ -294,9 +210,9 @@ impl Poller<'_> {
         }
     }
 
-    /// One poll: list the homes (the user's, then the delegated ones), sync what moved, forget
-    /// collections that are gone.
-    async fn round(&self, homes: &[Url], delegated: &[DelegatedHome]) -> Result<(), ServiceError> {
+    /// One poll (`poll` counts from 1): list the homes (the user's, then the delegated ones), keep
+    /// the collections the account chose, sync what moved, forget collections that are gone.
+    async fn round(&self, homes: &[Url], delegated: &[DelegatedHome], poll: u64) -> Result<(), ServiceError> {
         let store = &self.env.store;
         let stored = store
             .dav_collections_of(self.account(), self.kinds())
@@ -341,6 +257,29 @@ impl Poller<'_> {
                 seen.push((answered.clone(), info));
             }
         }
+        let listed_any = !seen.is_empty();
+        let choice = &self.env.spec.sync;
+        if poll == 1 {
+            let listed: Vec<&CollectionInfo> = seen.iter().map(|(_, c)| c).collect();
+            let unmatched = choice.unmatched(&listed);
+            if !unmatched.is_empty() {
+                tracing::info!(
+                    ?unmatched,
+                    "[account.sync] names that match none of these collections (they may be on the other DAV service)"
+                );
+            }
+        }
+        let unchosen: HashSet<String> = seen
+            .iter()
+            .filter(|(_, c)| !choice.chosen(c))
+            .map(|(_, c)| c.href.clone())
+            .collect();
+        seen.retain(|(_, c)| choice.chosen(c));
+        for (_, info) in seen.iter_mut() {
+            // Server → client only: the API refuses writes to read-only collections up front.
+            info.read_only |= choice.read_only(info);
+        }
+        let verify_round = choice.verifies(poll);
         for (home, info) in &seen {
             let old = stored.iter().find(|c| c.href == info.href);
             if info.directory {
@@ -357,7 +296,14 @@ impl Poller<'_> {
                 (o.ctag.is_some() && o.ctag == info.ctag)
                     || (o.sync_token.is_some() && o.sync_token == info.sync_token)
             });
-            if unchanged {
+            // A token's word is checked every few polls, even when it says nothing moved.
+            let check = verify_round
+                && self.window(info).is_none()
+                && old.is_some_and(|o| o.sync_token.is_some() && o.token_untrusted_since.is_none());
+            // A window moves with the days (and may be new since the last run): it is listed again
+            // at start and on every check round even when nothing changed.
+            let window_due = self.window(info).is_some() && (poll == 1 || verify_round);
+            if unchanged && !check && !window_due {
                 // Name, color and rights may change without touching the content.
                 let o = old.expect("checked");
                 if o.name != info.name || o.color != info.color || o.read_only != info.read_only {
@@ -373,7 +319,9 @@ impl Poller<'_> {
                 ServiceError::Protocol(format!("{home}: bad collection href {}: {e}", info.href))
             })?;
             let span = tracing::info_span!("collection", collection = %info.href);
-            self.sync_collection(&url, info, old).instrument(span).await?;
+            self.sync_collection(&url, info, old, check)
+                .instrument(span)
+                .await?;
         }
         let present: HashSet<&str> = seen.iter().map(|(_, c)| c.href.as_str()).collect();
         let gone: Vec<&CollectionRecord> = stored
@@ -381,7 +329,7 @@ impl Poller<'_> {
             .filter(|c| !present.contains(c.href.as_str()))
             .filter(|c| !c.owner.as_deref().is_some_and(|o| unlisted.contains(&o)))
             .collect();
-        if !gone.is_empty() && seen.is_empty() {
+        if !gone.is_empty() && !listed_any {
             // Invariant 5 for whole collections: a home that suddenly lists nothing is held.
             tracing::warn!(
                 collections = gone.len(),
@@ -396,7 +344,11 @@ impl Poller<'_> {
             );
         } else {
             for c in gone {
-                tracing::info!(collection = %c.href, "collection removed on the server");
+                if unchosen.contains(&c.href) {
+                    tracing::info!(collection = %c.href, "collection not chosen in [account.sync]: dropped from the mirror");
+                } else {
+                    tracing::info!(collection = %c.href, "collection removed on the server");
+                }
                 store
                     .remove_dav_collection(self.account(), &c.href)
                     .map_err(store_err)?;
@@ -405,23 +357,124 @@ impl Poller<'_> {
         Ok(())
     }
 
+    /// Where the account's window of events starts for `info`, when it has one: calendars only,
+    /// not task lists or address books.
+    fn window(&self, info: &CollectionInfo) -> Option<chrono::DateTime<chrono::Utc>> {
+        (self.service == DavService::CalDav && info.kind == "calendar")
+            .then(|| self.env.spec.sync.window_start(chrono::Utc::now()))
+            .flatten()
+    }
+
+    /// Mirrored events that a windowed listing left out because they ended before the window.
+    fn left_window(
+        &self,
+        info: &CollectionInfo,
+        stored: &[(String, Option<String>)],
+        listing: &Listing,
+    ) -> Result<Vec<String>, ServiceError> {
+        let Some(start) = self.window(info).filter(|_| listing.complete) else {
+            return Ok(Vec::new());
+        };
+        let present: HashSet<&str> = listing.present.iter().map(|(h, _)| h.as_str()).collect();
+        let mut left = Vec::new();
+        for (href, _) in stored.iter().filter(|(h, _)| !present.contains(h.as_str())) {
+            let item = self
+                .env
+                .store
+                .dav_item(self.account(), &info.href, href)
+                .map_err(store_err)?;
+            if item
+                .and_then(|i| i.event)
+                .is_some_and(|e| crate::dav::choice::ended_before(&e, start))
+            {
+                left.push(href.clone());
+            }
+        }
+        Ok(left)
+    }
+
+    /// What changed in `info`: the window's listing, else the token's delta (checked against an
+    /// etag listing when `check`), else an etag listing. Also says since when the collection's
+    /// token is not believed.
+    async fn listing(
+        &self,
+        url: &Url,
+        info: &CollectionInfo,
+        old: Option<&CollectionRecord>,
+        stored: &[(String, Option<String>)],
+        check: bool,
+    ) -> Result<(Listing, Option<String>), ServiceError> {
+        let untrusted = old.and_then(|o| o.token_untrusted_since.clone());
+        if let Some(start) = self.window(info)
+            && let Some(mut listing) = window::list_window(self.client, url, &info.components, start).await?
+        {
+            // The marker seen before the query: a change after it moves it, and is seen next poll.
+            listing.token = info.sync_token.clone();
+            return Ok((listing, untrusted));
+        }
+        // A mirror from before hrefs had one form: a full listing replaces its odd hrefs.
+        let odd_hrefs = stored.iter().any(|(h, _)| sync::normalize_href(h) != *h);
+        let token = old.and_then(|o| o.sync_token.as_deref()).filter(|_| !odd_hrefs);
+        let tokens = (info.sync_token.is_some() || info.reports_sync) && untrusted.is_none();
+        let delta = sync::list_changes(self.client, url, token, tokens).await?;
+        if !check || delta.complete {
+            return Ok((delta, untrusted));
+        }
+        let full = sync::list_etags(self.client, url).await?;
+        let wrong = verify::differences(stored, &delta, &full);
+        if wrong.is_empty() {
+            tracing::debug!("sync-token checked against an etag listing: they agree");
+            return Ok((delta, None));
+        }
+        let examples: Vec<String> = wrong.iter().take(3).map(ToString::to_string).collect();
+        tracing::warn!(
+            differences = wrong.len(),
+            ?examples,
+            "the server's sync-collection left out changes an etag listing shows: this collection is synced by listings from now on"
+        );
+        let since = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        self.env.emit(
+            "dav.token_untrusted",
+            json!({
+                "collection": info.href,
+                "differences": wrong.len(),
+                "examples": examples,
+            }),
+        );
+        Ok((full, Some(since)))
+    }
+
     async fn sync_collection(
         &self,
         url: &Url,
         info: &CollectionInfo,
         old: Option<&CollectionRecord>,
+        check: bool,
     ) -> Result<(), ServiceError> {
         let store = &self.env.store;
         let account = self.account();
         let stored = store.dav_etags(account, &info.href).map_err(store_err)?;
-        // A mirror from before hrefs had one form: a full listing replaces its odd hrefs.
-        let odd_hrefs = stored.iter().any(|(h, _)| sync::normalize_href(h) != *h);
-        let token = old.and_then(|o| o.sync_token.as_deref()).filter(|_| !odd_hrefs);
-        let tokens = info.sync_token.is_some() || info.reports_sync;
-        let listing = sync::list_changes(self.client, url, token, tokens).await?;
+        let (listing, untrusted) = self.listing(url, info, old, &stored, check).await?;
         let known: HashSet<&str> = stored.iter().map(|(h, _)| h.as_str()).collect();
-        let plan = sync::plan(&stored, &listing);
+        let left = self.left_window(info, &stored, &listing)?;
         let mut changes = Changes::default();
+        if !left.is_empty() {
+            // Not deletions on the server: the mass-deletion guard has no say over them.
+            store
+                .apply_dav_items(account, &info.href, &[], &left)
+                .map_err(store_err)?;
+            changes.removed += left.len();
+            tracing::info!(
+                events = left.len(),
+                "events before the past_days window dropped from the mirror"
+            );
+        }
+        let in_window: Vec<(String, Option<String>)> = stored
+            .iter()
+            .filter(|(h, _)| !left.contains(h))
+            .cloned()
+            .collect();
+        let plan = sync::plan(&in_window, &listing);
         let mut fetched_count = 0usize;
         let mut results = futures::stream::iter(plan.fetch.chunks(MULTIGET_BATCH))
             .map(|batch| sync::multiget(self.client, url, self.service, batch))
@@ -465,13 +518,15 @@ impl Poller<'_> {
             sync_token: old.and_then(|o| o.sync_token.clone()),
             held: Vec::new(),
             held_since: None,
+            token_untrusted_since: untrusted.clone(),
         };
         if plan.held.is_empty() {
             store
                 .apply_dav_items(account, &info.href, &[], &plan.remove)
                 .map_err(store_err)?;
             changes.removed += plan.remove.len();
-            record.sync_token = listing.token.clone();
+            // An untrusted token is not kept: the ctag (or, without one, a listing) decides.
+            record.sync_token = listing.token.clone().filter(|_| untrusted.is_none());
         } else {
             // Invariant 5: keep the items and the old token; the next round sees the same removals.
             let newly = old.is_none_or(|o| o.held != plan.held);

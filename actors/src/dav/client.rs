@@ -85,7 +85,21 @@ impl DavClient {
         tls: Arc<ClientConfig>,
         timeout: Duration,
     ) -> Result<Self, ServiceError> {
+        // One rule for every protocol (net::proxy): the account's proxy, else the variables,
+        // loopback direct; decided per URL, as links may lead to other hosts.
+        let explicit = endpoint.proxy.clone();
+        let proxy = reqwest::Proxy::custom(move |url| {
+            crate::net::proxy::choose(
+                explicit.as_ref(),
+                url.scheme(),
+                url.host_str().unwrap_or(""),
+                &crate::net::proxy::process_env,
+            )
+            .map(|p| p.url())
+        });
         let http = reqwest::Client::builder()
+            .no_proxy()
+            .proxy(proxy)
             .tls_backend_preconfigured((*tls).clone())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout)

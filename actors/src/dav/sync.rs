@@ -248,6 +248,12 @@ pub async fn list_changes(
             }
         }
     }
+    list_etags(client, collection).await
+}
+
+/// The whole collection with its etags (PROPFIND Depth 1): the listing without tokens, and what
+/// a token's delta is checked against (`verify`).
+pub async fn list_etags(client: &DavClient, collection: &Url) -> Result<Listing, ServiceError> {
     let (_, ms) = client.propfind(collection, "1", PROPFIND_ETAGS).await?;
     let (mut listing, _) = read_sync_answer(&ms, collection);
     listing.complete = true;

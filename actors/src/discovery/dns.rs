@@ -71,6 +71,16 @@ impl Dns {
         }
     }
 
+    /// The addresses of `name` (A and AAAA), for fetching autoconfig files when the test's
+    /// name server stands in for the system's.
+    pub async fn ips(&self, name: &str) -> Result<Vec<std::net::IpAddr>, String> {
+        match self.resolver.lookup_ip(fqdn(name)).await {
+            Ok(lookup) => Ok(lookup.iter().collect()),
+            Err(e) if e.is_no_records_found() => Ok(Vec::new()),
+            Err(e) => Err(describe(name, e)),
+        }
+    }
+
     /// The TXT strings at `name` (each record's character-strings joined, RFC 1035 §3.3.14).
     pub async fn txt(&self, name: &str) -> Result<Vec<String>, String> {
         match self.resolver.txt_lookup(fqdn(name)).await {

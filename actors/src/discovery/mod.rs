@@ -4,13 +4,16 @@
 //!   email ─► domain ─► DNS: SRV (RFC 6186, RFC 6764, RFC 5804 §1.8) + TXT path (RFC 6764 §4)
 //!                          │
 //!   round 1: given URLs and SRV candidates, every service at once ──► best-ranked success
-//!   round 2: common host names for services still missing (sieve beside the IMAP host)
+//!   round 2: Thunderbird autoconfig (autoconfig.DOMAIN, DOMAIN/.well-known) and the presets
+//!            (iCloud, Fastmail, Yahoo by domain; Zimbra, SmarterMail, Open-Xchange DAV paths)
+//!   round 3: common host names for services still missing (sieve beside the IMAP host)
 //! ```
 //!
 //! Each probe has a short timeout and all probes of a round run concurrently, so a round costs
 //! about one timeout at worst. Candidates that break the plaintext-to-loopback rule are listed
 //! as tried and refused, never contacted (invariant 8).
 
+pub mod autoconfig;
 pub mod dns;
 pub mod probe;
 
@@ -24,6 +27,7 @@ use serde::Serialize;
 
 use crate::error::ServiceError;
 use crate::formats::discovery::{self as rules, Candidate, Service, SrvRecord};
+use crate::formats::providers;
 use crate::net::endpoint::{self, Protocol};
 use crate::net::tls;
 
@@ -80,6 +84,15 @@ pub struct Discovery {
     pub tried: Vec<Attempt>,
     /// DNS lookups that failed (as opposed to finding no record).
     pub dns_errors: Vec<String>,
+    /// Autoconfig URLs that gave nothing, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub autoconfig: Vec<String>,
+    /// The provider recognised (from autoconfig, a preset's domain, or the servers found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Where to make an app password, when the provider's server refused the password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_password: Option<String>,
     pub elapsed_ms: u64,
 }
 
@@ -152,12 +165,59 @@ pub async fn discover(
         .filter(|a| a.auth_failed)
         .map(|a| a.service)
         .collect();
-    let guesses: Vec<Candidate> = missing
+    let still: Vec<Service> = missing
+        .iter()
+        .copied()
+        .filter(|s| !out.found.contains_key(s) && !located.contains(s))
+        .collect();
+    let mut autoconfig_provider = None;
+    if !still.is_empty() {
+        let resolver = options.dns.map(|_| dns::Dns::new(options.dns)).transpose()?;
+        let (file, notes) = autoconfig::fetch(&domain, email, &tls, resolver.as_ref(), options.timeout).await;
+        out.autoconfig = notes;
+        let mut known: Vec<Candidate> = Vec::new();
+        if let Some(file) = file {
+            autoconfig_provider = file.provider.clone();
+            known.extend(file.candidates.into_iter().filter(|c| still.contains(&c.service)));
+        }
+        // Presets for what the domain's own file did not name.
+        for s in still
+            .iter()
+            .filter(|s| !known.iter().any(|c| c.service == **s))
+            .collect::<Vec<_>>()
+        {
+            known.extend(providers::candidates(*s, &domain, imap_host.as_deref()));
+        }
+        try_round(&mut out, known, &tls, options).await;
+    }
+    let imap_host = imap_host.or_else(|| {
+        out.found
+            .get(&Service::Imap)
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(str::to_owned))
+    });
+    let located: Vec<Service> = out
+        .tried
+        .iter()
+        .filter(|a| a.auth_failed)
+        .map(|a| a.service)
+        .collect();
+    let guesses: Vec<Candidate> = still
         .iter()
         .filter(|s| !out.found.contains_key(s) && !located.contains(s))
         .flat_map(|s| rules::guesses(*s, &domain, imap_host.as_deref()))
         .collect();
     try_round(&mut out, guesses, &tls, options).await;
+    let provider = providers::by_domain(&domain).or_else(|| {
+        out.found
+            .values()
+            .chain(out.tried.iter().filter(|a| a.auth_failed).map(|a| &a.url))
+            .find_map(|u| providers::by_url(u))
+    });
+    out.provider = autoconfig_provider.or_else(|| provider.map(|p| p.name.to_owned()));
+    if !out.auth_failures().is_empty() {
+        out.app_password = provider.and_then(|p| p.app_password).map(str::to_owned);
+    }
     out.elapsed_ms = began.elapsed().as_millis() as u64;
     Ok(out)
 }

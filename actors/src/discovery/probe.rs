@@ -15,7 +15,6 @@ use base64::Engine as _;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::account::Secret;
@@ -26,6 +25,9 @@ use crate::formats::discovery::Service;
 use crate::imap::connect::{ImapConnection as Stream, connect_and_login};
 use crate::net::endpoint::{Endpoint, Security};
 use crate::net::tls::describe_tls_error;
+
+/// A proxy's handshake during a probe (the probe's own timeout bounds the whole).
+const PROXY_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A user name and password to log in with.
 #[derive(Debug, Clone)]
@@ -122,9 +124,7 @@ pub(crate) struct Lines {
 
 impl Lines {
     pub(crate) async fn open(endpoint: &Endpoint, tls: &Arc<ClientConfig>) -> Result<Lines, ServiceError> {
-        let tcp = TcpStream::connect(endpoint.authority())
-            .await
-            .map_err(|e| ServiceError::transient(format!("{}: {e}", endpoint.authority())))?;
+        let tcp = endpoint.open_tcp(PROXY_HANDSHAKE).await?;
         let mut lines = Lines {
             io: Some(BufReader::new(Stream::plain(tcp))),
             endpoint: endpoint.clone(),

@@ -1,4 +1,5 @@
-//! Pure formats: server discovery candidates (`discovery`, RFC 6186/6764), and iCalendar
+//! Pure formats: server discovery candidates (`discovery`, RFC 6186/6764; `autoconfig`,
+//! Thunderbird's files; `providers`, presets for known providers), and iCalendar
 //! (RFC 5545) and vCard (RFC 6350, RFC 2426) reading for the mirror: the few fields the IPC
 //! answers need, and recurrence expansion for time-range reads. Pure functions over the
 //! server's bytes, which are stored verbatim elsewhere (invariant 3); nothing here re-serializes.
@@ -8,6 +9,7 @@
 //!                                                  └──► instances in [start, end)
 //! ```
 
+pub mod autoconfig;
 pub mod discovery;
 pub mod expand;
 pub mod freebusy;
@@ -16,6 +18,7 @@ pub mod ical;
 pub mod item;
 pub mod lines;
 pub mod note;
+pub mod providers;
 pub mod text;
 pub mod vcard;
 pub mod zones;

@@ -271,9 +271,8 @@ async fn connect_inner(
     username: &str,
     password: &Secret,
 ) -> Result<ImapSession, ServiceError> {
-    let tcp = TcpStream::connect(endpoint.authority())
-        .await
-        .map_err(|e| ServiceError::transient(format!("{}: {e}", endpoint.authority())))?;
+    // The caller's timeout bounds the whole connect; a proxy's handshake gets no more.
+    let tcp = endpoint.open_tcp(Duration::from_secs(60)).await?;
     let _ = tcp.set_nodelay(true);
     let (stream, encrypted) = match endpoint.security {
         Security::Tls => {

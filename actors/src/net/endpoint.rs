@@ -53,6 +53,9 @@ pub struct Endpoint {
     pub port: u16,
     pub security: Security,
     pub loopback: bool,
+    /// The account's own proxy (`proxy` in the config), used even for loopback; without it the
+    /// `*_PROXY` variables decide (see [`crate::net::proxy`]).
+    pub proxy: Option<crate::net::proxy::Proxy>,
 }
 
 /// Why a URL was refused; the config loader adds the file, account and key.
@@ -180,10 +183,36 @@ pub fn parse(proto: Protocol, input: &str) -> Result<Endpoint, EndpointError> {
         port,
         security,
         loopback,
+        proxy: None,
     })
 }
 
 impl Endpoint {
+    /// The proxy a connection to this endpoint goes through, if any.
+    pub fn proxy_to_use(&self) -> Option<crate::net::proxy::Proxy> {
+        use crate::net::proxy;
+        proxy::choose(
+            self.proxy.as_ref(),
+            self.url.scheme(),
+            &self.host,
+            &proxy::process_env,
+        )
+    }
+
+    /// A TCP stream to the server, through the proxy when one applies ([`Self::proxy_to_use`]).
+    /// The caller bounds the time of the whole connect; `limit` bounds a proxy's handshake.
+    pub async fn open_tcp(
+        &self,
+        limit: std::time::Duration,
+    ) -> Result<tokio::net::TcpStream, crate::error::ServiceError> {
+        match self.proxy_to_use() {
+            Some(p) => crate::net::proxy::tunnel(&p, &self.host, self.port, limit).await,
+            None => tokio::net::TcpStream::connect(self.authority())
+                .await
+                .map_err(|e| crate::error::ServiceError::transient(format!("{}: {e}", self.authority()))),
+        }
+    }
+
     /// `host:port` for socket connects (IPv6 hosts bracketed).
     pub fn authority(&self) -> String {
         if self.host.contains(':') {

@@ -1,5 +1,7 @@
-//! Network rules shared by every protocol client: endpoints, the loopback rule, TLS trust.
+//! Network rules shared by every protocol client: endpoints, the loopback rule, TLS trust,
+//! proxies.
 
 pub mod certinfo;
 pub mod endpoint;
+pub mod proxy;
 pub mod tls;

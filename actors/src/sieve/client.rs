@@ -14,7 +14,6 @@ use base64::Engine;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::response::{Item, Outcome, ParseError, Response, encode_string, parse_response};
@@ -95,12 +94,11 @@ impl SieveClient {
         timeout: Duration,
     ) -> Result<SieveClient, ServiceError> {
         let authority = endpoint.authority();
-        let tcp = tokio::time::timeout(timeout, TcpStream::connect(&authority))
+        let tcp = tokio::time::timeout(timeout, endpoint.open_tcp(timeout))
             .await
             .map_err(|_| {
                 ServiceError::transient(format!("{authority}: no answer within {}s", timeout.as_secs()))
-            })?
-            .map_err(|e| ServiceError::transient(format!("{authority}: {e}")))?;
+            })??;
         let _ = tcp.set_nodelay(true);
         let mut client = SieveClient {
             io: Box::new(tcp),

@@ -82,6 +82,10 @@ pub struct CollectionRecord {
     pub held: Vec<String>,
     #[serde(default)]
     pub held_since: Option<String>,
+    /// Since when (RFC 3339) this collection's sync-token is not believed: an etag listing showed
+    /// changes that sync-collection left out, so the collection is synced by listings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_untrusted_since: Option<String>,
 }
 
 /// One calendar object or vCard: the server's bytes, kept verbatim (invariant 3), and its etag.

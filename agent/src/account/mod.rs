@@ -224,8 +224,13 @@ fn add(paths: &Paths, args: &AddArgs) -> Result<(), Failure> {
     let refused = found.auth_failures();
     if !refused.is_empty() {
         let services: Vec<String> = refused.iter().map(|a| a.service.to_string()).collect();
+        let hint = found
+            .app_password
+            .as_deref()
+            .map(|h| format!(". {h}"))
+            .unwrap_or_default();
         return Err(failed(format!(
-            "the password was refused by {} (nothing was written)",
+            "the password was refused by {} (nothing was written){hint}",
             services.join(", ")
         )));
     }
@@ -315,6 +320,12 @@ fn print_discovery(d: &Discovery) {
     }
     for e in &d.dns_errors {
         println!("  dns: {e}");
+    }
+    for e in &d.autoconfig {
+        println!("  {e}");
+    }
+    if let Some(p) = &d.provider {
+        println!("Provider: {p}");
     }
     println!("Chosen (in {} ms):", d.elapsed_ms);
     for service in Service::ALL {

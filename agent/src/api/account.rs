@@ -67,6 +67,12 @@ pub fn answer(d: &Discovery) -> Value {
         .collect();
     out.insert("tried".into(), Value::Array(tried));
     out.insert("elapsed_ms".into(), json!(d.elapsed_ms));
+    if let Some(p) = &d.provider {
+        out.insert("provider".into(), json!(p));
+    }
+    if let Some(hint) = &d.app_password {
+        out.insert("app_password".into(), json!(hint));
+    }
     Value::Object(out)
 }
 
@@ -90,6 +96,7 @@ mod tests {
             }],
             dns_errors: vec![],
             elapsed_ms: 7,
+            ..Discovery::default()
         };
         let v = answer(&d);
         assert_eq!(v["carddav"], "http://localhost:5232/");

@@ -96,7 +96,7 @@ impl Service for AgentApi {
                 "sync" => control(&hub, Action::Sync, &params).await,
                 "ops" => ops(&store, &params),
                 "ops.retry" => ops_retry(&hub, &store, &params).await,
-                "report" => crate::report::ipc(&params).await,
+                "report" => crate::report::ipc(&params, &store).await,
                 "notes.list" => {
                     let name = known_account(&hub, &params).await?;
                     notes::list(&store, &name)

@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use opconnect_actors::Settings;
 use opconnect_actors::probe::{self, Feature, MatrixOptions, Probes};
+use opconnect_actors::store::Store;
 use opconnect_ipc::RpcError;
 use serde_json::{Map, Value, json};
 
@@ -42,6 +43,10 @@ pub struct Report {
     pub features: Vec<Feature>,
     pub probes: Probes,
     pub elapsed: Duration,
+    /// What the mirror knows that a probe cannot (see [`sync_facts`]); `None` without a mirror.
+    pub sync: Option<Value>,
+    /// The provider recognised and what the user must do (see [`provider_facts`]).
+    pub provider: Option<Value>,
 }
 
 /// Probes `account` and builds its report. Never fails: what could not be learned is in the cells.
@@ -65,7 +70,81 @@ pub async fn build(account: &AccountConfig, settings: &Settings) -> Report {
         features: probe::features(&probes, &options),
         probes,
         elapsed: started.elapsed(),
+        sync: None,
+        provider: None,
     }
+    .with_provider(account)
+}
+
+impl Report {
+    fn with_provider(mut self, account: &AccountConfig) -> Report {
+        self.provider = provider_facts(account, &self.probes);
+        self
+    }
+}
+
+/// `{name, action?}`: the provider recognised by the address's domain or the servers' URLs
+/// (formats::providers), and, when a server refused the password and the provider wants app
+/// passwords, where to make one.
+pub fn provider_facts(account: &AccountConfig, probes: &Probes) -> Option<Value> {
+    use opconnect_actors::formats::providers;
+    let spec = &account.spec;
+    let domain = spec.email.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+    let provider = providers::by_domain(domain).or_else(|| {
+        [&spec.imap, &spec.smtp, &spec.caldav, &spec.carddav, &spec.sieve]
+            .into_iter()
+            .flatten()
+            .find_map(|e| providers::by_url(e.url.as_str()))
+    })?;
+    let refused = [
+        serde_json::to_value(&probes.imap),
+        serde_json::to_value(&probes.caldav),
+        serde_json::to_value(&probes.carddav),
+        serde_json::to_value(&probes.sieve),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|v| {
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("authentication failed"))
+    });
+    let mut out = json!({"name": provider.name});
+    if refused && let Some(hint) = provider.app_password {
+        out["action"] = json!(hint);
+    }
+    Some(out)
+}
+
+/// What the mirror of `account` knows that a probe cannot: the collections whose sync-token
+/// was caught leaving changes out (README "Sync tokens that lie"), synced by listings since.
+pub fn sync_facts(store: &Store, account: &str) -> Value {
+    let collections = store
+        .dav_collections_of(account, &["calendar", "tasks", "addressbook"])
+        .unwrap_or_default();
+    let untrusted: Vec<Value> = collections
+        .iter()
+        .filter_map(|c| {
+            let since = c.token_untrusted_since.as_ref()?;
+            Some(json!({
+                "collection": c.href,
+                "name": c.name,
+                "since": since,
+                "detail": "the server's sync-collection left out changes; synced by ctag and etag listings instead",
+            }))
+        })
+        .collect();
+    json!({"untrusted_tokens": untrusted})
+}
+
+/// [`sync_facts`] from the data dir's mirror, when there is one (the agent may be running: the
+/// store allows readers beside it).
+fn sync_facts_at(paths: &Paths, account: &str) -> Option<Value> {
+    if !paths.data_dir.join("store").is_dir() {
+        return None;
+    }
+    let store = Store::open(&paths.data_dir).ok()?;
+    Some(sync_facts(&store, account))
 }
 
 /// INTERFACE §5: `{account, generated, features: {KEY: {status, via, detail}}, servers}`.
@@ -80,7 +159,7 @@ pub fn to_json(r: &Report) -> Value {
     let server = |v: Result<Value, serde_json::Error>| {
         v.unwrap_or_else(|e| json!({"state": "failed", "error": e.to_string()}))
     };
-    json!({
+    let mut out = json!({
         "account": r.account,
         "generated": r.generated,
         "features": features,
@@ -91,7 +170,14 @@ pub fn to_json(r: &Report) -> Value {
             "sieve": server(serde_json::to_value(&r.probes.sieve)),
         },
         "elapsed_ms": r.elapsed.as_millis() as u64,
-    })
+    });
+    if let Some(sync) = &r.sync {
+        out["sync"] = sync.clone();
+    }
+    if let Some(provider) = &r.provider {
+        out["provider"] = provider.clone();
+    }
+    out
 }
 
 /// `opconnect report [ACCOUNT] [--format F] [--output FILE]`; without ACCOUNT, every account.
@@ -134,9 +220,12 @@ pub fn command(
         .build()
         .map_err(|e| fail(format!("tokio runtime: {e}")))?;
     let settings = &config.settings;
-    let reports = runtime.block_on(futures::future::join_all(
+    let mut reports = runtime.block_on(futures::future::join_all(
         chosen.iter().map(|a| build(a, settings)),
     ));
+    for r in &mut reports {
+        r.sync = sync_facts_at(paths, &r.account);
+    }
     let colour =
         output.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = render(&reports, format, colour);
@@ -187,8 +276,8 @@ pub async fn html_for_all() -> Result<String, String> {
     Ok(html::render(&reports))
 }
 
-/// IPC `report {account}` → the JSON of INTERFACE §5.
-pub async fn ipc(params: &Value) -> Result<Value, RpcError> {
+/// IPC `report {account}` → the JSON of INTERFACE §5, with the mirror's `sync` facts.
+pub async fn ipc(params: &Value, store: &Store) -> Result<Value, RpcError> {
     let name = crate::api::required_string(params, "account")?;
     let (accounts, settings) = ACCOUNTS
         .get()
@@ -200,9 +289,10 @@ pub async fn ipc(params: &Value) -> Result<Value, RpcError> {
         .clone();
     let settings = settings.clone();
     // Its own task, so that a slow probe never holds up the IPC connection's other calls.
-    let report = tokio::spawn(async move { build(&account, &settings).await })
+    let mut report = tokio::spawn(async move { build(&account, &settings).await })
         .await
         .map_err(|e| RpcError::internal(format!("report stopped: {e}")))?;
+    report.sync = Some(sync_facts(store, &name));
     Ok(to_json(&report))
 }
 

@@ -58,6 +58,13 @@ pub fn render(r: &Report, colour: bool) -> String {
         r.generated,
         r.elapsed.as_millis()
     );
+    if let Some(p) = &r.provider {
+        let _ = writeln!(out, "Provider: {}", p["name"].as_str().unwrap_or("?"));
+        if let Some(action) = p["action"].as_str() {
+            let _ = writeln!(out, "To do: {action}");
+        }
+        out.push('\n');
+    }
     // The matrix row, as on the original product's page.
     let first = r.account.len().max("Platform".len()) + 2;
     let _ = write!(out, "{:<first$}", "Platform");
@@ -99,6 +106,16 @@ pub fn render(r: &Report, colour: bool) -> String {
     dav(&mut out, "CalDAV", &r.probes.caldav);
     dav(&mut out, "CardDAV", &r.probes.carddav);
     sieve(&mut out, &r.probes.sieve);
+    let untrusted = r.sync.as_ref().and_then(|s| s["untrusted_tokens"].as_array());
+    for c in untrusted.into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  Sync     {}: synced by listings since {} ({})",
+            c["collection"].as_str().unwrap_or("?"),
+            c["since"].as_str().unwrap_or("?"),
+            c["detail"].as_str().unwrap_or("")
+        );
+    }
     out
 }
 

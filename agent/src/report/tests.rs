@@ -61,6 +61,8 @@ fn sample() -> Report {
         features,
         probes,
         elapsed: Duration::from_millis(42),
+        sync: None,
+        provider: None,
     }
 }
 
@@ -126,6 +128,7 @@ fn down_account(password_command: &str) -> AccountConfig {
             gal: None,
             tls_ca: None,
             tls_pins: Default::default(),
+            sync: Default::default(),
         },
         password_command: Some(password_command.into()),
     }
@@ -165,4 +168,43 @@ async fn a_password_that_cannot_be_had_is_a_reason_not_a_failure() {
         panic!("sieve: {:?}", report.probes.sieve)
     };
     assert!(error.contains("127.0.0.1:9"), "{error}");
+}
+
+#[test]
+fn the_provider_is_named_and_a_refused_password_says_where_to_make_an_app_password() {
+    let mut account = down_account("true");
+    let refused = Probes {
+        imap: Outcome::Failed {
+            error: "authentication failed: [AUTHENTICATIONFAILED] Authentication failed.".into(),
+        },
+        ..sample().probes
+    };
+    assert_eq!(
+        provider_facts(&account, &refused),
+        None,
+        "localhost is no provider"
+    );
+    account.spec.email = "alice@icloud.com".into();
+    let facts = provider_facts(&account, &refused).unwrap();
+    assert_eq!(facts["name"], "iCloud");
+    assert!(
+        facts["action"]
+            .as_str()
+            .unwrap()
+            .contains("app-specific password"),
+        "{facts}"
+    );
+    let fine = provider_facts(&account, &sample().probes).unwrap();
+    assert_eq!(fine, json!({"name": "iCloud"}));
+    account.spec.email = "alice@corp.example".into();
+    account.spec.caldav = Some(endpoint::parse(Protocol::Dav, "https://mail.corp.example/dav/").unwrap());
+    assert_eq!(
+        provider_facts(&account, &refused).unwrap(),
+        json!({"name": "Zimbra"})
+    );
+    let mut r = sample();
+    r.provider = Some(json!({"name": "iCloud", "action": "make one"}));
+    let table = table::render(&r, false);
+    assert!(table.contains("Provider: iCloud\nTo do: make one"), "{table}");
+    assert_eq!(to_json(&r)["provider"]["name"], "iCloud");
 }
