@@ -15,6 +15,7 @@ pub mod imap;
 pub mod journal;
 pub mod net;
 pub mod probe;
+pub mod progress;
 pub mod settings;
 pub mod sieve;
 pub mod smtp;

@@ -326,7 +326,9 @@ impl Poller<'_> {
                 seen.push((answered.clone(), info));
             }
         }
-        for (home, info) in &seen {
+        let mut progress = self.env.dav_progress(self.service, "collections");
+        for (i, (home, info)) in seen.iter().enumerate() {
+            progress.update(i as u64, seen.len() as u64);
             let old = stored.iter().find(|c| c.href == info.href);
             if info.directory {
                 // A directory is searched on the server (gal.search), never downloaded whole.
@@ -360,6 +362,7 @@ impl Poller<'_> {
             let span = tracing::info_span!("collection", collection = %info.href);
             self.sync_collection(&url, info, old).instrument(span).await?;
         }
+        progress.update(seen.len() as u64, seen.len() as u64);
         let present: HashSet<&str> = seen.iter().map(|(_, c)| c.href.as_str()).collect();
         let gone: Vec<&CollectionRecord> = stored
             .iter()
@@ -406,6 +409,8 @@ impl Poller<'_> {
         let listing = sync::list_changes(self.client, url, token, tokens).await?;
         let known: HashSet<&str> = stored.iter().map(|(h, _)| h.as_str()).collect();
         let plan = sync::plan(&stored, &listing);
+        let mut progress = (self.env.dav_progress(self.service, "items")).named("collection", &info.href);
+        progress.total(plan.fetch.len() as u64);
         let mut changes = Changes::default();
         let mut fetched_count = 0usize;
         let mut results = futures::stream::iter(plan.fetch.chunks(MULTIGET_BATCH))
@@ -413,6 +418,7 @@ impl Poller<'_> {
             .buffer_unordered(MULTIGET_IN_FLIGHT);
         while let Some(batch) = results.next().await {
             let batch = batch?;
+            progress.advance(batch.len() as u64);
             let mut put = Vec::with_capacity(batch.len());
             let mut vanished = Vec::new();
             for f in batch {
@@ -437,6 +443,7 @@ impl Poller<'_> {
                 .map_err(store_err)?;
         }
         drop(results);
+        progress.finish();
         let mut record = CollectionRecord {
             href: info.href.clone(),
             name: info.name.clone(),
