@@ -113,7 +113,9 @@ impl Tracker {
     /// Seconds left at the pace so far, once there is a pace to go by.
     fn eta(&self, now: Instant) -> Option<u64> {
         let elapsed = now.duration_since(self.started);
-        if self.done == 0 || self.done >= self.total || elapsed < LONG_AFTER {
+        // Folders and collections differ too much in size for their count to tell the pace.
+        let uneven = matches!(self.what, "folders" | "collections");
+        if uneven || self.done == 0 || self.done >= self.total || elapsed < LONG_AFTER {
             return None;
         }
         let left = elapsed.as_secs_f64() * (self.total - self.done) as f64 / self.done as f64;
