@@ -60,14 +60,16 @@ impl Round {
     fn new(display: Display, keys: Vec<(String, String)>) -> Round {
         let bars = (display == Display::Bars)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4)));
-        let style = ProgressStyle::with_template("{prefix:<20} [{bar:30}] {pos:>7}/{len:<7} {msg}")
+        // The figures are in the message ("messages 500 of 20,000 (INBOX)"), so a bar whose
+        // total is not known yet is drawn empty rather than full.
+        let style = ProgressStyle::with_template("{prefix:<20} [{bar:30}] {msg}")
             .expect("a valid template")
             .progress_chars("=> ");
         let services = keys
             .into_iter()
             .map(|key| {
                 let bar = bars.as_ref().map(|m| {
-                    let bar = m.add(ProgressBar::new(0).with_style(style.clone()));
+                    let bar = m.add(ProgressBar::new(1).with_style(style.clone()));
                     bar.set_prefix(format!("{} {}", key.0, key.1));
                     bar.set_message("waiting for the round");
                     bar
@@ -272,6 +274,22 @@ mod tests {
         assert!(round.finished());
         let failure = round.result().unwrap_err();
         assert_eq!(failure.message, "sync failed: w caldav: refused");
+    }
+
+    #[test]
+    fn bars_take_the_same_events() {
+        // The style's template is checked when the bars are made (stderr is no terminal here,
+        // so nothing is drawn).
+        let mut round = Round::new(Display::Bars, vec![("w".to_owned(), "imap".to_owned())]);
+        round.observe(
+            "sync.progress",
+            &obj(json!({"account": "w", "service": "imap", "what": "messages", "done": 5, "total": 9})),
+        );
+        let bar = round.services.values().next().unwrap().bar.clone().unwrap();
+        assert_eq!((bar.position(), bar.length()), (5, Some(9)));
+        round.observe("synced", &obj(json!({"account": "w", "service": "imap"})));
+        assert!(round.finished() && bar.is_finished());
+        assert!(round.result().is_ok());
     }
 
     #[test]
