@@ -409,7 +409,10 @@ impl Poller<'_> {
         let listing = sync::list_changes(self.client, url, token, tokens).await?;
         let known: HashSet<&str> = stored.iter().map(|(h, _)| h.as_str()).collect();
         let plan = sync::plan(&stored, &listing);
-        let mut progress = (self.env.dav_progress(self.service, "items")).named("collection", &info.href);
+        let mut progress = self
+            .env
+            .dav_progress(self.service, "items")
+            .named("collection", &info.href);
         progress.total(plan.fetch.len() as u64);
         let mut changes = Changes::default();
         let mut fetched_count = 0usize;
