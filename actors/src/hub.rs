@@ -13,6 +13,7 @@ use actix::{Actor, Addr, AsyncContext, Context, Handler, Message};
 use serde_json::json;
 
 use crate::events::{AgentEvent, EventBus};
+use crate::progress::{self, Board};
 use crate::status::ServiceKind;
 use crate::status::{AccountStatus, StatusReport};
 use crate::store::Store;
@@ -72,6 +73,37 @@ pub struct Hub {
     events: EventBus,
     store: Option<Store>,
     paused_all: bool,
+    /// What each service is doing now, from the bus's progress events (`status` activity).
+    board: Board,
+}
+
+/// An event the hub keeps track of (progress, the end of a round).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct Observed(AgentEvent);
+
+/// Hands the progress-related events of the bus to the hub.
+fn watch_progress(mut rx: tokio::sync::broadcast::Receiver<AgentEvent>, hub: Addr<Hub>) {
+    use tokio::sync::broadcast::error::RecvError;
+    actix::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) if matches!(e.topic.as_str(), progress::TOPIC | progress::FAILED | "synced") => {
+                    hub.do_send(Observed(e))
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
+impl Handler<Observed> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, Observed(event): Observed, _: &mut Context<Self>) {
+        self.board.observe(&event);
+    }
 }
 
 impl Hub {
@@ -97,11 +129,13 @@ impl Hub {
                     )
                 })
                 .collect();
+            watch_progress(events.subscribe(), hub);
             Hub {
                 accounts,
                 events,
                 store,
                 paused_all: paused,
+                board: Board::default(),
             }
         })
     }
@@ -164,6 +198,9 @@ impl Handler<GetStatus> for Hub {
                 services: BTreeMap::new(),
             });
             self.counts(&mut status);
+            for (service, s) in status.services.iter_mut() {
+                s.activity = Some(self.board.activity(name, service, s.state, s.retry_at.as_deref()));
+            }
             accounts.push(status);
         }
         actix::MessageResult(StatusReport {

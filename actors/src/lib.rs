@@ -16,6 +16,7 @@ pub mod journal;
 pub mod meetings;
 pub mod net;
 pub mod probe;
+pub mod progress;
 pub mod settings;
 pub mod sieve;
 pub mod smtp;

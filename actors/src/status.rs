@@ -47,6 +47,22 @@ pub struct ServiceStatus {
     /// Protocol evidence: capabilities, principal, … (never credentials).
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     pub detail: serde_json::Value,
+    /// What the service is doing now (an opconnect addition; filled in by the hub).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity: Option<crate::progress::Activity>,
+    /// The last error and when it happened; kept after the service recovers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+    /// When a failed service tries again (RFC 3339); shown as `activity.until`.
+    #[serde(skip)]
+    pub retry_at: Option<String>,
+}
+
+/// An error of a service and its time (RFC 3339).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LastError {
+    pub message: String,
+    pub at: String,
 }
 
 impl ServiceStatus {
@@ -56,6 +72,9 @@ impl ServiceStatus {
             error: None,
             since: None,
             detail: serde_json::Value::Null,
+            activity: None,
+            last_error: None,
+            retry_at: None,
         }
     }
 }
@@ -108,8 +127,7 @@ mod tests {
         ServiceStatus {
             state,
             error: error.map(str::to_owned),
-            since: None,
-            detail: serde_json::Value::Null,
+            ..ServiceStatus::connecting()
         }
     }
 

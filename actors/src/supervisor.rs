@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::error::ServiceError;
-use crate::status::{AccountStatus, ServiceKind, ServiceStatus, State, derive_state};
+use crate::status::{AccountStatus, LastError, ServiceKind, ServiceStatus, State, derive_state};
 use crate::supervise::{
     Backoff, ChildCommand, ChildContext, ChildExit, ChildFactory, ChildReport, Inbox, child,
 };
@@ -149,6 +149,7 @@ impl AccountSupervisor {
         );
         let future = (child.factory)(cx.clone());
         child.task = Some(child::spawn(future, &cx));
+        child.status.retry_at = None;
         if child.status.state != State::Online {
             child.status.state = State::Connecting;
         }
@@ -178,9 +179,8 @@ impl AccountSupervisor {
             child.online_at = None;
             child.status = ServiceStatus {
                 state: State::Paused,
-                error: None,
-                since: None,
-                detail: serde_json::Value::Null,
+                last_error: child.status.last_error.take(),
+                ..ServiceStatus::connecting()
             };
         }
     }
@@ -225,11 +225,17 @@ impl AccountSupervisor {
         // `mail.fetch` queued behind a stalled command would otherwise wait for the next run).
         let why = ServiceError::transient(error.clone().unwrap_or_else(|| "the connection ended".into()));
         child.inbox.fail_pending(&why);
+        let now = std::time::SystemTime::now();
         child.status = ServiceStatus {
             state,
+            last_error: error.clone().map(|message| LastError {
+                message,
+                at: humantime::format_rfc3339_seconds(now).to_string(),
+            }),
             error,
-            since: None,
             detail: std::mem::take(&mut child.status.detail),
+            retry_at: Some(humantime::format_rfc3339_seconds(now + delay).to_string()),
+            ..ServiceStatus::connecting()
         };
         child.retry = Some(ctx.run_later(delay, move |act, ctx| {
             if let Some(child) = act.children.get_mut(&kind) {
@@ -285,9 +291,10 @@ impl Handler<ChildReport> for AccountSupervisor {
                 child.online_at = Some(Instant::now());
                 child.status = ServiceStatus {
                     state: State::Online,
-                    error: None,
                     since: Some(now),
                     detail,
+                    last_error: child.status.last_error.take(),
+                    ..ServiceStatus::connecting()
                 };
                 tracing::info!(account = %self.name, service = kind.as_str(), "online");
             }
@@ -322,7 +329,10 @@ impl Handler<Resume> for AccountSupervisor {
         self.paused = false;
         for child in self.children.values_mut() {
             child.backoff.reset();
-            child.status = ServiceStatus::connecting();
+            child.status = ServiceStatus {
+                last_error: child.status.last_error.take(),
+                ..ServiceStatus::connecting()
+            };
         }
         self.start_all(ctx);
         tracing::info!(account = %self.name, "resumed");

@@ -123,18 +123,52 @@ pub fn render_status(status: &Value) -> String {
         if let Some(services) = account["services"].as_object() {
             for (name, service) in services {
                 out.push_str(&format!(
-                    "  {:<8} {}{}\n",
+                    "  {:<8} {}{}{}\n",
                     name,
                     service["state"].as_str().unwrap_or(""),
                     service["error"]
                         .as_str()
                         .map(|e| format!(" ({e})"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    doing(&service["activity"]),
                 ));
+                if let (Some(message), Some(at)) = (
+                    service["last_error"]["message"].as_str(),
+                    service["last_error"]["at"].as_str(),
+                ) {
+                    out.push_str(&format!("           last error {at}: {message}\n"));
+                }
             }
         }
     }
     out
+}
+
+/// ", syncing messages 4,500 of 20,000 (INBOX)" from a service's `activity`; nothing when idle.
+fn doing(activity: &Value) -> String {
+    let Ok(activity) = serde_json::from_value::<ActivityView>(activity.clone()) else {
+        return String::new();
+    };
+    let described = opconnect_actors::progress::describe(&opconnect_actors::progress::Activity {
+        doing: match activity.doing.as_str() {
+            "syncing" => "syncing",
+            "replaying" => "replaying",
+            "waiting" => "waiting",
+            "idle" => "idle",
+            _ => return String::new(),
+        },
+        progress: activity.progress,
+        until: activity.until,
+    });
+    format!(", {described}")
+}
+
+#[derive(serde::Deserialize)]
+struct ActivityView {
+    doing: String,
+    #[serde(default)]
+    progress: Vec<Value>,
+    until: Option<String>,
 }
 
 /// `opconnect watch [TOPIC...]`: one JSON line per event until the agent goes away.
@@ -233,5 +267,31 @@ mod tests {
         );
         assert!(text.contains("  caldav   online"), "{text}");
         assert!(text.contains("  error: imap: authentication failed"), "{text}");
+    }
+
+    #[test]
+    fn status_says_what_each_service_is_doing() {
+        let text = render_status(&json!({"paused": false, "accounts": [
+            {"name": "work", "state": "offline", "pending_ops": 0, "conflicts": 0, "services": {
+                "imap": {"state": "online", "activity": {"doing": "syncing", "progress": [
+                    {"what": "messages", "done": 4500, "total": 20000, "folder": "INBOX", "eta_s": 12}]}},
+                "caldav": {"state": "offline", "error": "refused",
+                           "activity": {"doing": "waiting", "until": "2026-12-03T14:00:00Z"},
+                           "last_error": {"message": "refused", "at": "2026-12-03T13:59:00Z"}},
+                "carddav": {"state": "online", "activity": {"doing": "idle"}}}}
+        ]}));
+        assert!(
+            text.contains("  imap     online, syncing messages 4,500 of 20,000 (INBOX, about 12 s left)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  caldav   offline (refused), waiting to retry until 2026-12-03T14:00:00Z"),
+            "{text}"
+        );
+        assert!(
+            text.contains("last error 2026-12-03T13:59:00Z: refused"),
+            "{text}"
+        );
+        assert!(text.contains("  carddav  online, idle\n"), "{text}");
     }
 }

@@ -10,6 +10,7 @@ mod paths;
 mod report;
 mod run;
 mod secrets;
+mod wait;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,7 +58,15 @@ enum Command {
     /// Resume after a pause.
     Resume { account: Option<String> },
     /// Sync now, and retry failed connections at once.
-    Sync { account: Option<String> },
+    Sync {
+        account: Option<String>,
+        /// Wait for the round to finish, showing its progress; exit 1 if a service failed.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: one JSON object per line on stdout (progress, then the outcome).
+        #[arg(long, requires = "wait")]
+        json: bool,
+    },
     /// Send one raw IPC request and print the JSON result.
     Call {
         method: String,
@@ -166,7 +175,10 @@ fn client_command(paths: &Paths, command: &Command) -> Result<(), Failure> {
         Command::Status { json } => commands::status(socket, *json),
         Command::Pause { account } => commands::control(socket, "pause", account.as_deref()),
         Command::Resume { account } => commands::control(socket, "resume", account.as_deref()),
-        Command::Sync { account } => commands::control(socket, "sync", account.as_deref()),
+        Command::Sync {
+            account, wait: false, ..
+        } => commands::control(socket, "sync", account.as_deref()),
+        Command::Sync { account, json, .. } => wait::sync_and_wait(socket, account.as_deref(), *json),
         Command::Call { method, params } => commands::raw_call(socket, method, params.as_deref()),
         Command::Watch { topics } => commands::watch(socket, topics),
         Command::Conflicts { json, action: None } => commands::conflicts(socket, *json),

@@ -365,3 +365,76 @@ fn without_the_appindicator_library_it_says_so_and_still_notifies() -> Result<()
     ensure!(told == 1, "the failure is told once, not per retry: {told}");
     Ok(())
 }
+
+/// Issue 23: while a long first sync runs, the badge is "syncing" (cyan, #0891b2) and the tooltip
+/// carries the figures; afterwards it is green and "up to date" again. appindicator trays show
+/// no tooltip, so the tray logs each tooltip it sets (debug) and the test reads it there.
+#[test]
+fn the_tray_says_syncing_with_the_figures_during_a_long_first_sync() -> Result<()> {
+    let desktop = Desktop::start()?;
+    let dovecot = opconnect_tests::Dovecot::start()?;
+    let message = |i: usize| {
+        format!(
+            "From: Bob <bob@localhost>\r\nTo: alice@localhost\r\nSubject: bulk {i}\r\n\
+             Message-ID: <t{i}@localhost>\r\n\r\nBody {i}\r\n"
+        )
+        .into_bytes()
+    };
+    dovecot.seed_maildir("alice", "Bulk", (0..20_000).map(|i| (message(i), "")))?;
+    let spec = AccountSpec::for_user("alice").imap_from(&dovecot);
+    let launch = Launch {
+        desktop: Some(desktop.env()),
+        wrapper: vec!["env".into(), "OPCONNECT_LOG=info,opconnect_ui=debug".into()],
+        ..Launch::default()
+    };
+    let agent = Agent::start_with(&render_config(&AgentSettings::default(), &[spec]), launch)?;
+    let icon = tray_icon(&desktop)?;
+    let cyan = |c: [u8; 3]| c[2] > 140 && c[0] < 70 && c[1] > 100;
+    let mut seen = None;
+    for _ in 0..300 {
+        let c = desktop.pixel(badge_pixel(&icon))?;
+        if cyan(c) {
+            seen = Some(c);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    desktop.screenshot(&artifact("tray-syncing.png"))?;
+    ensure!(
+        seen.is_some(),
+        "the badge never turned cyan (syncing); see tray-syncing.png"
+    );
+    let figures = agent.wait_for(Duration::from_secs(60), |_| {
+        agent.log().lines().any(|l| {
+            l.contains("tray tooltip")
+                && l.contains("opconnect: Syncing… alice: imap: messages ")
+                && l.contains(" of 20,000 (Bulk")
+        })
+    });
+    ensure!(figures.is_ok(), "no tooltip with the figures:\n{}", agent.log());
+    agent.wait_for(Duration::from_secs(90), |s| {
+        s["accounts"][0]["services"]["imap"]["activity"]["doing"] == "idle"
+            && s["accounts"][0]["last_sync"].is_string()
+    })?;
+    let mut green = false;
+    for _ in 0..50 {
+        let c = desktop.pixel(badge_pixel(&icon))?;
+        if c[1] > 120 && c[0] < 80 && c[2] < 120 {
+            green = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ensure!(green, "the badge did not turn green after the sync");
+    ensure!(
+        agent
+            .log()
+            .lines()
+            .rev()
+            .find(|l| l.contains("tray tooltip"))
+            .is_some_and(|l| l.contains("opconnect: up to date")),
+        "{}",
+        agent.log()
+    );
+    Ok(())
+}

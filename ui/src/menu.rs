@@ -16,7 +16,7 @@
 
 use opconnect_actors::status::{AccountStatus, State};
 
-use crate::tray_state::{TrayState, tray_state};
+use crate::tray_state::{TrayState, running, tray_state};
 
 /// What the agent knows that the menu shows.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -234,6 +234,10 @@ pub fn status_line(a: &AccountStatus) -> String {
         State::Error => "error",
     };
     let mut line = format!("{}: {state}", a.name);
+    let running = running(a);
+    if a.state == State::Online && !running.is_empty() {
+        line = format!("{}: syncing {}", a.name, running.join("; "));
+    }
     if a.pending_ops > 0 {
         line.push_str(&format!(", {} waiting", a.pending_ops));
     }
@@ -297,7 +301,20 @@ fn tooltip(state: TrayState, input: &MenuInput) -> String {
         ),
         TrayState::Error => "an account needs attention".into(),
         TrayState::Offline => "offline, changes are kept".into(),
-        TrayState::Syncing => "syncing".into(),
+        TrayState::Syncing => {
+            // The figures of every running round: "Syncing… alice: imap: messages 4,500 of 20,000".
+            let figures: Vec<String> = input
+                .accounts
+                .iter()
+                .filter(|a| a.state == State::Online)
+                .flat_map(|a| running(a).into_iter().map(move |r| format!("{}: {r}", a.name)))
+                .collect();
+            if figures.is_empty() {
+                "syncing".into()
+            } else {
+                return format!("opconnect: Syncing… {}", figures.join("; "));
+            }
+        }
         TrayState::Paused => "paused".into(),
         TrayState::Synced => "up to date".into(),
     };

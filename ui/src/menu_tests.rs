@@ -252,3 +252,49 @@ fn every_command_survives_its_menu_id() {
         assert_eq!(Command::from_id(junk), None, "{junk}");
     }
 }
+
+/// An account whose IMAP service is in the middle of a long first sync.
+fn syncing(name: &str, done: u64, total: u64) -> AccountStatus {
+    use opconnect_actors::progress::Activity;
+    use opconnect_actors::status::ServiceStatus;
+    let mut a = account(name, State::Online, 0, 0);
+    a.services.insert(
+        "imap".into(),
+        ServiceStatus {
+            state: State::Online,
+            activity: Some(Activity {
+                doing: "syncing",
+                progress: vec![serde_json::json!({
+                    "what": "messages", "done": done, "total": total, "folder": "INBOX"})],
+                until: None,
+            }),
+            ..ServiceStatus::connecting()
+        },
+    );
+    a
+}
+
+#[test]
+fn a_running_sync_shows_its_figures_in_the_tooltip_and_the_menu() {
+    let model = menu(&MenuInput {
+        accounts: vec![
+            syncing("alice", 4_500, 20_000),
+            account("bob", State::Online, 0, 0),
+        ],
+        ..Default::default()
+    });
+    assert_eq!(model.state, TrayState::Syncing);
+    assert_eq!(
+        model.tooltip,
+        "opconnect: Syncing… alice: imap: messages 4,500 of 20,000 (INBOX)"
+    );
+    let l = labels(&model.entries);
+    assert_eq!(l[0], "[alice: syncing imap: messages 4,500 of 20,000 (INBOX)]");
+    assert_eq!(l[1], "[bob: online]");
+    // Once the round is over the account is back to "online" and the icon to "up to date".
+    let model = menu(&MenuInput {
+        accounts: vec![account("alice", State::Online, 0, 0)],
+        ..Default::default()
+    });
+    assert_eq!(model.tooltip, "opconnect: up to date");
+}

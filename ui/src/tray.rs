@@ -145,6 +145,10 @@ impl Shown {
                 {
                     let _ = tray.set_icon(Some(icon));
                 }
+                if previous.as_ref().map(|m| &m.tooltip) != Some(&model.tooltip) {
+                    // Some trays (appindicator) show no tooltip: the log says what it would.
+                    tracing::debug!(tooltip = %model.tooltip, "tray tooltip");
+                }
                 let _ = tray.set_tooltip(Some(&model.tooltip));
             }
         }

@@ -1,6 +1,7 @@
 //! Which icon the tray shows, from the accounts' states: one glance must tell the user whether
 //! everything is synced, something is wrong, or something needs them.
 
+use opconnect_actors::progress;
 use opconnect_actors::status::{AccountStatus, State};
 
 /// The tray icon's states, from most to least urgent.
@@ -12,7 +13,7 @@ pub enum TrayState {
     Error,
     /// A server is unreachable; work continues offline and is replayed later.
     Offline,
-    /// Connecting or operations still waiting to be sent.
+    /// Connecting, a sync round with progress to show, or operations still waiting to be sent.
     Syncing,
     /// Every account is paused.
     Paused,
@@ -51,14 +52,36 @@ pub fn tray_state(accounts: &[AccountStatus]) -> TrayState {
     if accounts.iter().all(|a| a.state == State::Paused) {
         return TrayState::Paused;
     }
-    let busy = accounts
-        .iter()
-        .any(|a| a.state == State::Connecting || (a.state == State::Online && a.pending_ops > 0));
+    let busy = accounts.iter().any(|a| {
+        a.state == State::Connecting
+            || (a.state == State::Online && (a.pending_ops > 0 || !running(a).is_empty()))
+    });
     if busy {
         TrayState::Syncing
     } else {
         TrayState::Synced
     }
+}
+
+/// What the account's services are syncing or replaying now, one text per service:
+/// `imap: messages 4,500 of 20,000 (INBOX)` (from `status`'s activity, see `progress`).
+pub fn running(account: &AccountStatus) -> Vec<String> {
+    account
+        .services
+        .iter()
+        .filter_map(|(name, s)| {
+            let activity = s.activity.as_ref()?;
+            if !matches!(activity.doing, "syncing" | "replaying") {
+                return None;
+            }
+            let steps: Vec<String> = activity.progress.iter().map(progress::step).collect();
+            Some(if steps.is_empty() {
+                format!("{name}: {}", activity.doing)
+            } else {
+                format!("{name}: {}", steps.join(", "))
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -280,7 +280,9 @@ impl Poller<'_> {
             info.read_only |= choice.read_only(info);
         }
         let verify_round = choice.verifies(poll);
-        for (home, info) in &seen {
+        let mut progress = self.env.dav_progress(self.service, "collections");
+        for (i, (home, info)) in seen.iter().enumerate() {
+            progress.update(i as u64, seen.len() as u64);
             let old = stored.iter().find(|c| c.href == info.href);
             if info.directory {
                 // A directory is searched on the server (gal.search), never downloaded whole.
@@ -323,6 +325,7 @@ impl Poller<'_> {
                 .instrument(span)
                 .await?;
         }
+        progress.update(seen.len() as u64, seen.len() as u64);
         let present: HashSet<&str> = seen.iter().map(|(_, c)| c.href.as_str()).collect();
         let gone: Vec<&CollectionRecord> = stored
             .iter()
@@ -475,12 +478,18 @@ impl Poller<'_> {
             .cloned()
             .collect();
         let plan = sync::plan(&in_window, &listing);
+        let mut progress = self
+            .env
+            .dav_progress(self.service, "items")
+            .named("collection", &info.href);
+        progress.total(plan.fetch.len() as u64);
         let mut fetched_count = 0usize;
         let mut results = futures::stream::iter(plan.fetch.chunks(MULTIGET_BATCH))
             .map(|batch| sync::multiget(self.client, url, self.service, batch))
             .buffer_unordered(MULTIGET_IN_FLIGHT);
         while let Some(batch) = results.next().await {
             let batch = batch?;
+            progress.advance(batch.len() as u64);
             let mut put = Vec::with_capacity(batch.len());
             let mut vanished = Vec::new();
             for f in batch {
@@ -505,6 +514,7 @@ impl Poller<'_> {
                 .map_err(store_err)?;
         }
         drop(results);
+        progress.finish();
         let mut record = CollectionRecord {
             href: info.href.clone(),
             name: info.name.clone(),

@@ -30,13 +30,30 @@ fn db(e: StoreError) -> ServiceError {
 /// Replays the pending writes of this child's service (`calendar` true: CalDAV).
 pub async fn replay(env: &AccountEnv, client: &DavClient, calendar: bool) -> Result<(), ServiceError> {
     let account = env.spec.name.clone();
-    for entry in env.store.journal_pending(Some(&account)).map_err(db)? {
+    let pending = env.store.journal_pending(Some(&account)).map_err(db)?;
+    let ours = |op: &Value| {
+        let kind = op.get("kind").and_then(Value::as_str).unwrap_or("");
+        is_dav_kind(kind) && kind.starts_with("calendar.") == calendar
+    };
+    let service = if calendar {
+        crate::dav::discovery::DavService::CalDav
+    } else {
+        crate::dav::discovery::DavService::CardDav
+    };
+    let mut progress = env.dav_progress(service, "operations");
+    let total = pending.iter().filter(|e| ours(&e.op)).count() as u64;
+    let mut started = 0;
+    for entry in pending {
         let kind = entry
             .op
             .get("kind")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
+        if ours(&entry.op) {
+            progress.update(started, total);
+            started += 1;
+        }
         if !is_dav_kind(&kind) || kind.starts_with("calendar.") != calendar || entry.attempts >= MAX_ATTEMPTS
         {
             continue;
@@ -129,6 +146,7 @@ pub async fn replay(env: &AccountEnv, client: &DavClient, calendar: bool) -> Res
             }
         }
     }
+    progress.update(total, total);
     Ok(())
 }
 

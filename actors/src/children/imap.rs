@@ -26,6 +26,7 @@ use crate::imap::ops::OpCaps;
 use crate::imap::sync::{SyncOutcome, sync_folder};
 use crate::imap::watch::WaitMode;
 use crate::net::endpoint::Endpoint;
+use crate::status::ServiceKind;
 use crate::store::StoreError;
 use crate::supervise::{ChildCommand, ChildContext, ChildFactory};
 
@@ -207,8 +208,11 @@ impl MailSync {
 
     async fn sync_all(&mut self) -> Result<(), ServiceError> {
         let folders = self.env.store.folders(&self.env.spec.name).map_err(db)?;
+        let mut progress = self.env.progress(ServiceKind::Imap, "folders");
+        progress.total(folders.len() as u64);
         for folder in folders {
             self.sync_one(folder).await?;
+            progress.advance(1);
         }
         Ok(())
     }
@@ -225,15 +229,21 @@ impl MailSync {
     async fn sync_one(&mut self, folder: crate::store::records::FolderRecord) -> Result<(), ServiceError> {
         let first_sync = folder.uidvalidity.is_none();
         let account = self.env.spec.name.clone();
-        match sync_folder(
+        let mut progress = self
+            .env
+            .progress(ServiceKind::Imap, "messages")
+            .named("folder", &folder.path);
+        let synced = sync_folder(
             &mut self.session,
             &self.env.store,
             &account,
             &folder,
             self.condstore,
+            &mut |done, total| progress.update(done, total),
         )
-        .await
-        {
+        .await;
+        progress.finish();
+        match synced {
             Ok((_, outcome)) => {
                 if folder.path.eq_ignore_ascii_case("Notes") {
                     // Notes are read whole (`notes.list`), and the folder is small: keep bodies.

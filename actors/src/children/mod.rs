@@ -72,6 +72,24 @@ impl AccountEnv {
         self.emit("synced", serde_json::json!({"service": cx.kind.as_str()}));
     }
 
+    /// A progress counter of `what` for `service` (see [`crate::progress`]).
+    pub fn progress(&self, service: ServiceKind, what: &'static str) -> crate::progress::Tracker {
+        crate::progress::Tracker::new(self.events.clone(), &self.spec.name, service.as_str(), what)
+    }
+
+    /// A progress counter of `what` for a DAV service.
+    pub fn dav_progress(
+        &self,
+        service: crate::dav::discovery::DavService,
+        what: &'static str,
+    ) -> crate::progress::Tracker {
+        let kind = match service {
+            crate::dav::discovery::DavService::CalDav => ServiceKind::Caldav,
+            crate::dav::discovery::DavService::CardDav => ServiceKind::Carddav,
+        };
+        self.progress(kind, what)
+    }
+
     /// The password, asked for on each connection attempt, off the async thread (a password
     /// command or the OS credential store may block).
     pub async fn password(&self) -> Result<Secret, ServiceError> {
@@ -102,4 +120,26 @@ pub fn for_account(env: &AccountEnv) -> Vec<(ServiceKind, ChildFactory)> {
         ));
     }
     children
+        .into_iter()
+        .map(|(kind, factory)| (kind, tell_failures(env.clone(), kind, factory)))
+        .collect()
+}
+
+/// A run that ends in an error tells subscribers `sync.failed {account, service, error}` (an
+/// opconnect topic: `opconnect sync --wait` and progress displays stop waiting on it).
+fn tell_failures(env: AccountEnv, kind: ServiceKind, factory: ChildFactory) -> ChildFactory {
+    std::rc::Rc::new(move |cx| {
+        let run = factory(cx);
+        let env = env.clone();
+        Box::pin(async move {
+            let result = run.await;
+            if let Err(e) = &result {
+                env.emit(
+                    crate::progress::FAILED,
+                    serde_json::json!({"service": kind.as_str(), "error": e.to_string()}),
+                );
+            }
+            result
+        })
+    })
 }

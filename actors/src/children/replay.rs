@@ -18,6 +18,13 @@ use crate::store::StoreError;
 /// Set in a journaled `mail.send` once its bytes may have reached the SMTP server (smtp.rs).
 const TRANSMITTING: &str = "transmitting";
 
+/// Whether a journal entry is this service's (a mail operation).
+fn is_mail(op: &serde_json::Value) -> bool {
+    op.get("kind")
+        .and_then(|k| k.as_str())
+        .is_some_and(|k| k.starts_with("mail."))
+}
+
 /// A store failure (a full disk) is no server's answer: it stops the service with the reason
 /// (state `error`), never passes for a folder the server refused.
 fn db(e: StoreError) -> ServiceError {
@@ -29,7 +36,15 @@ impl MailSync {
     pub(super) async fn replay(&mut self) -> Result<BTreeSet<String>, ServiceError> {
         let account = self.env.spec.name.clone();
         let mut touched = BTreeSet::new();
-        for entry in self.env.store.journal_pending(Some(&account)).map_err(db)? {
+        let pending = self.env.store.journal_pending(Some(&account)).map_err(db)?;
+        let mut progress = self.env.progress(crate::status::ServiceKind::Imap, "operations");
+        let total = pending.iter().filter(|e| is_mail(&e.op)).count() as u64;
+        let mut started = 0;
+        for entry in pending {
+            if is_mail(&entry.op) {
+                progress.update(started, total);
+                started += 1;
+            }
             let kind = entry
                 .op
                 .get("kind")
@@ -121,6 +136,7 @@ impl MailSync {
                 }
             }
         }
+        progress.update(total, total);
         Ok(touched)
     }
 

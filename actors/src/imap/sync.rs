@@ -36,13 +36,15 @@ pub struct SyncOutcome {
     pub reset: bool,
 }
 
-/// Syncs `folder` of `account`; returns its new state and what changed.
+/// Syncs `folder` of `account`; returns its new state and what changed. `progress(done, total)`
+/// hears how many of the new messages are stored.
 pub async fn sync_folder(
     session: &mut Session<ImapConnection>,
     store: &Store,
     account: &str,
     folder: &FolderRecord,
     condstore: bool,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(FolderRecord, SyncOutcome), ServiceError> {
     let path = folder.path.as_str();
     let mailbox = if condstore {
@@ -91,6 +93,8 @@ pub async fn sync_folder(
     } else {
         format!("(UID FLAGS RFC822.SIZE INTERNALDATE {FETCH_FIELDS})")
     };
+    let (mut stored, to_store) = (0u64, new_uids.len() as u64);
+    progress(0, to_store);
     for chunk in new_uids.chunks(BATCH) {
         let fetches: Vec<Fetch> = session
             .uid_fetch(uid_set(chunk), &query)
@@ -104,6 +108,8 @@ pub async fn sync_folder(
         store
             .apply_mail_batch(account, path, &records, &[], &[], None)
             .map_err(db)?;
+        stored += chunk.len() as u64;
+        progress(stored, to_store);
     }
 
     // Flag changes of messages we already had.

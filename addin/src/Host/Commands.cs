@@ -58,7 +58,33 @@ namespace OpConnect.Outlook.Host
                   .Append(Json.Long(a, "conflicts", 0)).Append(" conflicts");
                 if (Json.Str(a, "last_sync") != null) sb.Append(", last sync ").Append(Json.Str(a, "last_sync"));
                 sb.AppendLine();
+                var services = Json.Obj(a, "services");
+                if (services == null) continue;
+                foreach (var s in services.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                    sb.Append(ServiceLine(s.Key, s.Value as Dictionary<string, object>));
             }
+            return sb.ToString();
+        }
+
+        /// <summary>"  imap: syncing messages 4,500 of 20,000 (INBOX)" from a service's activity and last
+        /// error (README "Progress of a sync"); nothing for an idle service without errors.</summary>
+        static string ServiceLine(string name, Dictionary<string, object> service)
+        {
+            var sb = new StringBuilder();
+            var activity = Json.Obj(service, "activity");
+            var doing = Json.Str(activity, "doing");
+            if (doing != null && doing != "idle")
+            {
+                sb.Append("  ").Append(name).Append(": ").Append(doing);
+                if (Json.Str(activity, "until") != null) sb.Append(" to retry until ").Append(Json.Str(activity, "until"));
+                var steps = Json.Arr(activity, "progress").OfType<Dictionary<string, object>>().Select(SyncProgress.Step).ToArray();
+                if (steps.Length > 0) sb.Append(' ').Append(string.Join(", ", steps));
+                sb.AppendLine();
+            }
+            var error = Json.Obj(service, "last_error");
+            if (error != null)
+                sb.Append("  ").Append(name).Append(": last error ").Append(Json.Str(error, "at")).Append(": ")
+                  .Append(Json.Str(error, "message")).AppendLine();
             return sb.ToString();
         }
 

@@ -27,6 +27,8 @@ namespace OpConnect.Outlook.Host
         OutlookAdapter adapter;
         Controller controller;
         Commands commands;
+        readonly SyncProgress progress = new SyncProgress();
+        object ribbon;
 
         static string DataDir()
         {
@@ -57,6 +59,8 @@ namespace OpConnect.Outlook.Host
             {
                 mainThread = new Win32MainThread();
                 agent = new AgentClient(NamedPipeTransport.ForCurrentUser(), AgentLauncher.For(AgentLauncher.InstalledPath()), "opconnect-outlook");
+                agent.Event += progress.Observe;
+                progress.Changed += text => RefreshProgress();
                 adapter = new OutlookAdapter(application);
                 var store = new StateStore(Path.Combine(DataDir(), "outlook-sync.json"));
                 var engine = new SyncEngine(agent, adapter, mainThread, store);
@@ -96,8 +100,9 @@ namespace OpConnect.Outlook.Host
         public string GetCustomUI(string RibbonID)
         {
             if (RibbonID != "Microsoft.Outlook.Explorer") return null;
-            return @"<customUI xmlns=""http://schemas.microsoft.com/office/2009/07/customui"">
+            return @"<customUI xmlns=""http://schemas.microsoft.com/office/2009/07/customui"" onLoad=""OnRibbonLoad"">
   <ribbon><tabs><tab idMso=""TabHome""><group id=""opconnect"" label=""opconnect"">
+    <labelControl id=""ocProgress"" getLabel=""GetProgressLabel""/>
     <button id=""ocSync"" label=""Sync now"" imageMso=""RecurrenceEdit"" size=""large"" onAction=""OnSyncNow""/>
     <button id=""ocPause"" label=""Pause / resume"" imageMso=""Pause"" onAction=""OnPause""/>
     <button id=""ocOoo"" label=""Out of office"" imageMso=""OutOfOffice"" onAction=""OnOutOfOffice""/>
@@ -105,6 +110,24 @@ namespace OpConnect.Outlook.Host
     <button id=""ocConflicts"" label=""Conflicts"" imageMso=""ReviewCompareMenu"" onAction=""OnConflicts""/>
   </group></tab></tabs></ribbon>
 </customUI>";
+        }
+
+        // The progress label (README "Progress of a sync"): the ribbon asks for it again when invalidated,
+        // which must happen on Outlook's thread. UNTESTED here (no Outlook); SyncProgress is tested.
+        public void OnRibbonLoad(object ribbonUI) { ribbon = ribbonUI; }
+        public string GetProgressLabel(object control) { return progress.Text; }
+
+        void RefreshProgress()
+        {
+            var r = ribbon;
+            var main = mainThread;
+            if (r == null || main == null) return;
+            // Not on the IPC reader thread: it must never wait for Outlook's.
+            System.Threading.ThreadPool.QueueUserWorkItem(_ =>
+            {
+                try { main.Invoke<object>(() => { ((dynamic)r).InvalidateControl("ocProgress"); return null; }); }
+                catch (Exception e) { Log("progress label: " + e.Message); }
+            });
         }
 
         // Ribbon callbacks (late-bound by name through IDispatch). IPC runs off Outlook's thread.

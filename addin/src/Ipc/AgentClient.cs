@@ -42,7 +42,8 @@ namespace OpConnect.Outlook.Ipc
         public TimeSpan CallTimeout = TimeSpan.FromSeconds(120);
         public TimeSpan ConnectTimeout = TimeSpan.FromSeconds(2);
         /// <summary>Topics subscribed after each `hello`.</summary>
-        public string[] Topics = { "calendar.changed", "contacts.changed", "state", "conflict", "op.failed" };
+        public string[] Topics = { "calendar.changed", "contacts.changed", "state", "conflict", "op.failed",
+            "sync.progress", "synced", "sync.failed" };
 
         /// <summary>Raised on the reader thread: handlers must return quickly.</summary>
         public event Action<string, Dictionary<string, object>> Event;
