@@ -13,6 +13,7 @@ pub mod formats;
 pub mod hub;
 pub mod imap;
 pub mod journal;
+pub mod meetings;
 pub mod net;
 pub mod probe;
 pub mod settings;
