@@ -33,6 +33,11 @@ pub fn delivery(spec: &AccountSpec) -> Delivery {
     }
 }
 
+/// The DTSTAMP and Date of messages built now (RFC 5546 §2.1.5: when the message was created).
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
 /// A Message-ID in the user's domain, unique per message (RFC 5322 §3.6.4).
 fn message_id(user: &str) -> String {
     let domain = user
@@ -128,9 +133,11 @@ pub fn on_put(user: &str, previous: Option<&str>, body: &str, now: DateTime<Utc>
     }
     if !others.is_empty() {
         let itip = itip::request(&body, now);
-        let (subject, verb) = match old {
-            Some(_) => (format!("Updated: {}", title(&new)), "updated"),
-            None => (format!("Invitation: {}", title(&new)), "invites you to"),
+        let update = old.as_ref().is_some_and(|(_, o)| !o.others(user).is_empty());
+        let (subject, verb) = if update {
+            (format!("Updated: {}", title(&new)), "updated")
+        } else {
+            (format!("Invitation: {}", title(&new)), "invites you to")
         };
         let text = format!("{user} {verb} \"{}\".", title(&new));
         sends.push(send(user, &others, &subject, &text, &itip, now));

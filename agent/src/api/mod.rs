@@ -11,6 +11,7 @@ mod freebusy;
 mod gal;
 mod items;
 mod mail;
+mod meetings_mail;
 mod notes;
 mod ooo;
 
@@ -45,13 +46,14 @@ impl AgentApi {
         events: broadcast::Sender<Event>,
         accounts: Vec<AccountSpec>,
     ) -> Self {
-        let accounts = accounts.into_iter().map(|a| (a.name.clone(), a)).collect();
+        let accounts = std::sync::Arc::new(accounts.into_iter().map(|a| (a.name.clone(), a)).collect());
+        meetings_mail::start(&hub, &store, &events, &accounts);
         AgentApi {
             hub,
             store,
             events,
             dns: None,
-            accounts: std::sync::Arc::new(accounts),
+            accounts,
             secrets: Default::default(),
         }
     }
@@ -131,6 +133,15 @@ impl Service for AgentApi {
                 "calendar.delete" => dav_write::delete(&hub, &store, &events, &params, true).await,
                 "contacts.delete" => dav_write::delete(&hub, &store, &events, &params, false).await,
                 "conflicts.list" => dav_write::list(&store),
+                "meetings.list" => {
+                    let name = known_account(&hub, &params).await?;
+                    let list = meetings_mail::list(&hub, &store, &name).await?;
+                    serde_json::to_value(list).map_err(|e| RpcError::internal(e.to_string()))
+                }
+                "meetings.respond" => {
+                    let name = known_account(&hub, &params).await?;
+                    meetings_mail::respond(&hub, &store, &events, &name, &params).await
+                }
                 "calendar.freebusy" => freebusy::call(&hub, &params).await,
                 "gal.search" => gal::search(&hub, &store, &params).await,
                 "conflicts.resolve" => dav_write::resolve(&hub, &store, &params).await,
