@@ -1,8 +1,9 @@
 //! Meetings over mail (iMIP, RFC 6047) where the calendar server does not schedule: Dovecot,
 //! Radicale (no scheduling) and a private Postfix. Alice invites Bob through opconnect while her
 //! agent is killed with `kill -9` between the journal and the send; Bob gets exactly one mail with
-//! a text/calendar REQUEST, his agent lists it, he declines; Alice's copy shows him declined;
-//! Alice deletes the meeting and Bob's copy is cancelled.
+//! a text/calendar REQUEST, his agent lists it, he declines; Alice's copy shows him declined; a
+//! new title sends nothing, a new time one update; Alice deletes the meeting and Bob's copy is
+//! cancelled.
 
 use std::fs;
 use std::time::{Duration, Instant};
@@ -145,8 +146,7 @@ fn an_invitation_by_mail_reaches_bob_once_is_declined_and_cancelled() -> Result<
     };
     let deadline = Instant::now() + WAIT;
     loop {
-        // Listing applies what arrived (the agent also does it after each IMAP sync).
-        alice.call("meetings.list", json!({"account": "alice"}))?;
+        // Applied by the agent on its own after the IMAP sync that brought the reply.
         let item = alice.call("items.get", json!({"account": "alice", "href": href}))?;
         if shows_declined(&item) && pending(&alice, "alice")? == 0 {
             break;
@@ -172,13 +172,41 @@ fn an_invitation_by_mail_reaches_bob_once_is_declined_and_cancelled() -> Result<
         "a reply never re-invites"
     );
 
+    // A new title alone tells nobody; a new time sends one update with a higher SEQUENCE.
+    let retitled = stored.replace("SUMMARY:Quarterly planning", "SUMMARY:Q4 planning");
+    alice.call(
+        "calendar.put",
+        json!({"account": "alice", "calendar": cal, "href": href, "ics": retitled, "wait": true}),
+    )?;
+    let moved = retitled.replace("DTSTART:20261215T100000Z", "DTSTART:20261215T093000Z");
+    alice.call(
+        "calendar.put",
+        json!({"account": "alice", "calendar": cal, "href": href, "ics": moved, "wait": true}),
+    )?;
+    wait_until("the update to be delivered", || {
+        Ok(postfix.delivered_to("bob@localhost") >= 2 && pending(&alice, "alice")? == 0)
+    })?;
+    std::thread::sleep(Duration::from_secs(2));
+    ensure!(
+        postfix.delivered_to("bob@localhost") == 2,
+        "one update only\n{}",
+        postfix.log()
+    );
+    let requests = itip_mails(&dovecot, "bob", "REQUEST")?;
+    ensure!(
+        requests
+            .iter()
+            .any(|r| r.contains("SEQUENCE:1") && r.contains("DTSTART:20261215T093000Z")),
+        "the update carries SEQUENCE 1: {requests:?}"
+    );
+
     // Alice deletes the meeting: Bob gets a CANCEL and his copy is cancelled.
     alice.call(
         "calendar.delete",
         json!({"account": "alice", "href": href, "wait": true}),
     )?;
     wait_until("the cancellation to be delivered", || {
-        Ok(postfix.delivered_to("bob@localhost") >= 2)
+        Ok(postfix.delivered_to("bob@localhost") >= 3)
     })?;
     ensure!(itip_mails(&dovecot, "bob", "CANCEL")?.len() == 1);
     let deadline = Instant::now() + WAIT;
@@ -200,8 +228,8 @@ fn an_invitation_by_mail_reaches_bob_once_is_declined_and_cancelled() -> Result<
     }
     std::thread::sleep(Duration::from_secs(2));
     ensure!(
-        postfix.delivered_to("bob@localhost") == 2,
-        "one REQUEST, one CANCEL\n{}",
+        postfix.delivered_to("bob@localhost") == 3,
+        "invitation, update, cancellation\n{}",
         postfix.log()
     );
     ensure!(postfix.delivered_to("alice@localhost") == 1, "one REPLY");
