@@ -198,7 +198,8 @@ async fn scan(hub: &Addr<Hub>, store: &Store, account: &str) -> Result<Vec<Arriv
 /// user's copy gets STATUS:CANCELLED), each once, through patch writes that keep every other line.
 async fn apply_arrived(hub: &Addr<Hub>, store: &Store, account: &str, user: &str) -> Result<(), RpcError> {
     let mut wrote = false;
-    for arrived in scan(hub, store, account).await? {
+    // Oldest first: an attendee's later answer wins over their earlier one.
+    for arrived in scan(hub, store, account).await?.into_iter().rev() {
         if !matches!(arrived.method.as_str(), "REPLY" | "CANCEL")
             || imip_store::applied(store, account, &arrived.key).map_err(store_error)?
         {
