@@ -199,6 +199,20 @@ fn an_invitation_by_mail_reaches_bob_once_is_declined_and_cancelled() -> Result<
             .any(|r| r.contains("SEQUENCE:1") && r.contains("DTSTART:20261215T093000Z")),
         "the update carries SEQUENCE 1: {requests:?}"
     );
+    // Bob's agent applies the update to his copy on its own.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let copy = radicale.get("bob", &bob_href)?;
+        let copy = String::from_utf8_lossy(&copy.body).into_owned();
+        if copy.contains("DTSTART:20261215T093000Z") && copy.contains("SEQUENCE:1") {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "bob's copy did not take the update: {copy}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 
     // Alice deletes the meeting: Bob gets a CANCEL and his copy is cancelled.
     alice.call(

@@ -1,12 +1,13 @@
 //! Meetings over mail (iMIP, RFC 6047) for accounts whose calendar server does not schedule:
 //! the sends a calendar write causes, `meetings.list` / `meetings.respond` with `source:"mail"`,
-//! and the REPLY and CANCEL messages that arrive in INBOX, applied to the user's calendar.
+//! and the REPLY, REQUEST and CANCEL messages that arrive in INBOX, applied to the user's calendar.
 //!
 //! ```text
 //!  calendar write ─► outgoing(): REQUEST/CANCEL ─┐ one txn with the DAV write; the IMAP child
 //!  meetings.respond ─► PARTSTAT put + REPLY ─────┘ submits each mail.send exactly once
-//!  IMAP `synced` ─► watch ─► scan INBOX ─► REPLY: organizer's copy gets that PARTSTAT
-//!                                       └► CANCEL: the user's copy gets STATUS:CANCELLED
+//!  `mail.new` in INBOX, meetings.list ─► scan ─┬► REPLY: organizer's copy gets that PARTSTAT
+//!                                              ├► REQUEST, higher SEQUENCE: replaces the copy
+//!                                              └► CANCEL: the user's copy gets STATUS:CANCELLED
 //! ```
 
 use std::collections::BTreeMap;
@@ -46,8 +47,8 @@ fn imip_user(account: &str) -> Option<String> {
     (imip::delivery(spec) == Delivery::Imip).then(|| spec.email.clone())
 }
 
-/// Registers the accounts and, inside a runtime, starts applying arrived replies and
-/// cancellations after each IMAP sync.
+/// Registers the accounts and, inside a runtime, starts applying arrived replies, updates and
+/// cancellations when new mail reaches INBOX.
 pub fn start(
     hub: &Addr<Hub>,
     store: &Store,
@@ -68,12 +69,15 @@ pub fn start(
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return,
             };
-            let service = event.data.get("service").and_then(Value::as_str);
             let Some(account) = event.data.get("account").and_then(Value::as_str) else {
                 continue;
             };
-            let imap_synced = event.topic == "synced" && service == Some("imap");
-            if (imap_synced || event.topic == "mail.new")
+            // New mail in INBOX only: what was there before the agent started is read when
+            // `meetings.list` is called or the next message arrives, so that starting an agent
+            // on a large mailbox fetches nothing it was not asked for.
+            let inbox = event.data.get("folder").and_then(Value::as_str) == Some("INBOX");
+            if event.topic == "mail.new"
+                && inbox
                 && let Some(user) = imip_user(account)
                 && let Err(e) = apply_arrived(&hub, &store, account, &user).await
             {
@@ -194,13 +198,14 @@ async fn scan(hub: &Addr<Hub>, store: &Store, account: &str) -> Result<Vec<Arriv
     Ok(out)
 }
 
-/// Applies arrived REPLYs (the organizer's copy gets the attendee's PARTSTAT) and CANCELs (the
-/// user's copy gets STATUS:CANCELLED), each once, through patch writes that keep every other line.
+/// Applies arrived REPLYs (the organizer's copy gets the attendee's PARTSTAT), updates (a REQUEST
+/// with a higher SEQUENCE replaces the user's copy) and CANCELs (the user's copy gets
+/// STATUS:CANCELLED), each once, through patch writes that keep every other line.
 async fn apply_arrived(hub: &Addr<Hub>, store: &Store, account: &str, user: &str) -> Result<(), RpcError> {
     let mut wrote = false;
-    // Oldest first: an attendee's later answer wins over their earlier one.
+    // Oldest first: a later answer, update or cancellation wins over an earlier one.
     for arrived in scan(hub, store, account).await?.into_iter().rev() {
-        if !matches!(arrived.method.as_str(), "REPLY" | "CANCEL")
+        if !matches!(arrived.method.as_str(), "REQUEST" | "REPLY" | "CANCEL")
             || imip_store::applied(store, account, &arrived.key).map_err(store_error)?
         {
             continue;
@@ -217,6 +222,15 @@ async fn apply_arrived(hub: &Addr<Hub>, store: &Store, account: &str, user: &str
                 .attendees
                 .first()
                 .map(|a| itip::with_partstat(&copy.body, &a.address, &a.partstat)),
+            // An update of a meeting the user has a copy of (RFC 5546 §3.2.2.1): the new
+            // revision replaces it.
+            ("REQUEST", Some(_), Some(s))
+                if !s.organized_by(user)
+                    && m.organized_by(s.organizer.as_deref().unwrap_or(""))
+                    && m.sequence > s.sequence =>
+            {
+                Some(imip::stored_copy(&arrived.ics))
+            }
             ("CANCEL", Some(copy), Some(s))
                 if !s.organized_by(user) && m.organized_by(s.organizer.as_deref().unwrap_or("")) =>
             {
