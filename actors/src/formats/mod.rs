@@ -16,6 +16,7 @@ pub mod freebusy;
 pub mod group;
 pub mod ical;
 pub mod item;
+pub mod itip;
 pub mod lines;
 pub mod note;
 pub mod providers;

@@ -61,6 +61,7 @@ impl Response {
     }
 }
 
+pub mod imip;
 pub mod invite;
 pub mod server;
 

@@ -22,7 +22,7 @@ impl Store {
     }
 
     /// The journal entry and its mirror change, inside the caller's transaction.
-    fn journal_dav_in(
+    pub(crate) fn journal_dav_in(
         &self,
         wtxn: &mut heed::RwTxn<'_>,
         account: &str,

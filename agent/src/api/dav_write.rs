@@ -181,14 +181,31 @@ pub(crate) async fn journal(
 ) -> Result<Value, RpcError> {
     let wait = params.get("wait").and_then(Value::as_bool).unwrap_or(false);
     let verdicts = events.subscribe();
+    // A meeting the user organizes tells its attendees by mail (iMIP) where the server does not.
+    let (ops, mail) = if calendar {
+        super::meetings_mail::outgoing(store, account, ops)?
+    } else {
+        let none = ops.iter().map(|_| Vec::new()).collect();
+        (ops, none)
+    };
+    let sends = mail.iter().any(|m| !m.is_empty());
     let (writer, who) = (store.clone(), account.to_owned());
     let id = tokio::task::spawn_blocking(move || {
         let mut last = 0;
-        for op in &ops {
+        for (op, mail) in ops.iter().zip(&mail) {
             let item = current(op, calendar).map_err(|e| e.to_string())?;
-            last = writer
-                .journal_dav(&who, op, item.as_ref())
-                .map_err(|e| e.to_string())?;
+            last = if mail.is_empty() {
+                writer.journal_dav(&who, op, item.as_ref())
+            } else {
+                opconnect_actors::meetings::imip::store::journal_with_mail(
+                    &writer,
+                    &who,
+                    op,
+                    item.as_ref(),
+                    mail,
+                )
+            }
+            .map_err(|e| e.to_string())?;
         }
         Ok::<u64, String>(last)
     })
@@ -196,6 +213,9 @@ pub(crate) async fn journal(
     .map_err(|e| RpcError::internal(e.to_string()))?
     .map_err(store_error)?;
     wake(hub, account, calendar).await;
+    if sends {
+        super::meetings_mail::wake(hub, account, ServiceKind::Imap).await;
+    }
     answer["op"] = json!(id);
     if wait {
         verdict(store, verdicts, id, answer).await

@@ -12,6 +12,7 @@ mod gal;
 mod items;
 mod mail;
 mod meetings;
+mod meetings_mail;
 mod notes;
 mod ooo;
 
@@ -46,13 +47,14 @@ impl AgentApi {
         events: broadcast::Sender<Event>,
         accounts: Vec<AccountSpec>,
     ) -> Self {
-        let accounts = accounts.into_iter().map(|a| (a.name.clone(), a)).collect();
+        let accounts = std::sync::Arc::new(accounts.into_iter().map(|a| (a.name.clone(), a)).collect());
+        meetings_mail::start(&hub, &store, &events, &accounts);
         AgentApi {
             hub,
             store,
             events,
             dns: None,
-            accounts: std::sync::Arc::new(accounts),
+            accounts,
             secrets: Default::default(),
         }
     }
@@ -127,9 +129,14 @@ impl Service for AgentApi {
                 "meetings.list" | "meetings.respond" => {
                     let name = known_account(&hub, &params).await?;
                     let spec = accounts.get(&name).ok_or_else(|| RpcError::unknown_account(&name))?;
+                    // Two sources (MEETINGS.md): the scheduling inbox (`server:` ids) and INBOX mail
+                    // (`mail:` ids); each answers empty where the account's delivery is the other.
                     if method == "meetings.list" {
-                        let list = meetings::list(&store, spec, &secrets).await?;
+                        let mut list = meetings::list(&store, spec, &secrets).await?;
+                        list.extend(meetings_mail::list(&hub, &store, &name).await?);
                         serde_json::to_value(list).map_err(|e| RpcError::internal(e.to_string()))
+                    } else if optional_string(&params, "id")?.is_some_and(|id| id.starts_with("mail:")) {
+                        meetings_mail::respond(&hub, &store, &events, &name, &params).await
                     } else {
                         meetings::respond(&hub, &store, &events, spec, &secrets, &params).await
                     }
