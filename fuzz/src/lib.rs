@@ -244,7 +244,7 @@ pub fn item_read(data: &[u8]) {
                 .filter(|l| {
                     !["DTSTAMP", "LAST-MODIFIED", "REV"]
                         .iter()
-                        .any(|p| l.to_ascii_uppercase().starts_with(p))
+                        .any(|p| name_of(l) == *p)
                 })
                 .map(str::to_owned)
                 .collect::<Vec<_>>()
@@ -255,6 +255,13 @@ pub fn item_read(data: &[u8]) {
             "an empty patch changes nothing else"
         );
     }
+}
+
+/// A content line's property name, upper case, without a group (`item1.TEL` → `TEL`).
+fn name_of(line: &str) -> String {
+    let end = line.find([':', ';']).unwrap_or(line.len());
+    let name = &line[..end];
+    name.rsplit('.').next().unwrap_or(name).to_ascii_uppercase()
 }
 
 /// The item model writing: `[class][server bytes] NUL [field set as JSON]`. A patch or a create

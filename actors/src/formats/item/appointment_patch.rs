@@ -28,7 +28,7 @@ pub fn patch_at(
     let current = appointment::read_doc(&doc).map_err(PatchError::Unreadable)?;
     let (index, _) = appointment::master(&doc, "VEVENT")
         .ok_or_else(|| PatchError::Unfaithful("no master VEVENT (only overrides of a series)".into()))?;
-    let t = Target {
+    let mut t = Target {
         name: "VEVENT",
         index,
     };
@@ -92,6 +92,10 @@ pub fn patch_at(
             c.value("Exceptions").unwrap_or(&Value::Null),
             now,
         )?;
+        // An override removed from before the master (servers order them freely) moves it.
+        if let Some((index, _)) = appointment::master(&doc, "VEVENT") {
+            t.index = index;
+        }
     }
     if significant && !create {
         props::bump_sequence(&mut doc, t);

@@ -580,3 +580,23 @@ fn meeting_status_says_who_organizes_and_whether_it_is_cancelled() {
     assert_eq!(f["MeetingStatus"], 7);
     assert_eq!(appointment::read(THUNDERBIRD).unwrap()["MeetingStatus"], 0);
 }
+
+/// Servers order a series' components freely. An override stored before the master and deleted
+/// through `Exceptions` moves the master's index; the rest of the patch still finds it (found
+/// by the `item_write` fuzz target: it panicked with an index out of bounds).
+#[test]
+fn an_override_before_the_master_can_be_deleted() {
+    let body = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n\
+        BEGIN:VEVENT\r\nUID:s@x\r\nDTSTAMP:20260201T120000Z\r\nRECURRENCE-ID:20260309T090000Z\r\n\
+        DTSTART:20260309T110000Z\r\nDTEND:20260309T113000Z\r\nSUMMARY:Moved\r\nEND:VEVENT\r\n\
+        BEGIN:VEVENT\r\nUID:s@x\r\nDTSTAMP:20260201T120000Z\r\nDTSTART:20260302T090000Z\r\n\
+        DTEND:20260302T093000Z\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\nSUMMARY:Standup\r\nEND:VEVENT\r\n\
+        END:VCALENDAR\r\n";
+    let list = json!([{"OriginalDate": "2026-03-09T09:00:00", "Deleted": true}]);
+    let changes = fields(json!({"Exceptions": list, "Subject": "Daily"}));
+    let out = appointment_patch::patch_at(body, &changes, now(), false).unwrap();
+    let back = appointment::read(&out).unwrap();
+    assert_eq!(back["Exceptions"], list, "{out}");
+    assert_eq!(back["Subject"], "Daily");
+    assert!(!out.contains("SUMMARY:Moved"), "{out}");
+}
