@@ -106,6 +106,13 @@ pub enum SubmitError {
     Unknown(String),
 }
 
+/// What a submission server's certificate is checked against: system roots, `tls_ca`, `tls_pins`.
+#[derive(Debug, Clone, Copy)]
+pub struct Trust<'a> {
+    pub ca: Option<&'a std::path::Path>,
+    pub pins: &'a crate::net::tls::Pins,
+}
+
 /// Submits `raw` as `username`, stage by stage, each under its part of `budget`.
 /// `transmitting` runs after the server agreed to take the message (354) and before its first
 /// byte is sent: the caller records durably that the outcome may become unknown from here.
@@ -113,7 +120,7 @@ pub enum SubmitError {
 /// permanent (the operation is kept for the user).
 pub async fn submit(
     endpoint: &Endpoint,
-    tls_ca: Option<&std::path::Path>,
+    trust: Trust<'_>,
     username: &str,
     password: &Secret,
     raw: &[u8],
@@ -134,7 +141,19 @@ pub async fn submit(
         .map(|r| parse(r))
         .collect::<Result<_, _>>()
         .map_err(SubmitError::NotSent)?;
-    let tls = tls_for(endpoint, tls_ca).map_err(SubmitError::NotSent)?;
+    let tls = tls_for(endpoint, trust.ca).map_err(SubmitError::NotSent)?;
+    // lettre verifies with its own rustls settings, which take no pin: implicit TLS is ours (the
+    // one verifier of net/tls.rs, whose refusal names the certificate and how to pin it), and
+    // lettre talks through it. STARTTLS is lettre's, so a pinned host needs implicit TLS.
+    let pinned = trust.pins.covers(&endpoint.host);
+    if pinned && endpoint.security == Security::StartTls {
+        return Err(SubmitError::NotSent(ServiceError::Config(format!(
+            "{}: a pinned certificate (tls_pins) is used for SMTP over implicit TLS only; \
+             set smtp = \"smtps://{}:465\" if the server offers it",
+            endpoint.authority(),
+            endpoint.host
+        ))));
+    }
     let credentials = Credentials::new(username.to_owned(), password.expose().to_owned());
     let classify = |e: lettre::transport::smtp::Error| classify(endpoint, e);
     let late = |stage: &str, limit: Duration| {
@@ -154,6 +173,15 @@ pub async fn submit(
                 _ => None,
             };
             let mut conn = match endpoint.proxy_to_use() {
+                None if endpoint.security == Security::Tls => {
+                    let tcp = tokio::net::TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+                        .await
+                        .map_err(|e| ServiceError::transient(format!("{}: {e}", endpoint.authority())))?;
+                    let stream = tunnelled_tls(endpoint, trust, tcp).await?;
+                    AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello)
+                        .await
+                        .map_err(classify)?
+                }
                 None => AsyncSmtpConnection::connect_tokio1(
                     (endpoint.host.as_str(), endpoint.port),
                     Some(budget.connect),
@@ -170,7 +198,7 @@ pub async fn submit(
                         crate::net::proxy::tunnel(&proxy, &endpoint.host, endpoint.port, budget.connect)
                             .await?;
                     let stream: Box<dyn AsyncTokioStream> = match endpoint.security {
-                        Security::Tls => Box::new(tunnelled_tls(endpoint, tls_ca, tcp).await?),
+                        Security::Tls => Box::new(tunnelled_tls(endpoint, trust, tcp).await?),
                         _ => Box::new(tcp),
                     };
                     AsyncSmtpConnection::connect_with_transport(stream, &hello)
@@ -260,23 +288,32 @@ async fn stage<T>(
     tokio::time::timeout(limit, work).await.unwrap_or(Err(late))
 }
 
-/// Implicit TLS (RFC 8314 §3.3) over a proxy tunnel, verified like every other connection.
+/// Implicit TLS (RFC 8314 §3.3), direct or over a proxy tunnel, verified like every other
+/// connection (system roots, `tls_ca`, `tls_pins`).
 async fn tunnelled_tls(
     endpoint: &Endpoint,
-    tls_ca: Option<&std::path::Path>,
+    trust: Trust<'_>,
     tcp: tokio::net::TcpStream,
 ) -> Result<TlsTunnel, ServiceError> {
-    let config = crate::net::tls::client_config(tls_ca)?;
+    let config = crate::net::tls::client_config_with(trust.ca, trust.pins, None)?;
     let name = rustls_pki_types::ServerName::try_from(endpoint.host.clone())
         .map_err(|e| ServiceError::Config(format!("{}: {e}", endpoint.host)))?;
     tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
         .map(|s| TlsTunnel(Box::new(s)))
-        .map_err(|e| ServiceError::Tls(format!("{}: {e}", endpoint.authority())))
+        .map_err(|e| {
+            // rustls's refusals (the certificate, the protocol) come as InvalidData: the user's
+            // to decide; a connection lost during the handshake is retried.
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                ServiceError::Tls(format!("{}: {e}", endpoint.authority()))
+            } else {
+                ServiceError::transient(format!("{}: TLS handshake: {e}", endpoint.authority()))
+            }
+        })
 }
 
-/// A TLS stream through a tunnel, in the shape lettre takes an existing stream.
+/// A TLS stream of ours, in the shape lettre takes an existing stream.
 struct TlsTunnel(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>);
 
 impl std::fmt::Debug for TlsTunnel {
@@ -353,6 +390,10 @@ fn classify(endpoint: &Endpoint, e: lettre::transport::smtp::Error) -> ServiceEr
         }
         Some(_) if e.is_permanent() => {
             ServiceError::Protocol(format!("{} refused the message: {text}", endpoint.authority()))
+        }
+        // A certificate refused is the user's to decide (a pin, a CA), not a retry's.
+        None if e.is_tls() && text.contains("certificate") => {
+            ServiceError::Tls(format!("{}: {text}", endpoint.authority()))
         }
         _ => ServiceError::transient(format!("{}: {text}", endpoint.authority())),
     }

@@ -68,6 +68,8 @@ pub struct Postfix {
     auth_port: u16,
     child: Option<Spawned>,
     started_in: Duration,
+    /// An implicit-TLS listener (RFC 8314 §3) and the directory with its `server.pem`/`server.key`.
+    smtps: Option<(u16, PathBuf)>,
 }
 
 impl Postfix {
@@ -83,6 +85,12 @@ impl Postfix {
     /// [`dovecot_options`]) and delivering into `dovecot` over LMTP. Retries with a new port if the
     /// chosen one was taken meanwhile.
     pub fn start(dovecot: &Dovecot, auth_port: u16) -> Result<Postfix> {
+        Self::start_tls(dovecot, auth_port, None)
+    }
+
+    /// As [`Postfix::start`], plus an implicit-TLS (`smtps`) listener presenting the certificate
+    /// `server.pem` with key `server.key` from `tls_dir` (e.g. [`crate::tls::make_self_signed`]).
+    pub fn start_tls(dovecot: &Dovecot, auth_port: u16, tls_dir: Option<&Path>) -> Result<Postfix> {
         if !process::is_root() {
             bail!("the private Postfix needs root (its daemons switch to the `postfix` user)");
         }
@@ -91,6 +99,10 @@ impl Postfix {
         let mut last_error = None;
         for _ in 0..3 {
             let mut postfix = Self::prepare(dovecot.lmtp_port(), auth_port)?;
+            if let Some(dir) = tls_dir {
+                postfix.smtps = Some((ports::free_port()?, dir.to_owned()));
+                postfix.write_config()?;
+            }
             match postfix.spawn() {
                 Ok(()) => return Ok(postfix),
                 Err(e) if postfix.log().contains("Address already in use") => last_error = Some(e),
@@ -116,7 +128,15 @@ impl Postfix {
             auth_port,
             child: None,
             started_in: Duration::ZERO,
+            smtps: None,
         };
+        postfix.write_config()?;
+        postfix.create_queue(uid)?;
+        Ok(postfix)
+    }
+
+    fn write_config(&self) -> Result<()> {
+        let postfix = self;
         for (name, text) in [("main.cf", postfix.main_cf()), ("master.cf", postfix.master_cf())] {
             let path = postfix.etc().join(name);
             fs::write(&path, text)?;
@@ -129,8 +149,7 @@ impl Postfix {
                 .set_modified(an_hour_ago)
                 .with_context(|| format!("backdating {}", path.display()))?;
         }
-        postfix.create_queue(uid)?;
-        Ok(postfix)
+        Ok(())
     }
 
     /// The queue's subdirectories with the owners and modes `postfix check` gives them (it would
@@ -233,9 +252,28 @@ service_throttle_time = 1s
              lmtp      unix  - - n - - lmtp\n\
              anvil     unix  - - n - 1 anvil\n\
              scache    unix  - - n - 1 scache\n\
-             postlog   unix-dgram n - n - 1 postlogd\n",
-            port = self.port
+             postlog   unix-dgram n - n - 1 postlogd\n{smtps}",
+            port = self.port,
+            smtps = self.smtps_line(),
         )
+    }
+
+    /// The implicit-TLS listener's master.cf line, when there is one.
+    fn smtps_line(&self) -> String {
+        let Some((port, dir)) = &self.smtps else {
+            return String::new();
+        };
+        let d = dir.display();
+        format!(
+            "127.0.0.1:{port} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes \
+             -o smtpd_tls_security_level=encrypt -o smtpd_tls_chain_files={d}/server.key,{d}/server.pem\n\
+             tlsmgr    unix  - - n 1000? 1 tlsmgr\n"
+        )
+    }
+
+    /// The implicit-TLS listener's port (started with [`Postfix::start_tls`]).
+    pub fn smtps_port(&self) -> Option<u16> {
+        self.smtps.as_ref().map(|(port, _)| *port)
     }
 
     fn spawn(&mut self) -> Result<()> {

@@ -193,7 +193,10 @@ impl MailSync {
             let mut transmitting = || store.journal_update(&account, entry.id, mark.clone()).map_err(db);
             let submitted = crate::smtp::submit(
                 &smtp,
-                self.env.spec.tls_ca.as_deref(),
+                crate::smtp::Trust {
+                    ca: self.env.spec.tls_ca.as_deref(),
+                    pins: &self.env.spec.tls_pins,
+                },
                 &self.env.spec.username,
                 &password,
                 &bytes,

@@ -113,6 +113,11 @@ impl Pins {
         self.by_host.is_empty() && self.any_host.is_empty()
     }
 
+    /// Whether a certificate is pinned for `host` (or for any host).
+    pub fn covers(&self, host: &str) -> bool {
+        !self.any_host.is_empty() || self.by_host.contains_key(&host.to_ascii_lowercase())
+    }
+
     /// Per host, as the config writes them.
     pub fn hosts(&self) -> &BTreeMap<String, Vec<Fingerprint>> {
         &self.by_host
