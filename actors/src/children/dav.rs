@@ -408,23 +408,26 @@ impl Poller<'_> {
         let tokens = info.sync_token.is_some() || info.reports_sync;
         let mut changes = Changes::default();
         let mut fetched_count = 0usize;
-        let listing = sync::list_changes(self.client, url, token, tokens).await?;
-        let mut plan = sync::plan(&stored, &listing);
         // An empty mirror takes the bodies in one streaming query rather than many multigets
-        // (issue 22); what the listing named and that answer left out goes by multiget.
-        if stored.is_empty()
-            && plan.fetch.len() > MULTIGET_BATCH
-            && let Some(first) = self.first_pull(url, info, &mut changes).await?
-        {
-            fetched_count = first.written;
-            let now: HashSet<String> = store
-                .dav_etags(account, &info.href)
-                .map_err(store_err)?
-                .into_iter()
-                .map(|(h, _)| h)
-                .collect();
-            plan.fetch.retain(|h| !now.contains(h));
-        }
+        // (issue 22), sent beside the listing that gives the token, so the round lasts the longer
+        // of the two instead of their sum. The two answers may describe different moments, so
+        // the plan compares the listing with what the query stored: a member that changed,
+        // appeared or went away in between is fetched or removed as in any later round.
+        let (listing, stored) = if stored.is_empty() && token.is_none() {
+            let (listing, first) = futures::future::join(
+                sync::list_changes(self.client, url, None, tokens),
+                self.first_pull(url, info, &mut changes),
+            )
+            .await;
+            if let Some(first) = first? {
+                fetched_count = first.written;
+            }
+            let listing = listing?;
+            (listing, store.dav_etags(account, &info.href).map_err(store_err)?)
+        } else {
+            (sync::list_changes(self.client, url, token, tokens).await?, stored)
+        };
+        let plan = sync::plan(&stored, &listing);
         let known: HashSet<&str> = stored.iter().map(|(h, _)| h.as_str()).collect();
         let mut results = futures::stream::iter(plan.fetch.chunks(MULTIGET_BATCH))
             .map(|batch| sync::multiget(self.client, url, self.service, batch))
