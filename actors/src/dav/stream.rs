@@ -1,4 +1,4 @@
-//! The first pull of a collection in one streaming request (issue 22): on an empty mirror, after
+//! The first pull of a collection in one streaming request (issue 22): on an empty mirror, beside
 //! the listing that gives the token, one calendar-query (RFC 4791 §7.8) / addressbook-query
 //! (RFC 6352 §8.6) carrying every member's data instead of a multiget per hundred members, read
 //! as it arrives and handed on in batches, so memory follows one batch, not the collection.
