@@ -52,11 +52,17 @@ impl<'a> HttpRequest<'a> {
 
     /// Sends the request to 127.0.0.1:`port` and reads the whole response.
     pub fn send(&self, port: u16) -> Result<HttpResponse> {
+        self.send_within(port, TIMEOUT)
+    }
+
+    /// [`HttpRequest::send`] with another limit on connecting and on each read and write (the
+    /// bench's one-request floor on a large collection takes longer than the default).
+    pub fn send_within(&self, port: u16, timeout: Duration) -> Result<HttpResponse> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)
+        let mut stream = TcpStream::connect_timeout(&addr, timeout)
             .with_context(|| format!("connecting to http://127.0.0.1:{port}"))?;
-        stream.set_read_timeout(Some(TIMEOUT))?;
-        stream.set_write_timeout(Some(TIMEOUT))?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
              Content-Length: {}\r\nUser-Agent: opconnect-tests\r\n",

@@ -4,7 +4,8 @@
 //! before it is journaled, a write through a write-proxy grant, free/busy through DAViCal's
 //! scheduling outbox, and a shared read-only address book configured as the global address
 //! list (`gal`), searched on the server and never downloaded, and a contact group written to
-//! DAViCal that reads back as a group (the report's Groups cell).
+//! DAViCal that reads back as a group (the report's Groups cell), and a first sync that takes its
+//! bodies in one streaming query (issue 22).
 
 use std::time::{Duration, Instant};
 
@@ -383,5 +384,41 @@ fn a_new_grant_shows_after_sync_now() -> Result<()> {
     )?;
     ensure!(d["read_for"][0]["principal"] == "/caldav.php/bob/", "{d}");
     listed(&agent, &davical.default_calendar("bob"))?;
+    Ok(())
+}
+
+/// Issue 22: an empty mirror of 150 events takes their bodies in one streaming calendar-query
+/// after the listing, not two multigets; the mirror holds the bytes DAViCal serves.
+#[test]
+fn a_first_sync_takes_the_bodies_in_one_query() -> Result<()> {
+    let davical = Davical::start()?;
+    let cal = davical.default_calendar("alice");
+    for i in 0..150 {
+        let uid = format!("ev{i:03}");
+        let start = format!("202612{:02}T090000Z", 1 + i % 28);
+        let end = format!("202612{:02}T100000Z", 1 + i % 28);
+        davical
+            .http()
+            .put_event("alice", &cal, &uid, &event(&uid, &start, &end, ""))?;
+    }
+    let before = davical.requests_of("alice").len();
+    let agent = alice_on(&davical)?;
+    let got = agent.call_until(
+        "calendar.items",
+        json!({"account": "alice", "calendar": cal}),
+        Duration::from_secs(60),
+        |v| v.as_array().is_some_and(|a| a.len() == 150),
+    )?;
+    for item in got.as_array().context("items")?.iter().step_by(30) {
+        let href = item["href"].as_str().context("href")?;
+        let served = davical.http().get("alice", href)?;
+        assert_eq!(item["ics"].as_str(), Some(served.text().as_str()), "{href}");
+    }
+    let reports: Vec<String> = davical.requests_of("alice")[before..]
+        .iter()
+        .filter(|r| r.starts_with("REPORT") && r.ends_with(&format!(" {cal}")))
+        .cloned()
+        .collect();
+    assert_eq!(reports.len(), 2, "{reports:?}");
     Ok(())
 }

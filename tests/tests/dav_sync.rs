@@ -125,12 +125,17 @@ fn initial_sync_of_1000_events_matches_the_server() -> Result<()> {
         let served = radicale.get("alice", item["href"].as_str().unwrap())?;
         assert_eq!(item["ics"].as_str().unwrap(), served.text());
     }
-    // Ten multigets of 100, not a thousand GETs.
-    let multigets = agent_requests(&radicale, 0)
-        .iter()
-        .filter(|r| r.starts_with("REPORT"))
-        .count();
-    assert!(multigets <= 12, "REPORTs: {multigets}");
+    // An empty mirror: the listing, then one query carrying every event (issue 22); no multiget
+    // of a hundred, no GET.
+    let requests = agent_requests(&radicale, 0);
+    let reports = requests.iter().filter(|r| r.starts_with("REPORT")).count();
+    let log = agent.log();
+    let trouble: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    assert_eq!(reports, 2, "{requests:?}\n{}", trouble.join("\n"));
+    assert!(!requests.iter().any(|r| r.starts_with("GET")), "{requests:?}");
     Ok(())
 }
 
@@ -500,5 +505,42 @@ fn the_mass_deletion_guard_holds() -> Result<()> {
     let list = agent.call("calendar.list", json!({"account": "alice"}))?;
     assert_eq!(list[0]["held_removals"], 10);
     // A normal deletion afterwards still applies once the server has its items back.
+    Ok(())
+}
+
+/// Issue 22 for CardDAV: an empty mirror of 150 cards takes them in the listing plus one
+/// addressbook-query (an empty filter, RFC 6352 §10.5), byte for byte as Radicale serves them.
+#[test]
+fn a_first_sync_of_150_cards_takes_one_addressbook_query() -> Result<()> {
+    let radicale = Radicale::start()?;
+    let book = radicale.create_addressbook("alice", "people", "People")?;
+    let dir = radicale.dir().join("collections/collection-root/alice/people");
+    for i in 0..150 {
+        let card = format!(
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c{i:03}\r\nFN:Person {i}\r\nN:{i};Person;;;\r\n\
+             EMAIL:p{i}@example.org\r\nEND:VCARD\r\n"
+        );
+        fs::write(dir.join(format!("c{i:03}.vcf")), card)?;
+    }
+    let from = log_mark(&radicale);
+    let agent = dav_agent(&radicale, "5m")?;
+    let got = agent.call_until(
+        "contacts.items",
+        json!({"account": "alice", "book": book}),
+        Duration::from_secs(60),
+        |v| v.as_array().is_some_and(|a| a.len() == 150),
+    )?;
+    for item in got.as_array().context("items")?.iter().step_by(30) {
+        let href = item["href"].as_str().context("href")?;
+        assert_eq!(
+            item["vcf"].as_str(),
+            Some(radicale.get("alice", href)?.text().as_str())
+        );
+    }
+    let reports: Vec<String> = agent_requests(&radicale, from)
+        .into_iter()
+        .filter(|r| r.starts_with("REPORT") && r.ends_with(&book))
+        .collect();
+    assert_eq!(reports.len(), 2, "{reports:?}");
     Ok(())
 }

@@ -6,6 +6,8 @@
 //!   loop: PROPFIND Depth 1 per home ──► collections whose ctag/token moved
 //!           └─► per moved collection: list changes ─► plan ─► multigets (4 in flight)
 //!                 ─► one LMDB transaction per batch ─► removals (or held) ─► token, event
+//!               (an empty mirror: one streaming query with the data instead of the multigets,
+//!                dav::stream, written per batch as it arrives; multiget only for what it left out)
 //!         synced; sleep until the interval or `sync`
 //! ```
 //!
@@ -27,6 +29,7 @@ use url::Url;
 use crate::children::dav_others::{DelegatedHome, delegated_homes, search_directories};
 use crate::children::{AccountEnv, dav_replay, freebusy};
 use crate::dav::discovery::{self, CollectionInfo, DavService};
+use crate::dav::stream::{self, FirstPull};
 use crate::dav::sync::{self, Fetched, Listing, MULTIGET_BATCH, MULTIGET_IN_FLIGHT};
 use crate::dav::{DavClient, verify, window};
 use crate::error::ServiceError;
@@ -457,10 +460,54 @@ impl Poller<'_> {
         let store = &self.env.store;
         let account = self.account();
         let stored = store.dav_etags(account, &info.href).map_err(store_err)?;
-        let (listing, untrusted) = self.listing(url, info, old, &stored, check).await?;
+        let mut changes = Changes::default();
+        let mut fetched_count = 0usize;
+        // An empty mirror takes the bodies in one streaming query rather than many multigets
+        // (issue 22), sent beside the listing that gives the token, so the round lasts the longer
+        // of the two instead of their sum. The two answers may describe different moments, so
+        // the plan compares the listing with what the query stored: a member that changed,
+        // appeared or went away in between is fetched or removed as in any later round. A
+        // calendar with a past-days window is listed by its own query and fetched as before.
+        let first_round = stored.is_empty()
+            && old.and_then(|o| o.sync_token.as_deref()).is_none()
+            && self.window(info).is_none();
+        let (listing, untrusted, stored) = if first_round {
+            // Progress counts the items written against the listing's count, once it is known.
+            let listed_count = std::sync::atomic::AtomicU64::new(0);
+            let mut progress = self
+                .env
+                .dav_progress(self.service, "items")
+                .named("collection", &info.href);
+            let (listed, first) = futures::future::join(
+                async {
+                    let listed = self.listing(url, info, old, &stored, false).await;
+                    if let Ok((l, _)) = &listed {
+                        listed_count.store(l.present.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    listed
+                },
+                self.first_pull(url, info, &mut changes, &mut |written| {
+                    let total = listed_count.load(std::sync::atomic::Ordering::Relaxed);
+                    if total > 0 {
+                        progress.update(written, total);
+                    }
+                }),
+            )
+            .await;
+            if let Some(first) = first? {
+                fetched_count = first.written;
+            }
+            let (listing, untrusted) = listed?;
+            progress.update(fetched_count as u64, listing.present.len() as u64);
+            progress.finish();
+            let stored = store.dav_etags(account, &info.href).map_err(store_err)?;
+            (listing, untrusted, stored)
+        } else {
+            let (listing, untrusted) = self.listing(url, info, old, &stored, check).await?;
+            (listing, untrusted, stored)
+        };
         let known: HashSet<&str> = stored.iter().map(|(h, _)| h.as_str()).collect();
         let left = self.left_window(info, &stored, &listing)?;
-        let mut changes = Changes::default();
         if !left.is_empty() {
             // Not deletions on the server: the mass-deletion guard has no say over them.
             store
@@ -483,7 +530,6 @@ impl Poller<'_> {
             .dav_progress(self.service, "items")
             .named("collection", &info.href);
         progress.total(plan.fetch.len() as u64);
-        let mut fetched_count = 0usize;
         let mut results = futures::stream::iter(plan.fetch.chunks(MULTIGET_BATCH))
             .map(|batch| sync::multiget(self.client, url, self.service, batch))
             .buffer_unordered(MULTIGET_IN_FLIGHT);
@@ -590,6 +636,30 @@ impl Poller<'_> {
             );
         }
         Ok(())
+    }
+
+    /// The first pull of an empty collection in one streaming request, written in batches as it
+    /// arrives (`dav::stream`); `None` when the server refused it.
+    async fn first_pull(
+        &self,
+        url: &Url,
+        info: &CollectionInfo,
+        changes: &mut Changes,
+        written: &mut dyn FnMut(u64),
+    ) -> Result<Option<FirstPull>, ServiceError> {
+        let (store, account) = (&self.env.store, self.account());
+        stream::first_pull(self.client, url, self.service, |batch| {
+            let put: Vec<ItemRecord> = batch
+                .into_iter()
+                .map(|f| self.item_record(&info.href, f))
+                .collect();
+            changes.added += put.len();
+            written(changes.added as u64);
+            store
+                .apply_dav_items(account, &info.href, &put, &[])
+                .map_err(store_err)
+        })
+        .await
     }
 
     /// The mirror record of one fetched item: its bytes as sent, and its fields or its error.

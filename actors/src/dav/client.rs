@@ -429,6 +429,30 @@ impl DavClient {
         Ok(ReportAnswer::Multistatus(ms))
     }
 
+    /// A `REPORT` whose `207` answer the caller reads as it arrives (`dav::stream`): the answer
+    /// unread, or `Err(status)` when the server refuses this report here (RFC 9110 §15.5: 400,
+    /// 403, 405, 415, 501; RFC 4918 §11.5: 507), so that the caller takes another way.
+    pub async fn report_streamed(
+        &self,
+        url: &Url,
+        depth: &str,
+        body: &str,
+    ) -> Result<Result<(Url, reqwest::Response), u16>, ServiceError> {
+        let method = Method::from_bytes(b"REPORT").expect("valid method");
+        let (url, resp) = self.request(method, url, &[("Depth", depth)], Some(body)).await?;
+        let status = resp.status();
+        if status == StatusCode::MULTI_STATUS {
+            return Ok(Ok((url, resp)));
+        }
+        if matches!(status.as_u16(), 400 | 403 | 405 | 409 | 415 | 501 | 507) {
+            return Ok(Err(status.as_u16()));
+        }
+        check_status(&url, status, resp.headers())?;
+        Err(ServiceError::Protocol(format!(
+            "{url}: REPORT answered {status} instead of 207 Multi-Status"
+        )))
+    }
+
     /// RFC 5397 §3: the authenticated user's principal URL.
     pub async fn current_user_principal(&self, start: &Url) -> Result<Url, ServiceError> {
         let (answered, ms) = self
@@ -556,7 +580,7 @@ fn retry_after(value: &HeaderValue) -> Option<Duration> {
     Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
-fn classify_reqwest(url: &Url, err: reqwest::Error) -> ServiceError {
+pub fn classify_reqwest(url: &Url, err: reqwest::Error) -> ServiceError {
     let mut chain = err.to_string();
     let mut source = std::error::Error::source(&err);
     while let Some(s) = source {

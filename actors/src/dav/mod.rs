@@ -1,8 +1,9 @@
 //! WebDAV, CalDAV and CardDAV: XML bodies and multistatus parsing (`xml`, a pure format), the
 //! calendar-proxy bodies and their reading (`proxy`, a pure format), the HTTP client that speaks
 //! them (`client`), discovery of homes and collections (`discovery`), the delegations
-//! (`delegation`), the pull of one collection (`sync`, and `window` for a limited past), what the
-//! account chose to sync (`choice`), the check of a sync-token's word (`verify`) and directory search (`gal`).
+//! (`delegation`), the pull of one collection (`sync`, and `window` for a limited past), a first pull
+//! in one streaming request (`stream`), what the account chose to sync (`choice`), the check of a
+//! sync-token's word (`verify`) and directory search (`gal`).
 
 pub mod auth;
 pub mod choice;
@@ -11,6 +12,7 @@ pub mod delegation;
 pub mod discovery;
 pub mod gal;
 pub mod proxy;
+pub mod stream;
 pub mod sync;
 pub mod verify;
 pub mod window;

@@ -129,7 +129,7 @@ pub fn multiget_body(service: DavService, hrefs: &[String]) -> String {
     body
 }
 
-fn escape(s: &str) -> String {
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
@@ -159,7 +159,7 @@ pub fn read_sync_answer(ms: &Multistatus, collection: &Url) -> (Listing, bool) {
     (listing, truncated)
 }
 
-fn is_collection(r: &crate::dav::xml::DavResponse) -> bool {
+pub fn is_collection(r: &crate::dav::xml::DavResponse) -> bool {
     r.prop(NS_DAV, "resourcetype")
         .is_some_and(|p| p.children.iter().any(|(ns, l)| ns == NS_DAV && l == "collection"))
 }

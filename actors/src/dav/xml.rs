@@ -139,69 +139,99 @@ pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus, XmlError> {
     // Whitespace matters inside calendar-data; each value is trimmed where it is used.
     reader.config_mut().trim_text(false);
     let mut out = Multistatus::default();
-    // The element path as (namespace, local name).
-    let mut path: Vec<Name> = Vec::new();
-    let mut names = Interner::default();
-    let mut props_kept = 0usize;
-    let mut response = DavResponse::default();
-    let mut propstat_props: Vec<Prop> = Vec::new();
-    let mut propstat_status: u16 = 200;
-    let mut current: Option<Prop> = None;
-    let mut saw_root = false;
+    let mut builder = Builder::new(usize::MAX);
     let mut buf = Vec::new();
     loop {
         let position = reader.buffer_position();
-        let event = reader
+        let (ns, event) = reader
             .read_resolved_event_into(&mut buf)
             .map_err(|e| XmlError(format!("after byte {position}: {e}")))?;
+        match builder.feed(ns, event)? {
+            Fed::Response(r) => out.responses.push(r),
+            Fed::End => break,
+            Fed::More => {}
+        }
+        buf.clear();
+    }
+    out.sync_token = builder.finish()?;
+    Ok(out)
+}
+
+/// What one event completed.
+pub enum Fed {
+    More,
+    /// A whole `DAV:response`, ready to use (a streaming reader hands it on at once).
+    Response(DavResponse),
+    /// The end of the body.
+    End,
+}
+
+/// The state of one multistatus parse, fed event by event, so that a whole body
+/// ([`parse_multistatus`]) and a body read as it arrives (`dav::stream`) share one reading.
+pub struct Builder {
+    /// The element path as (namespace, local name).
+    path: Vec<Name>,
+    names: Interner,
+    props_kept: usize,
+    response: DavResponse,
+    propstat_props: Vec<Prop>,
+    propstat_status: u16,
+    current: Option<Prop>,
+    saw_root: bool,
+    sync_token: Option<String>,
+    /// Text bytes kept for the response being read, and the most one response may keep.
+    item_bytes: usize,
+    max_item: usize,
+}
+
+impl Builder {
+    /// A parse in which one response may keep at most `max_item` bytes of text.
+    pub fn new(max_item: usize) -> Builder {
+        Builder {
+            path: Vec::new(),
+            names: Interner::default(),
+            props_kept: 0,
+            response: DavResponse::default(),
+            propstat_props: Vec::new(),
+            propstat_status: 200,
+            current: None,
+            saw_root: false,
+            sync_token: None,
+            item_bytes: 0,
+            max_item,
+        }
+    }
+
+    /// Takes the next event of the body.
+    pub fn feed(&mut self, ns: ResolveResult<'_>, event: Event<'_>) -> Result<Fed, XmlError> {
         match event {
-            (ns, Event::Start(start)) => {
-                let name = (names.ns(&ns), local(&start));
-                if path.len() >= MAX_DEPTH {
+            Event::Start(start) => {
+                let name = (self.names.ns(&ns), local(&start));
+                if self.path.len() >= MAX_DEPTH {
                     return Err(XmlError(format!("elements nested deeper than {MAX_DEPTH}")));
                 }
-                note_name_attr(&path, &mut current, &start);
-                if path.is_empty() {
+                note_name_attr(&self.path, &mut self.current, &start);
+                if self.path.is_empty() {
                     if !is_root(&name) {
                         return Err(XmlError(format!("root element is {{{}}}{}", name.0, name.1)));
                     }
-                    saw_root = true;
+                    self.saw_root = true;
                 }
-                open(&mut path, &mut current, name, &mut props_kept)?;
+                open(&mut self.path, &mut self.current, name, &mut self.props_kept)?;
             }
-            (ns, Event::Empty(start)) => {
-                let name = (names.ns(&ns), local(&start));
-                note_name_attr(&path, &mut current, &start);
+            Event::Empty(start) => {
+                let name = (self.names.ns(&ns), local(&start));
+                note_name_attr(&self.path, &mut self.current, &start);
                 // `<d:multistatus xmlns:d="DAV:"/>`: a listing with nothing in it.
-                if path.is_empty() && is_root(&name) {
-                    saw_root = true;
+                if self.path.is_empty() && is_root(&name) {
+                    self.saw_root = true;
                 }
-                open(&mut path, &mut current, name, &mut props_kept)?;
-                close(&mut path, &mut current, &mut propstat_props);
+                open(&mut self.path, &mut self.current, name, &mut self.props_kept)?;
+                close(&mut self.path, &mut self.current, &mut self.propstat_props);
             }
-            (_, Event::Text(text)) => {
-                let text = text.to_string();
-                on_text(
-                    &path,
-                    &mut current,
-                    &mut response,
-                    &mut propstat_status,
-                    &mut out,
-                    &text,
-                );
-            }
-            (_, Event::CData(data)) => {
-                let text = data.to_string();
-                on_text(
-                    &path,
-                    &mut current,
-                    &mut response,
-                    &mut propstat_status,
-                    &mut out,
-                    &text,
-                );
-            }
-            (_, Event::GeneralRef(entity)) => {
+            Event::Text(text) => self.text(&text)?,
+            Event::CData(data) => self.text(&data)?,
+            Event::GeneralRef(entity) => {
                 // quick-xml reports `&amp;` and `&#38;` as separate events (XML 1.0 §4.1, §4.6).
                 let text = match entity.resolve_char_ref() {
                     Ok(Some(c)) => c.to_string(),
@@ -213,45 +243,66 @@ pub fn parse_multistatus(body: &[u8]) -> Result<Multistatus, XmlError> {
                     }
                     Err(e) => return Err(XmlError(format!("bad character reference: {e}"))),
                 };
-                on_text(
-                    &path,
-                    &mut current,
-                    &mut response,
-                    &mut propstat_status,
-                    &mut out,
-                    &text,
-                );
+                self.text(&text)?;
             }
-            (ns, Event::End(end)) => {
-                let name = (names.ns(&ns), end.local_name().as_ref().to_owned());
+            Event::End(end) => {
+                let name = (self.names.ns(&ns), end.local_name().as_ref().to_owned());
                 let is = |n: &str| name.0 == NS_DAV && name.1 == n;
+                let mut done = None;
                 if is("propstat") {
-                    for mut p in propstat_props.drain(..) {
-                        p.status = propstat_status;
-                        response.props.push(p);
+                    for mut p in self.propstat_props.drain(..) {
+                        p.status = self.propstat_status;
+                        self.response.props.push(p);
                     }
-                    propstat_status = 200;
-                } else if is("response") && path.len() == 2 {
-                    let mut done = std::mem::take(&mut response);
-                    done.href = done.href.trim().to_owned();
-                    out.responses.push(done);
+                    self.propstat_status = 200;
+                } else if is("response") && self.path.len() == 2 {
+                    let mut r = std::mem::take(&mut self.response);
+                    r.href = r.href.trim().to_owned();
+                    self.item_bytes = 0;
+                    done = Some(r);
                 }
-                close(&mut path, &mut current, &mut propstat_props);
+                close(&mut self.path, &mut self.current, &mut self.propstat_props);
+                if let Some(r) = done {
+                    return Ok(Fed::Response(r));
+                }
             }
-            (_, Event::Eof) => {
-                if !path.is_empty() {
-                    return Err(XmlError(format!("truncated inside <{}>", path[path.len() - 1].1)));
+            Event::Eof => {
+                if let Some(open) = self.path.last() {
+                    return Err(XmlError(format!("truncated inside <{}>", open.1)));
                 }
-                break;
+                return Ok(Fed::End);
             }
             _ => {}
         }
-        buf.clear();
+        Ok(Fed::More)
     }
-    if !saw_root {
-        return Err(XmlError("no DAV:multistatus element".into()));
+
+    fn text(&mut self, text: &str) -> Result<(), XmlError> {
+        self.item_bytes = self.item_bytes.saturating_add(text.len());
+        if self.item_bytes > self.max_item {
+            return Err(XmlError(format!(
+                "one response is larger than {} bytes",
+                self.max_item
+            )));
+        }
+        on_text(
+            &self.path,
+            &mut self.current,
+            &mut self.response,
+            &mut self.propstat_status,
+            &mut self.sync_token,
+            text,
+        );
+        Ok(())
     }
-    Ok(out)
+
+    /// The body's sync token (RFC 6578 §6.2), once it has ended; an error without a root.
+    pub fn finish(self) -> Result<Option<String>, XmlError> {
+        if !self.saw_root {
+            return Err(XmlError("no DAV:multistatus element".into()));
+        }
+        Ok(self.sync_token)
+    }
 }
 
 /// One [`Ns`] per distinct namespace of a body (the unbound one is empty).
@@ -348,14 +399,14 @@ fn on_text(
     current: &mut Option<Prop>,
     response: &mut DavResponse,
     propstat_status: &mut u16,
-    out: &mut Multistatus,
+    sync_token: &mut Option<String>,
     text: &str,
 ) {
     let Some((ns, local)) = path.last() else { return };
     let dav = *ns == NS_DAV;
     match path.len() {
         2 if dav && local == "sync-token" => {
-            let token = out.sync_token.get_or_insert_with(String::new);
+            let token = sync_token.get_or_insert_with(String::new);
             token.push_str(text.trim());
         }
         3 if dav && local == "href" => response.href.push_str(text),

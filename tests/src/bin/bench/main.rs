@@ -2,18 +2,19 @@
 //! seeded for the purpose, run by `scripts/bench`; see BENCHMARKS.md for the method and results.
 //!
 //! ```text
-//!   args ─▶ Config ─▶ 1+2 dav ─▶ 3 imap ─▶ 4 latency ─▶ 5 replay ─▶ 6 footprint
-//!                       └────────────── Results ──────────────┘─▶ table (stdout) + JSON file
+//!   args ─▶ Config ─▶ 1+2 dav ─▶ 3 imap ─▶ 4 latency ─▶ 5 replay ─▶ 6 footprint ─▶ 7 feed
+//!                       └────────────────── Results ──────────────────┘─▶ table (stdout) + JSON
 //! ```
 //!
 //! ```text
-//! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint] [--out FILE]
-//!       [--idle-seconds N] [--latency-messages N] [--replay-ops N]
+//! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed] [--out FILE]
+//!       [--idle-seconds N] [--latency-messages N] [--replay-ops N] [--feed-sizes N,N,..]
 //! ```
 //! The `opconnect` binary is `$OPCONNECT_BIN`, else the one next to this executable.
 
 mod dav;
 mod driver;
+mod feed;
 mod footprint;
 mod imap;
 mod latency;
@@ -38,7 +39,7 @@ use crate::tools::{package_version, version_of};
 /// Bytes in a megabyte as the tables show them (MiB).
 pub const MB: f64 = 1024.0 * 1024.0;
 
-const SECTIONS: [&str; 5] = ["dav", "imap", "latency", "replay", "footprint"];
+const SECTIONS: [&str; 6] = ["dav", "imap", "latency", "replay", "footprint", "feed"];
 
 /// What to run and how big.
 #[derive(Debug, Clone)]
@@ -55,6 +56,8 @@ pub struct Config {
     pub noop_interval_ms: u64,
     pub replay_ops: usize,
     pub idle_seconds: u64,
+    /// Calendar sizes of benchmark 7 (reads as the calendar grows), smallest first.
+    pub feed_sizes: Vec<usize>,
 }
 
 impl Config {
@@ -74,6 +77,7 @@ impl Config {
                 noop_interval_ms: 250,
                 replay_ops: 100,
                 idle_seconds: 10,
+                feed_sizes: vec![500, 2_000],
             }
         } else {
             Config {
@@ -88,6 +92,7 @@ impl Config {
                 noop_interval_ms: 250,
                 replay_ops: 1_000,
                 idle_seconds: 60,
+                feed_sizes: vec![1_000, 5_000, 20_000, 50_000],
             }
         };
         let mut it = args.iter();
@@ -103,6 +108,13 @@ impl Config {
                     c.latency_messages = value()?.parse().context("--latency-messages")?
                 }
                 "--replay-ops" => c.replay_ops = value()?.parse().context("--replay-ops")?,
+                "--feed-sizes" => {
+                    c.feed_sizes = value()?
+                        .split(',')
+                        .map(|n| n.replace('_', "").parse())
+                        .collect::<Result<_, _>>()
+                        .context("--feed-sizes")?
+                }
                 "-h" | "--help" => {
                     println!("{}", usage());
                     std::process::exit(0);
@@ -125,8 +137,8 @@ impl Config {
 }
 
 fn usage() -> String {
-    "usage: bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint] [--out FILE]\n\
-     \x20            [--idle-seconds N] [--latency-messages N] [--replay-ops N]"
+    "usage: bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed] [--out FILE]\n\
+     \x20            [--idle-seconds N] [--latency-messages N] [--replay-ops N] [--feed-sizes N,N,..]"
         .into()
 }
 
@@ -157,12 +169,13 @@ fn run(args: &[String]) -> Result<()> {
     let mut results = Results::default();
     describe(&cfg, &mut results);
     type Section = fn(&Config, &mut Results) -> Result<()>;
-    let sections: [(&str, Section); 5] = [
+    let sections: [(&str, Section); 6] = [
         ("dav", dav::run),
         ("imap", imap::run),
         ("latency", latency::run),
         ("replay", replay::run),
         ("footprint", footprint::run),
+        ("feed", feed::run),
     ];
     for (name, section) in sections {
         if !cfg.wants(name) {
@@ -253,6 +266,8 @@ mod tests {
             (d.runs, d.events, d.contacts, d.per_folder * 10),
             (3, 10_000, 5_000, 20_000)
         );
+        let f = Config::from_args(&args("--only feed --feed-sizes 100,1_000")).unwrap();
+        assert_eq!(f.feed_sizes, vec![100, 1_000]);
         assert!(Config::from_args(&args("--only nope")).is_err());
         assert!(Config::from_args(&args("--runs")).is_err());
         assert!(Config::from_args(&args("--runs 0")).is_err());

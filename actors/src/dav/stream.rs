@@ -1,0 +1,311 @@
+//! The first pull of a collection in one streaming request (issue 22): on an empty mirror, beside
+//! the listing that gives the token, one calendar-query (RFC 4791 §7.8) / addressbook-query
+//! (RFC 6352 §8.6) carrying every member's data instead of a multiget per hundred members, read
+//! as it arrives and handed on in batches, so memory follows one batch, not the collection.
+//!
+//! Why not sync-collection asking for the data (RFC 6578 §3.2), which would bring the token in
+//! the same answer: Radicale 3.1 twice in five runs of `tests/tests/dav_sync.rs` (1,000 events,
+//! a loaded machine) never answered it (no byte in 60 s, the process asleep), while the
+//! address-book service listed the same home; the listing plus the query passed every run.
+//!
+//! ```text
+//!   REPORT ──207──► chunks ──► quick-xml (async) ──► xml::Builder ──► DavResponse
+//!      │                 └ bytes since the last response > MAX_ITEM: refused
+//!      │                                   ├─ data ──► batch (BATCH items or BATCH_BYTES) ──► write
+//!      │                                   ├─ no data ──► missing (the caller multigets them)
+//!      │                                   └─ the collection with 507 ──► truncated (RFC 6578 §3.6)
+//!      └─ refused (400/403/405/409/415/501/507) ──► None: the caller lists and multigets
+//! ```
+//! Hostile input: a body may be of any length, but one response may hold at most [`MAX_ITEM`]
+//! bytes (the limit a whole multiget answer had), counted both as text kept and as bytes read
+//! since the last complete response, so neither the parser's buffer nor a response grows past
+//! it; nesting and property counts keep the limits of [`xml`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use quick_xml::NsReader;
+use tokio::io::AsyncBufRead;
+use tokio_util::io::StreamReader;
+use url::Url;
+
+use crate::dav::DavClient;
+use crate::dav::client::{MAX_BODY, classify_reqwest};
+use crate::dav::discovery::DavService;
+use crate::dav::sync::{Fetched, is_collection, normalize_href, path_of};
+use crate::dav::xml::{self, Builder, Fed, NS_CALDAV, NS_CARDDAV, NS_DAV};
+use crate::error::ServiceError;
+
+/// The most one response of a streamed answer may hold.
+pub const MAX_ITEM: usize = MAX_BODY;
+/// Items handed on at once …
+pub const BATCH: usize = 500;
+/// … or fewer, once their bodies reach this many bytes.
+pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// What one streamed first pull did.
+#[derive(Debug, Default, PartialEq)]
+pub struct FirstPull {
+    /// Members handed on with their data.
+    pub written: usize,
+    /// Members the answer named without their data: the caller fetches them by multiget.
+    pub missing: Vec<String>,
+    /// The server stopped early (a 507 for the collection, RFC 4791 §7.8 `number-of-matches`):
+    /// the caller fetches the rest by multiget.
+    pub truncated: bool,
+}
+
+/// The request body: the query of `service` for every member, with its data.
+pub fn body(service: DavService) -> String {
+    let (query, data, ns) = match service {
+        DavService::CalDav => ("calendar-query", "calendar-data", NS_CALDAV),
+        DavService::CardDav => ("addressbook-query", "address-data", NS_CARDDAV),
+    };
+    // RFC 4791 §9.7.1: a VCALENDAR comp-filter matches every object; RFC 6352 §10.5: an
+    // empty filter matches every card.
+    let filter = match service {
+        DavService::CalDav => r#"<x:filter><x:comp-filter name="VCALENDAR"/></x:filter>"#,
+        DavService::CardDav => "<x:filter/>",
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<x:{query} xmlns:d="DAV:" xmlns:x="{ns}"><d:prop><d:getetag/><x:{data}/></d:prop>{filter}</x:{query}>"#
+    )
+}
+
+/// Pulls `collection` whole in one request, handing each batch to `write` as it is read.
+/// `Ok(None)`: the server refused the request, nothing was written.
+pub async fn first_pull(
+    client: &DavClient,
+    collection: &Url,
+    service: DavService,
+    write: impl FnMut(Vec<Fetched>) -> Result<(), ServiceError>,
+) -> Result<Option<FirstPull>, ServiceError> {
+    let (url, resp) = match client.report_streamed(collection, "1", &body(service)).await? {
+        Ok(answer) => answer,
+        Err(status) => {
+            tracing::info!(%collection, status, "streaming first pull refused: listing and multiget instead");
+            return Ok(None);
+        }
+    };
+    // Bytes read since the last complete response; the chunk source refuses past MAX_ITEM.
+    let since = Arc::new(AtomicUsize::new(0));
+    let failed: Arc<std::sync::Mutex<Option<ServiceError>>> = Arc::default();
+    let chunks = {
+        let (since, failed, url) = (since.clone(), failed.clone(), url.clone());
+        futures::stream::unfold(Some(resp), move |resp| {
+            let (since, failed, url) = (since.clone(), failed.clone(), url.clone());
+            async move {
+                let mut resp = resp?;
+                let refuse = |e: ServiceError| {
+                    let message = e.to_string();
+                    if let Ok(mut slot) = failed.lock() {
+                        *slot = Some(e);
+                    }
+                    Some((Err(std::io::Error::other(message)), None))
+                };
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if since.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len() > MAX_ITEM {
+                            return refuse(ServiceError::Protocol(format!(
+                                "{url}: one response of the answer is larger than {} MiB; refused",
+                                MAX_ITEM >> 20
+                            )));
+                        }
+                        Some((Ok(chunk), Some(resp)))
+                    }
+                    Ok(None) => None,
+                    Err(e) => refuse(classify_reqwest(&url, e)),
+                }
+            }
+        })
+    };
+    let reader = StreamReader::new(Box::pin(chunks));
+    let read = read_answer(reader, collection, service, MAX_ITEM, &since, write).await;
+    match read {
+        // A network failure or the item limit, seen by the chunk source, is the real cause.
+        Err(e) => Err(failed.lock().ok().and_then(|mut f| f.take()).unwrap_or(e)),
+        Ok(out) => Ok(Some(out)),
+    }
+    .map_err(|e| match e {
+        ServiceError::Protocol(m) if !m.contains(url.as_str()) => {
+            ServiceError::Protocol(format!("{url}: {m}"))
+        }
+        other => other,
+    })
+}
+
+/// Reads a multistatus answer from `reader` as it arrives: see the module's drawing. One
+/// response may keep `max_item` bytes of text; `since` counts the bytes read since the last
+/// complete response, and is reset at each one.
+pub async fn read_answer<R: AsyncBufRead + Unpin>(
+    reader: R,
+    collection: &Url,
+    service: DavService,
+    max_item: usize,
+    since: &AtomicUsize,
+    mut write: impl FnMut(Vec<Fetched>) -> Result<(), ServiceError>,
+) -> Result<FirstPull, ServiceError> {
+    let (data_ns, data_name) = match service {
+        DavService::CalDav => (NS_CALDAV, "calendar-data"),
+        DavService::CardDav => (NS_CARDDAV, "address-data"),
+    };
+    let mut reader = NsReader::from_reader(reader);
+    reader.config_mut().trim_text(false);
+    let mut builder = Builder::new(max_item);
+    let mut out = FirstPull::default();
+    let (mut batch, mut batch_bytes) = (Vec::new(), 0usize);
+    let self_href = normalize_href(collection.path());
+    let mut buf = Vec::new();
+    loop {
+        let position = reader.buffer_position();
+        let fed = match reader.read_resolved_event_into_async(&mut buf).await {
+            Ok((ns, event)) => builder.feed(ns, event),
+            Err(e) => Err(xml::XmlError(format!("after byte {position}: {e}"))),
+        };
+        let fed = match fed {
+            Ok(fed) => fed,
+            Err(e) => return Err(ServiceError::Protocol(e.to_string())),
+        };
+        buf.clear();
+        let mut r = match fed {
+            Fed::More => continue,
+            Fed::End => break,
+            Fed::Response(r) => r,
+        };
+        since.store(0, Ordering::Relaxed);
+        let Some(href) = path_of(collection, &r.href) else {
+            continue;
+        };
+        if href == self_href {
+            out.truncated |= r.status == Some(507);
+            continue;
+        }
+        // A member of another collection, or a removal (nothing is stored yet): not ours here.
+        if !href.starts_with(&self_href) || r.status == Some(404) || is_collection(&r) {
+            continue;
+        }
+        let etag = r.prop(NS_DAV, "getetag").map(|p| p.text.clone());
+        let data = r
+            .props
+            .iter_mut()
+            .find(|p| p.status == 200 && p.ns == data_ns && p.name == data_name)
+            .map(|p| std::mem::take(&mut p.raw));
+        match data {
+            Some(body) => {
+                batch_bytes += body.len();
+                batch.push(Fetched {
+                    href,
+                    etag,
+                    body: Some(body),
+                });
+                if batch.len() >= BATCH || batch_bytes >= BATCH_BYTES {
+                    out.written += batch.len();
+                    write(std::mem::take(&mut batch))?;
+                    batch_bytes = 0;
+                }
+            }
+            None => out.missing.push(href),
+        }
+    }
+    builder
+        .finish()
+        .map_err(|e| ServiceError::Protocol(e.to_string()))?;
+    if !batch.is_empty() {
+        out.written += batch.len();
+        write(batch)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAL: &str = "http://h/alice/cal/";
+
+    /// The per-response limit of the tests.
+    const LIMIT: usize = 4096;
+
+    async fn read(body: &str) -> Result<(FirstPull, Vec<Vec<Fetched>>), ServiceError> {
+        let mut batches = Vec::new();
+        let since = AtomicUsize::new(0);
+        let collection = Url::parse(CAL).unwrap();
+        let out = read_answer(
+            body.as_bytes(),
+            &collection,
+            DavService::CalDav,
+            LIMIT,
+            &since,
+            |b| {
+                batches.push(b);
+                Ok(())
+            },
+        )
+        .await?;
+        Ok((out, batches))
+    }
+
+    fn member(i: usize, data: &str) -> String {
+        format!(
+            "<d:response><d:href>/alice/cal/{i}.ics</d:href><d:propstat><d:prop><d:getetag>\"e{i}\"</d:getetag>\
+             {data}</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
+        )
+    }
+
+    fn answer(members: &str, tail: &str) -> String {
+        format!(
+            r#"<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">{members}{tail}</d:multistatus>"#
+        )
+    }
+
+    #[test]
+    fn bodies_ask_for_the_data() {
+        let q = body(DavService::CalDav);
+        assert!(q.contains("calendar-query") && q.contains(r#"comp-filter name="VCALENDAR""#));
+        let a = body(DavService::CardDav);
+        assert!(a.contains("addressbook-query") && a.contains("<x:address-data/>"));
+    }
+
+    #[tokio::test]
+    async fn members_come_in_batches_with_the_missing_and_the_truncation() {
+        let mut members: String = (0..BATCH + 3)
+            .map(|i| {
+                member(
+                    i,
+                    &format!("<c:calendar-data>BEGIN:VCALENDAR\r\n{i}&amp;</c:calendar-data>"),
+                )
+            })
+            .collect();
+        members.push_str(&member(9999, ""));
+        let tail = "<d:response><d:href>/alice/cal/</d:href><d:status>HTTP/1.1 507 Insufficient Storage</d:status></d:response><d:sync-token>tok-1</d:sync-token>";
+        let (out, batches) = read(&answer(&members, tail)).await.unwrap();
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), vec![BATCH, 3]);
+        assert_eq!(out.written, BATCH + 3);
+        assert_eq!(out.missing, vec!["/alice/cal/9999.ics".to_string()]);
+        assert!(out.truncated);
+        let first = &batches[0][0];
+        assert_eq!(first.href, "/alice/cal/0.ics");
+        assert_eq!(first.etag.as_deref(), Some("\"e0\""));
+        assert_eq!(first.body.as_deref(), Some("BEGIN:VCALENDAR\r\n0&"));
+    }
+
+    #[tokio::test]
+    async fn the_limit_is_per_response_and_a_truncated_body_fails() {
+        // Many members that together pass the limit are fine: it is per response.
+        let data = format!("<c:calendar-data>{}</c:calendar-data>", "x".repeat(LIMIT / 2));
+        let members: String = (0..10).map(|i| member(i, &data)).collect();
+        let (out, _) = read(&answer(&members, "")).await.unwrap();
+        assert_eq!(out.written, 10);
+        // One member past it is refused, and names the limit.
+        let big = format!("<c:calendar-data>{}</c:calendar-data>", "x".repeat(LIMIT + 1));
+        let e = read(&answer(&member(1, &big), "")).await.unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+        let cut = answer(&member(1, "<c:calendar-data>abc</c:calendar-data>"), "");
+        let e = read(&cut.replace("</d:multistatus>", "")).await.unwrap_err();
+        assert!(e.to_string().contains("truncated inside <multistatus>"), "{e}");
+        let e = read(&cut[..cut.len() - 10]).await.unwrap_err();
+        assert!(e.to_string().contains("malformed multistatus"), "{e}");
+        assert!(read("<x/>").await.is_err());
+    }
+}

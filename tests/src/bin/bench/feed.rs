@@ -1,0 +1,240 @@
+//! Benchmark 7 (issue 16, issue 22): reads of a mirrored calendar as it grows — the change feed
+//! after ten server-side changes (`items.changes` from the cursor held before them) and a paged
+//! `calendar.items` — plus, at each size, the first sync beside its floor: one REPORT carrying
+//! every event, timed alone against the same server in the same run.
+//!
+//! ```text
+//!   for n in sizes:  seed n events (files) ─▶ Radicale ─┬─ floor: calendar-query REPORT alone
+//!                                                       │         sync-collection + calendar-data
+//!                    opconnect (caldav only) first sync ┘─▶ cursor C (last calendar.changed)
+//!                    10 PUTs by another client ─▶ `sync` ─▶ items.changes {cursor: C} × reps
+//!                                                          calendar.items {limit: 200} × reps
+//! ```
+//! A read whose cost follows the changes, not the collection, gives the same milliseconds at
+//! every size: the section reports each size's median and the largest size's over the smallest.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use serde_json::{Value, json};
+
+use opconnect_tests::config::render_config;
+use opconnect_tests::http::HttpRequest;
+use opconnect_tests::{AccountSpec, DavServer, Radicale, password_of};
+
+use crate::driver::{Driver, topic};
+use crate::results::Results;
+use crate::{Config, MB, production_settings, seed};
+
+pub const SECTION: &str = "7. reads as the calendar grows";
+
+/// Server-side changes made between the cursor and the read.
+const CHANGES: usize = 10;
+/// Timed repetitions of each read at each size.
+const REPS: usize = 15;
+/// Page size of the paged `calendar.items` read (the method's default).
+const PAGE: u64 = 200;
+
+pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
+    let mut per_size: Vec<(usize, f64, f64)> = Vec::new();
+    for &n in &cfg.feed_sizes {
+        let (feed, page) = one_size(n, results).with_context(|| format!("{n} events"))?;
+        per_size.push((n, feed, page));
+    }
+    if let (Some(small), Some(large)) = (per_size.first(), per_size.last())
+        && per_size.len() > 1
+    {
+        results.record(
+            SECTION,
+            &format!("items.changes: {} events ÷ {} events", large.0, small.0),
+            "×",
+            large.1 / small.1,
+        );
+        results.record(
+            SECTION,
+            &format!("calendar.items page: {} events ÷ {} events", large.0, small.0),
+            "×",
+            large.2 / small.2,
+        );
+        results.target(
+            "change feed flat as the calendar grows (largest ÷ smallest < 2)",
+            SECTION,
+            &format!("items.changes: {} events ÷ {} events", large.0, small.0),
+            |m| m < 2.0,
+        );
+        results.target(
+            "paged read flat as the calendar grows (largest ÷ smallest < 2)",
+            SECTION,
+            &format!("calendar.items page: {} events ÷ {} events", large.0, small.0),
+            |m| m < 2.0,
+        );
+    }
+    Ok(())
+}
+
+/// One calendar of `n` events; returns the medians (ms) of the change-feed and page reads.
+fn one_size(n: usize, results: &mut Results) -> Result<(f64, f64)> {
+    let radicale = Radicale::start()?;
+    let began = Instant::now();
+    let (calendar, _, bytes) = seed::seed_dav(&radicale, "alice", n, 0)?;
+    eprintln!(
+        "==> reads: {n} events ({:.1} MB) seeded in {:.1?}",
+        bytes as f64 / MB,
+        began.elapsed()
+    );
+    let label = |what: &str| format!("{what}, {n} events");
+
+    // The floor: one request carrying every event, each asked twice (the second is recorded,
+    // so both see the server as warm as the agent will).
+    for (name, body) in [
+        ("calendar-query REPORT", CALENDAR_QUERY),
+        ("sync-collection REPORT with calendar-data", SYNC_WITH_DATA),
+    ] {
+        let mut took = Duration::ZERO;
+        for _ in 0..2 {
+            let t = Instant::now();
+            let r = HttpRequest::new("REPORT", &calendar)
+                .auth("alice", password_of("alice"))
+                .header("Depth", "1")
+                .header("Content-Type", "application/xml; charset=utf-8")
+                .body(body.as_bytes())
+                .send_within(radicale.port(), Duration::from_secs(300))?;
+            took = t.elapsed();
+            ensure!(r.status == 207, "{name}: HTTP {}", r.status);
+            let got = r.text().matches("BEGIN:VEVENT").count();
+            ensure!(got >= n, "{name} carried {got} events, expected {n}");
+        }
+        results.record(
+            SECTION,
+            &label(&format!("floor: {name}")),
+            "s",
+            took.as_secs_f64(),
+        );
+    }
+
+    let mut account = AccountSpec::for_user("alice");
+    account.caldav = Some(radicale.url());
+    let mut settings = production_settings();
+    settings.dav_poll_interval = "1h".into();
+    let mut d = Driver::launch(&render_config(&settings, &[account]))?;
+    let services = [("alice", "caldav")];
+    let done = d.wait_synced(&services, Duration::from_secs(1800))?;
+    let first = (done - d.started).as_secs_f64();
+    results.record(SECTION, &label("opconnect first sync"), "s", first);
+    let floor = results
+        .metrics
+        .iter()
+        .find(|m| m.name == label("floor: calendar-query REPORT"))
+        .and_then(|m| m.samples.last().copied())
+        .unwrap_or(f64::NAN);
+    results.record(
+        SECTION,
+        &label("first sync ÷ calendar-query alone"),
+        "×",
+        first / floor,
+    );
+    let changed: Vec<&Value> = d
+        .seen
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| topic(e) == "calendar.changed" && e["calendar"] == calendar.as_str())
+        .collect();
+    let added: u64 = changed.iter().filter_map(|e| e["added"].as_u64()).sum();
+    ensure!(
+        added == n as u64,
+        "opconnect mirrored {added} events, expected {n}"
+    );
+    let cursor = changed
+        .last()
+        .and_then(|e| e["cursor"].as_str())
+        .context("no cursor in calendar.changed")?
+        .to_string();
+    let (rss, anon) = (d.status_kb("VmRSS")?, d.status_kb("RssAnon")?);
+    let (_, hwm) = d.memory_kb()?;
+    results.record(
+        SECTION,
+        &label("peak RSS during first sync (VmHWM)"),
+        "MB",
+        hwm as f64 / 1024.0,
+    );
+    results.record(SECTION, &label("RSS after first sync"), "MB", rss as f64 / 1024.0);
+    results.record(SECTION, &label("  of which RssAnon"), "MB", anon as f64 / 1024.0);
+
+    // Ten changes by another client, spread over the calendar, then one poll.
+    for k in 0..CHANGES {
+        let (uid, ics) = seed::event(k * n / CHANGES);
+        let ics = ics.replacen("SUMMARY:", "SUMMARY:changed ", 1);
+        radicale
+            .http()
+            .put_event("alice", &calendar, &uid, &ics)
+            .with_context(|| format!("changing {uid}"))?;
+    }
+    d.drain();
+    d.seen.clear();
+    d.call("sync", json!({"account": "alice"}))?;
+    d.wait_synced(&services, Duration::from_secs(600))?;
+
+    let mut feed = Vec::new();
+    for _ in 0..REPS {
+        let t = Instant::now();
+        let a = d.call(
+            "items.changes",
+            json!({"account": "alice", "collection": calendar, "cursor": cursor, "limit": PAGE}),
+        )?;
+        feed.push(t.elapsed().as_secs_f64() * 1000.0);
+        let items = a["items"].as_array().map_or(0, Vec::len);
+        ensure!(
+            items == CHANGES && a["more"] == false && a["reset"] != true,
+            "items.changes gave {items} items (more {}, reset {}), expected {CHANGES}",
+            a["more"],
+            a["reset"]
+        );
+    }
+    let mut page = Vec::new();
+    let mut next_page = Vec::new();
+    for _ in 0..REPS {
+        let t = Instant::now();
+        let a = d.call(
+            "calendar.items",
+            json!({"account": "alice", "calendar": calendar, "limit": PAGE}),
+        )?;
+        page.push(t.elapsed().as_secs_f64() * 1000.0);
+        ensure!(a["more"] == true, "calendar.items: one page held everything");
+        let t = Instant::now();
+        let b = d.call(
+            "calendar.items",
+            json!({"account": "alice", "calendar": calendar, "limit": PAGE, "cursor": a["cursor"]}),
+        )?;
+        next_page.push(t.elapsed().as_secs_f64() * 1000.0);
+        ensure!(
+            b["items"].as_array().is_some_and(|i| !i.is_empty()),
+            "second page empty"
+        );
+    }
+    for (what, samples) in [
+        ("items.changes after 10 changes", &feed),
+        ("calendar.items, first page of 200", &page),
+        ("calendar.items, next page (cursor)", &next_page),
+    ] {
+        for s in samples {
+            results.record(SECTION, &label(what), "ms", *s);
+        }
+    }
+    let (f, p) = (median(&feed), median(&page));
+    eprintln!(
+        "==> reads: {n} events: first sync {first:.2} s (floor {floor:.2} s), items.changes {f:.2} ms, page {p:.2} ms"
+    );
+    Ok((f, p))
+}
+
+fn median(samples: &[f64]) -> f64 {
+    crate::results::summarize(samples).median
+}
+
+/// Every event of the calendar with its data (RFC 4791 §7.8).
+const CALENDAR_QUERY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop><C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>"#;
+
+/// An initial sync-collection asking for the data too (RFC 6578 §3.2, RFC 4791 §9.6).
+const SYNC_WITH_DATA: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:sync-collection xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:sync-token/><D:sync-level>1</D:sync-level><D:prop><D:getetag/><C:calendar-data/></D:prop></D:sync-collection>"#;
