@@ -24,6 +24,7 @@ pub mod http;
 pub mod imap;
 pub mod ipc;
 pub mod lyingdav;
+pub mod meetings;
 pub mod ports;
 pub mod postfix;
 pub mod process;

@@ -11,76 +11,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use opconnect_tests::config::render_config;
-use opconnect_tests::{AccountSpec, Agent, AgentSettings, Davical};
+use opconnect_tests::meetings::{WAIT, agent_for_both, bobs_copy, fields_until};
+use opconnect_tests::Davical;
 use serde_json::{Value, json};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// One agent with alice's and bob's CalDAV accounts on `davical`, both online.
-fn agent_for_both(davical: &Davical) -> Result<Agent> {
-    let settings = AgentSettings {
-        dav_poll_interval: "5m".into(),
-        ..AgentSettings::default()
-    };
-    let accounts: Vec<AccountSpec> = ["alice", "bob"]
-        .iter()
-        .map(|u| {
-            let mut a = AccountSpec::for_user(u);
-            a.caldav = Some(davical.dav_url());
-            a
-        })
-        .collect();
-    let agent = Agent::start(&render_config(&settings, &accounts))?;
-    agent.wait_for_state("alice", "online", Duration::from_secs(20))?;
-    agent.wait_for_state("bob", "online", Duration::from_secs(20))?;
-    // Online comes before the first listing of the homes: wait for both default calendars.
-    for user in ["alice", "bob"] {
-        let cal = davical.default_calendar(user);
-        agent.call_until("calendar.list", json!({"account": user}), WAIT, |v| {
-            v.as_array()
-                .is_some_and(|a| a.iter().any(|c| c["href"] == cal.as_str()))
-        })?;
-    }
-    Ok(agent)
-}
-
-/// `items.get` until `pred` holds on the item's fields, syncing `account` between tries.
-fn fields_until(agent: &Agent, account: &str, href: &str, pred: impl Fn(&Value) -> bool) -> Result<Value> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        agent.call("sync", json!({"account": account}))?;
-        let item = agent.call("items.get", json!({"account": account, "href": href}));
-        if let Ok(item) = &item
-            && pred(&item["fields"])
-        {
-            return Ok(item["fields"].clone());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{account}'s {href} never got there: {item:?}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-/// bob's mirrored event with `uid` in his default calendar, once a sync has brought it.
-fn bobs_copy(agent: &Agent, davical: &Davical, uid: &str) -> Result<Value> {
-    let cal = davical.default_calendar("bob");
-    let deadline = Instant::now() + WAIT;
-    loop {
-        agent.call("sync", json!({"account": "bob"}))?;
-        let items = agent.call("calendar.items", json!({"account": "bob", "calendar": cal}))?;
-        if let Some(i) = items.as_array().and_then(|a| a.iter().find(|i| i["uid"] == uid)) {
-            return Ok(i.clone());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "bob's calendar never got {uid}: {items}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
 
 fn recipient<'a>(fields: &'a Value, address: &str) -> Option<&'a Value> {
     fields["Recipients"].as_array()?.iter().find(|r| {
