@@ -11,9 +11,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use opconnect_tests::Cyrus;
 use opconnect_tests::DavServer;
 use opconnect_tests::meetings::{WAIT, agent_for_both, bobs_copy, fields_until};
-use opconnect_tests::Cyrus;
 use serde_json::{Value, json};
 
 /// Everything Cyrus's telemetry logged of bob's HTTP requests, lower-cased.

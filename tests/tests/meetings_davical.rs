@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use opconnect_tests::meetings::{WAIT, agent_for_both, bobs_copy, fields_until};
 use opconnect_tests::Davical;
+use opconnect_tests::meetings::{WAIT, agent_for_both, bobs_copy, fields_until};
 use serde_json::{Value, json};
 
 fn recipient<'a>(fields: &'a Value, address: &str) -> Option<&'a Value> {
