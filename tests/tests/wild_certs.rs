@@ -17,7 +17,28 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use opconnect_tests::agent::opconnect_bin;
 use opconnect_tests::radicale::RadicaleOptions;
-use opconnect_tests::{Agent, AgentSettings, Dovecot, DovecotOptions, Radicale, ports, tls};
+use opconnect_tests::{Agent, AgentSettings, Dovecot, DovecotOptions, Radicale, tls};
+
+/// A name server on 127.0.0.1 answering every question REFUSED (RFC 1035 §4.1.1, RCODE 5) at
+/// once: discovery finds nothing by DNS, and does not wait out a timeout per question the way a
+/// closed port makes it (an unconnected UDP socket never hears the port-unreachable).
+fn refusing_dns() -> Result<u16> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let port = socket.local_addr()?.port();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+            if n < 12 {
+                continue;
+            }
+            let mut answer = buf[..n].to_vec();
+            answer[2] = 0x80 | (buf[2] & 0x79); // QR, the question's opcode and RD
+            answer[3] = 0x05; // REFUSED
+            let _ = socket.send_to(&answer, peer);
+        }
+    });
+    Ok(port)
+}
 
 fn cli(dir: &Path, args: &[&str]) -> Result<Output> {
     let mut cmd = Command::new(opconnect_bin());
@@ -109,11 +130,11 @@ fn a_self_signed_certificate_works_only_once_pinned_and_not_after_it_changes() -
     let dav_fp = tls::fingerprint(&radicale.dir().join("tls/server.pem"))?;
     ensure!(imap_fp != dav_fp);
 
-    // No DNS answers here (a closed port): only the given servers count.
+    // No DNS answers here (a name server that refuses every question, at once): only the given servers count.
     let config = format!(
         "{}dns = \"127.0.0.1:{}\"\n",
         AgentSettings::default().to_toml(),
-        ports::free_port()?
+        refusing_dns()?
     );
     let agent = Agent::start(&config)?;
     let dir = agent.dir().to_owned();
