@@ -104,3 +104,12 @@ pub fn bobs_copy(agent: &Agent, server: &impl Scheduling, uid: &str) -> Result<V
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// The entry for `address` in an appointment field set's `Recipients`, any case.
+pub fn recipient<'a>(fields: &'a Value, address: &str) -> Option<&'a Value> {
+    fields["Recipients"].as_array()?.iter().find(|r| {
+        r["Address"]
+            .as_str()
+            .is_some_and(|a| a.eq_ignore_ascii_case(address))
+    })
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use opconnect_tests::Cyrus;
 use opconnect_tests::DavServer;
-use opconnect_tests::meetings::{WAIT, agent_for_both, bobs_copy, fields_until};
+use opconnect_tests::meetings::{WAIT, agent_for_both, bobs_copy, fields_until, recipient};
 use serde_json::{Value, json};
 
 /// Everything Cyrus's telemetry logged of bob's HTTP requests, lower-cased.
@@ -29,14 +29,6 @@ fn bob_telemetry(cyrus: &Cyrus) -> Result<String> {
         }
     }
     Ok(text)
-}
-
-fn recipient<'a>(fields: &'a Value, address: &str) -> Option<&'a Value> {
-    fields["Recipients"].as_array()?.iter().find(|r| {
-        r["Address"]
-            .as_str()
-            .is_some_and(|a| a.eq_ignore_ascii_case(address))
-    })
 }
 
 #[test]

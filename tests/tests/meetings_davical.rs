@@ -12,16 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use opconnect_tests::Davical;
-use opconnect_tests::meetings::{WAIT, agent_for_both, bobs_copy, fields_until};
+use opconnect_tests::meetings::{WAIT, agent_for_both, bobs_copy, fields_until, recipient};
 use serde_json::{Value, json};
-
-fn recipient<'a>(fields: &'a Value, address: &str) -> Option<&'a Value> {
-    fields["Recipients"].as_array()?.iter().find(|r| {
-        r["Address"]
-            .as_str()
-            .is_some_and(|a| a.eq_ignore_ascii_case(address))
-    })
-}
 
 #[test]
 fn bob_accepts_on_davical_and_then_alice_cancels() -> Result<()> {

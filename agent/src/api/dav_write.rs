@@ -4,16 +4,18 @@
 //! A write is checked (the collection exists and is writable, the body parses), journaled with
 //! the etag it is based on, applied to the mirror, and replayed by the DAV child with `If-Match`.
 
+use std::collections::BTreeMap;
+
 use actix::Addr;
+use opconnect_actors::AccountSpec;
 use opconnect_actors::children::dav_replay::{copy_op, current};
 use opconnect_actors::dav::sync::normalize_href;
-use opconnect_actors::hub::{Hub, ToAccount};
+use opconnect_actors::hub::Hub;
 use opconnect_actors::journal::DavOp;
 use opconnect_actors::journal::dav_op::{Delete, Put};
 use opconnect_actors::status::ServiceKind;
 use opconnect_actors::store::Store;
 use opconnect_actors::store::records::ConflictRecord;
-use opconnect_actors::supervise::ChildCommand;
 use opconnect_ipc::rpc::code;
 use opconnect_ipc::{Event, RpcError};
 use serde_json::{Value, json};
@@ -26,10 +28,14 @@ pub async fn put(
     hub: &Addr<Hub>,
     store: &Store,
     events: &broadcast::Sender<Event>,
+    accounts: &BTreeMap<String, AccountSpec>,
     params: &Value,
     calendar: bool,
 ) -> Result<Value, RpcError> {
     let account = known_account(hub, params).await?;
+    let spec = accounts
+        .get(&account)
+        .ok_or_else(|| RpcError::unknown_account(&account))?;
     let (collection_key, body_key, kinds) = if calendar {
         ("calendar", "ics", &["calendar", "tasks"][..])
     } else {
@@ -92,7 +98,7 @@ pub async fn put(
         store,
         events,
         params,
-        &account,
+        spec,
         vec![op],
         calendar,
         json!({"href": href}),
@@ -105,10 +111,14 @@ pub async fn delete(
     hub: &Addr<Hub>,
     store: &Store,
     events: &broadcast::Sender<Event>,
+    accounts: &BTreeMap<String, AccountSpec>,
     params: &Value,
     calendar: bool,
 ) -> Result<Value, RpcError> {
     let account = known_account(hub, params).await?;
+    let spec = accounts
+        .get(&account)
+        .ok_or_else(|| RpcError::unknown_account(&account))?;
     let href = normalize_href(&required_string(params, "href")?);
     let kinds: &[&str] = if calendar {
         &["calendar", "tasks"]
@@ -145,17 +155,7 @@ pub async fn delete(
         if_match,
     };
     let op = DavOp::delete(calendar, delete);
-    journal(
-        hub,
-        store,
-        events,
-        params,
-        &account,
-        vec![op],
-        calendar,
-        json!({}),
-    )
-    .await
+    journal(hub, store, events, params, spec, vec![op], calendar, json!({})).await
 }
 
 /// The href of a new item named after its UID, in the one form hrefs are kept in.
@@ -174,16 +174,17 @@ pub(crate) async fn journal(
     store: &Store,
     events: &broadcast::Sender<Event>,
     params: &Value,
-    account: &str,
+    spec: &AccountSpec,
     ops: Vec<DavOp>,
     calendar: bool,
     mut answer: Value,
 ) -> Result<Value, RpcError> {
+    let account = spec.name.as_str();
     let wait = params.get("wait").and_then(Value::as_bool).unwrap_or(false);
     let verdicts = events.subscribe();
     // A meeting the user organizes tells its attendees by mail (iMIP) where the server does not.
     let (ops, mail) = if calendar {
-        super::meetings_mail::outgoing(store, account, ops)?
+        super::meetings_mail::outgoing(store, spec, ops)?
     } else {
         let none = ops.iter().map(|_| Vec::new()).collect();
         (ops, none)
@@ -214,7 +215,7 @@ pub(crate) async fn journal(
     .map_err(store_error)?;
     wake(hub, account, calendar).await;
     if sends {
-        super::meetings_mail::wake(hub, account, ServiceKind::Imap).await;
+        super::wake(hub, account, ServiceKind::Imap).await;
     }
     answer["op"] = json!(id);
     if wait {
@@ -230,13 +231,7 @@ async fn wake(hub: &Addr<Hub>, account: &str, calendar: bool) {
     } else {
         ServiceKind::Carddav
     };
-    let _ = hub
-        .send(ToAccount {
-            account: account.to_owned(),
-            kind,
-            command: ChildCommand::Replay,
-        })
-        .await;
+    super::wake(hub, account, kind).await;
 }
 
 /// A group card in the dialect the book already uses (vCard 4 KIND or Apple's X- properties).

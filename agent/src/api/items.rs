@@ -10,6 +10,7 @@
 //! ```
 
 use actix::Addr;
+use opconnect_actors::AccountSpec;
 use opconnect_actors::dav::sync::normalize_href;
 use opconnect_actors::formats::item::{self, FieldSet, ItemClass, PatchError};
 use opconnect_actors::hub::Hub;
@@ -36,21 +37,23 @@ pub async fn call(
     hub: &Addr<Hub>,
     store: &Store,
     events: &broadcast::Sender<Event>,
-    accounts: &std::collections::BTreeMap<String, opconnect_actors::AccountSpec>,
+    accounts: &std::collections::BTreeMap<String, AccountSpec>,
     method: &str,
     params: &Value,
 ) -> Result<Value, RpcError> {
     let account = known_account(hub, params).await?;
-    let me = me(store, accounts.get(&account))?;
+    let spec = accounts.get(&account);
+    let me = me(store, spec)?;
+    let writer = || spec.ok_or_else(|| RpcError::unknown_account(&account));
     match method {
         "items.changes" => changes(store, &account, params, &me),
         "items.get" => {
             let (col, item) = find(store, &account, params, &["calendar", "tasks", "addressbook"])?;
             Ok(item_json(&item, &col.kind, &me))
         }
-        "items.create" => create(hub, store, events, &account, params).await,
-        "items.patch" => patch(hub, store, events, &account, params).await,
-        "items.delete" => delete(hub, store, events, &account, params).await,
+        "items.create" => create(hub, store, events, writer()?, params).await,
+        "items.patch" => patch(hub, store, events, writer()?, params).await,
+        "items.delete" => delete(hub, store, events, writer()?, params).await,
         "contacts.photo" => {
             let (_, item) = find(store, &account, params, &["addressbook"])?;
             Ok(match item::photo(&item.body) {
@@ -212,7 +215,7 @@ pub(crate) fn item_json(item: &ItemRecord, kind: &str, me: &[String]) -> Value {
 }
 
 /// The user's calendar user addresses, for `MeetingStatus` (who organizes a meeting).
-fn me(store: &Store, spec: Option<&opconnect_actors::AccountSpec>) -> Result<Vec<String>, RpcError> {
+fn me(store: &Store, spec: Option<&AccountSpec>) -> Result<Vec<String>, RpcError> {
     let Some(spec) = spec else {
         return Ok(Vec::new());
     };
@@ -284,9 +287,10 @@ async fn create(
     hub: &Addr<Hub>,
     store: &Store,
     events: &broadcast::Sender<Event>,
-    account: &str,
+    spec: &AccountSpec,
     params: &Value,
 ) -> Result<Value, RpcError> {
+    let account = spec.name.as_str();
     let class_name = required_string(params, "class")?;
     let class = ItemClass::parse(&class_name)
         .filter(|c| *c != ItemClass::Note)
@@ -337,7 +341,7 @@ async fn create(
         store,
         events,
         params,
-        account,
+        spec,
         vec![DavOp::put(calendar, put)],
         calendar,
         answer,
@@ -350,9 +354,10 @@ async fn patch(
     hub: &Addr<Hub>,
     store: &Store,
     events: &broadcast::Sender<Event>,
-    account: &str,
+    spec: &AccountSpec,
     params: &Value,
 ) -> Result<Value, RpcError> {
+    let account = spec.name.as_str();
     let (col, item) = find(store, account, params, &["calendar", "tasks", "addressbook"])?;
     writable(&col)?;
     let etag = required_string(params, "etag")?;
@@ -379,7 +384,7 @@ async fn patch(
         store,
         events,
         params,
-        account,
+        spec,
         vec![DavOp::put(calendar, put)],
         calendar,
         answer,
@@ -392,9 +397,10 @@ async fn delete(
     hub: &Addr<Hub>,
     store: &Store,
     events: &broadcast::Sender<Event>,
-    account: &str,
+    spec: &AccountSpec,
     params: &Value,
 ) -> Result<Value, RpcError> {
+    let account = spec.name.as_str();
     let (col, item) = find(store, account, params, &["calendar", "tasks", "addressbook"])?;
     writable(&col)?;
     let if_match = optional_string(params, "etag")?
@@ -409,7 +415,7 @@ async fn delete(
             if_match,
         },
     );
-    journal(hub, store, events, params, account, vec![op], calendar, json!({})).await
+    journal(hub, store, events, params, spec, vec![op], calendar, json!({})).await
 }
 
 #[cfg(test)]

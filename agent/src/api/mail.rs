@@ -315,13 +315,7 @@ async fn write(
         .map_err(|e| RpcError::internal(e.to_string()))?
         .map_err(store_error)?;
     // The op is durable now; telling the child is best effort (it replays on every start too).
-    let _ = hub
-        .send(ToAccount {
-            account: account.clone(),
-            kind: ServiceKind::Imap,
-            command: ChildCommand::Replay,
-        })
-        .await;
+    super::wake(hub, &account, ServiceKind::Imap).await;
     if !wait {
         return Ok(json!({"op": id}));
     }

@@ -163,7 +163,7 @@ pub async fn respond(
         store,
         events,
         params,
-        &spec.name,
+        spec,
         vec![DavOp::put(true, put)],
         true,
         answer,

@@ -11,12 +11,12 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::Arc;
 
 use actix::Addr;
 use opconnect_actors::AccountSpec;
 use opconnect_actors::formats::itip;
-use opconnect_actors::hub::{Hub, ToAccount};
+use opconnect_actors::hub::Hub;
 use opconnect_actors::journal::dav_op::Put;
 use opconnect_actors::journal::{DavOp, MailOp};
 use opconnect_actors::meetings::imip::{self, store as imip_store};
@@ -29,21 +29,14 @@ use opconnect_ipc::{Event, RpcError};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::api::{optional_string, required_string, store_error, verdict};
+use crate::api::{optional_string, required_string, store_error, verdict, wake};
 
 /// INBOX messages looked at, newest first.
 const SCAN: usize = 200;
 
-/// The configured accounts, for the write path (`dav_write::journal`), which is not handed them.
-fn accounts() -> &'static RwLock<BTreeMap<String, AccountSpec>> {
-    static ACCOUNTS: OnceLock<RwLock<BTreeMap<String, AccountSpec>>> = OnceLock::new();
-    ACCOUNTS.get_or_init(Default::default)
-}
-
 /// The user's address when the account sends its meetings' mail itself.
-fn imip_user(store: &Store, account: &str) -> Option<String> {
-    let map = accounts().read().ok()?;
-    let spec = map.get(account)?;
+fn imip_user(store: &Store, spec: &AccountSpec) -> Option<String> {
+    let account = spec.name.as_str();
     match opconnect_actors::meetings::delivery(store, spec) {
         Ok(Some(Delivery::Imip)) => Some(spec.email.clone()),
         Ok(Some(_)) => None,
@@ -63,21 +56,18 @@ fn imip_user(store: &Store, account: &str) -> Option<String> {
     }
 }
 
-/// Registers the accounts and, inside a runtime, starts applying arrived replies, updates and
-/// cancellations when new mail reaches INBOX.
+/// Inside a runtime, starts applying arrived replies, updates and cancellations when new mail
+/// reaches INBOX.
 pub fn start(
     hub: &Addr<Hub>,
     store: &Store,
     events: &broadcast::Sender<Event>,
     specs: &Arc<BTreeMap<String, AccountSpec>>,
 ) {
-    if let Ok(mut map) = accounts().write() {
-        map.extend(specs.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
     if tokio::runtime::Handle::try_current().is_err() {
         return;
     }
-    let (hub, store, mut rx) = (hub.clone(), store.clone(), events.subscribe());
+    let (hub, store, specs, mut rx) = (hub.clone(), store.clone(), specs.clone(), events.subscribe());
     tokio::spawn(async move {
         loop {
             let event = match rx.recv().await {
@@ -85,16 +75,22 @@ pub fn start(
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return,
             };
-            let Some(account) = event.data.get("account").and_then(Value::as_str) else {
+            let Some(spec) = event
+                .data
+                .get("account")
+                .and_then(Value::as_str)
+                .and_then(|a| specs.get(a))
+            else {
                 continue;
             };
+            let account = spec.name.as_str();
             // New mail in INBOX only: what was there before the agent started is read when
             // `meetings.list` is called or the next message arrives, so that starting an agent
             // on a large mailbox fetches nothing it was not asked for.
             let inbox = event.data.get("folder").and_then(Value::as_str) == Some("INBOX");
             if event.topic == "mail.new"
                 && inbox
-                && let Some(user) = imip_user(&store, account)
+                && let Some(user) = imip_user(&store, spec)
                 && let Err(e) = apply_arrived(&hub, &store, account, &user).await
             {
                 tracing::warn!(account, "iMIP: {}", e.message);
@@ -107,10 +103,11 @@ pub fn start(
 /// raised for a significant change; one list of sends per operation.
 pub(crate) fn outgoing(
     store: &Store,
-    account: &str,
+    spec: &AccountSpec,
     ops: Vec<DavOp>,
 ) -> Result<(Vec<DavOp>, Vec<Vec<MailOp>>), RpcError> {
-    let Some(user) = imip_user(store, account) else {
+    let account = spec.name.as_str();
+    let Some(user) = imip_user(store, spec) else {
         let none = ops.iter().map(|_| Vec::new()).collect();
         return Ok((ops, none));
     };
@@ -143,17 +140,6 @@ pub(crate) fn outgoing(
         }
     }
     Ok((out, sends))
-}
-
-/// Hands the IMAP child its replay (the sends) or the DAV child its (the writes).
-pub(crate) async fn wake(hub: &Addr<Hub>, account: &str, kind: ServiceKind) {
-    let _ = hub
-        .send(ToAccount {
-            account: account.to_owned(),
-            kind,
-            command: ChildCommand::Replay,
-        })
-        .await;
 }
 
 /// An iTIP message that arrived in INBOX.
@@ -292,8 +278,9 @@ async fn journal(store: &Store, account: &str, op: DavOp, mail: Vec<MailOp>) -> 
 
 /// `meetings.list {account}` (mail part): invitations and cancellations that arrived in INBOX
 /// for the user (not their own meetings), newest first, with the user's PARTSTAT as it stands.
-pub async fn list(hub: &Addr<Hub>, store: &Store, account: &str) -> Result<Vec<Invitation>, RpcError> {
-    let Some(user) = imip_user(store, account) else {
+pub async fn list(hub: &Addr<Hub>, store: &Store, spec: &AccountSpec) -> Result<Vec<Invitation>, RpcError> {
+    let account = spec.name.as_str();
+    let Some(user) = imip_user(store, spec) else {
         return Ok(Vec::new());
     };
     // What arrived since the last sync counts before the list is read.
@@ -333,10 +320,11 @@ pub async fn respond(
     hub: &Addr<Hub>,
     store: &Store,
     events: &broadcast::Sender<Event>,
-    account: &str,
+    spec: &AccountSpec,
     params: &Value,
 ) -> Result<Value, RpcError> {
-    let user = imip_user(store, account).ok_or_else(|| {
+    let account = spec.name.as_str();
+    let user = imip_user(store, spec).ok_or_else(|| {
         RpcError::new(
             code::NOT_SUPPORTED,
             format!("account `{account}` cannot answer by mail (it needs smtp, imap and an email address)"),

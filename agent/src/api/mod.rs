@@ -133,10 +133,10 @@ impl Service for AgentApi {
                     // (`mail:` ids); each answers empty where the account's delivery is the other.
                     if method == "meetings.list" {
                         let mut list = meetings::list(&store, spec, &secrets).await?;
-                        list.extend(meetings_mail::list(&hub, &store, &name).await?);
+                        list.extend(meetings_mail::list(&hub, &store, spec).await?);
                         serde_json::to_value(list).map_err(|e| RpcError::internal(e.to_string()))
                     } else if optional_string(&params, "id")?.is_some_and(|id| id.starts_with("mail:")) {
-                        meetings_mail::respond(&hub, &store, &events, &name, &params).await
+                        meetings_mail::respond(&hub, &store, &events, spec, &params).await
                     } else {
                         meetings::respond(&hub, &store, &events, spec, &secrets, &params).await
                     }
@@ -144,10 +144,10 @@ impl Service for AgentApi {
                 m if m.starts_with("ooo.") => ooo::call(m, &params, &accounts, &secrets).await,
                 m if m.starts_with("account.") => account::call(m, &params, dns).await,
                 m if m.starts_with("mail.") => mail::call(&hub, &store, &events, m, &params).await,
-                "calendar.put" => dav_write::put(&hub, &store, &events, &params, true).await,
-                "contacts.put" => dav_write::put(&hub, &store, &events, &params, false).await,
-                "calendar.delete" => dav_write::delete(&hub, &store, &events, &params, true).await,
-                "contacts.delete" => dav_write::delete(&hub, &store, &events, &params, false).await,
+                "calendar.put" => dav_write::put(&hub, &store, &events, &accounts, &params, true).await,
+                "contacts.put" => dav_write::put(&hub, &store, &events, &accounts, &params, false).await,
+                "calendar.delete" => dav_write::delete(&hub, &store, &events, &accounts, &params, true).await,
+                "contacts.delete" => dav_write::delete(&hub, &store, &events, &accounts, &params, false).await,
                 "conflicts.list" => dav_write::list(&store),
                 "calendar.freebusy" => freebusy::call(&hub, &params).await,
                 "gal.search" => gal::search(&hub, &store, &params).await,
@@ -305,6 +305,17 @@ pub(crate) async fn verdict_all(
         )
         .with_data(json!({"op": last}))),
     }
+}
+
+/// Hands `account`'s `kind` child its replay: a write was journaled for it.
+pub(crate) async fn wake(hub: &Addr<Hub>, account: &str, kind: opconnect_actors::status::ServiceKind) {
+    let _ = hub
+        .send(opconnect_actors::hub::ToAccount {
+            account: account.to_owned(),
+            kind,
+            command: opconnect_actors::supervise::ChildCommand::Replay,
+        })
+        .await;
 }
 
 /// After a lag: drops from `pending` the operations the journal no longer holds (done), and

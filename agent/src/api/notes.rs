@@ -6,11 +6,10 @@
 use actix::Addr;
 use opconnect_actors::AccountSpec;
 use opconnect_actors::formats::{item, note};
-use opconnect_actors::hub::{Hub, ToAccount};
+use opconnect_actors::hub::Hub;
 use opconnect_actors::journal::MailOp;
 use opconnect_actors::status::ServiceKind;
 use opconnect_actors::store::Store;
-use opconnect_actors::supervise::ChildCommand;
 use opconnect_ipc::rpc::code;
 use opconnect_ipc::{Event, RpcError};
 use serde_json::{Value, json};
@@ -168,13 +167,7 @@ async fn journal(
     .await
     .map_err(|e| RpcError::internal(e.to_string()))?
     .map_err(store_error)?;
-    let _ = hub
-        .send(ToAccount {
-            account: account.to_owned(),
-            kind: ServiceKind::Imap,
-            command: ChildCommand::Replay,
-        })
-        .await;
+    crate::api::wake(hub, account, ServiceKind::Imap).await;
     answer["op"] = json!(ids.last().copied().unwrap_or_default());
     if wait {
         crate::api::verdict_all(store, verdicts, &ids, answer).await

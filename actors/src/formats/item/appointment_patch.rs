@@ -42,24 +42,12 @@ pub fn patch_at(
     let zones_before = used_tzids(&doc);
     let had_vtimezones = create || !doc.components_named("VTIMEZONE").is_empty();
     let mut significant = false;
-    for (key, prop) in [
+    let texts = [
         ("Subject", "SUMMARY"),
         ("Location", "LOCATION"),
         ("Body", "DESCRIPTION"),
-    ] {
-        if differs(key) {
-            props::set_text(&mut doc, t, prop, c.str(key)?);
-        }
-    }
-    if differs("Categories") {
-        props::set_categories(&mut doc, t, c.str("Categories")?);
-    }
-    if differs("Sensitivity") {
-        props::set_sensitivity(&mut doc, t, c.int("Sensitivity")?.unwrap_or(0))?;
-    }
-    if differs("Importance") {
-        props::set_importance(&mut doc, t, c.int("Importance")?.unwrap_or(1))?;
-    }
+    ];
+    props::patch_descriptive(&mut doc, t, &c, &differs, &texts)?;
     if differs("BusyStatus") {
         set_busy(&mut doc, t, c.int("BusyStatus")?.unwrap_or(2))?;
     }

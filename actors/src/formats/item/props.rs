@@ -167,6 +167,33 @@ pub fn bump_sequence(doc: &mut Doc, t: Target) {
     doc.set(t.get(doc), "SEQUENCE", &format!("SEQUENCE:{}", seq + 1));
 }
 
+/// The descriptive properties appointments and tasks share (RFC 5545 §3.8.1): the TEXT ones in
+/// `texts` (field → property), CATEGORIES, CLASS and PRIORITY, each rewritten only when
+/// `differs` says the patch changes it.
+pub fn patch_descriptive(
+    doc: &mut Doc,
+    t: Target,
+    c: &Changes,
+    differs: &dyn Fn(&str) -> bool,
+    texts: &[(&str, &str)],
+) -> Result<(), PatchError> {
+    for (key, prop) in texts {
+        if differs(key) {
+            set_text(doc, t, prop, c.str(key)?);
+        }
+    }
+    if differs("Categories") {
+        set_categories(doc, t, c.str("Categories")?);
+    }
+    if differs("Sensitivity") {
+        set_sensitivity(doc, t, c.int("Sensitivity")?.unwrap_or(0))?;
+    }
+    if differs("Importance") {
+        set_importance(doc, t, c.int("Importance")?.unwrap_or(1))?;
+    }
+    Ok(())
+}
+
 /// Typed access to a patch's values; errors name the field.
 pub struct Changes<'a>(pub &'a FieldSet);
 

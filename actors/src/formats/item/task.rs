@@ -174,20 +174,8 @@ pub fn patch_at(
         return Err(PatchError::Unfaithful(why.to_owned()));
     }
     let mut significant = false;
-    for (key, prop) in [("Subject", "SUMMARY"), ("Body", "DESCRIPTION")] {
-        if differs(key) {
-            props::set_text(&mut doc, t, prop, c.str(key)?);
-        }
-    }
-    if differs("Categories") {
-        props::set_categories(&mut doc, t, c.str("Categories")?);
-    }
-    if differs("Sensitivity") {
-        props::set_sensitivity(&mut doc, t, c.int("Sensitivity")?.unwrap_or(0))?;
-    }
-    if differs("Importance") {
-        props::set_importance(&mut doc, t, c.int("Importance")?.unwrap_or(1))?;
-    }
+    let texts = [("Subject", "SUMMARY"), ("Body", "DESCRIPTION")];
+    props::patch_descriptive(&mut doc, t, &c, &differs, &texts)?;
     for (key, prop, other) in [("StartDate", "DTSTART", "DUE"), ("DueDate", "DUE", "DTSTART")] {
         if differs(key) {
             let date = c
