@@ -1,6 +1,7 @@
 //! Message submission over SMTP (RFC 6409) with lettre: implicit TLS (`smtps://`, RFC 8314 §3.3)
 //! or STARTTLS (`smtp://`, RFC 3207), AUTH, and the envelope taken from the message's own headers.
-//! Plaintext only to a loopback server that offers no STARTTLS (invariant 8).
+//! Plaintext only to a loopback server that offers no STARTTLS (invariant 8). Implicit TLS
+//! through a proxy, and any TLS to a pinned host, are ours (`smtp/starttls.rs`), not lettre's.
 //!
 //! ```text
 //!  connect ─ TLS/STARTTLS ─ EHLO ─ AUTH │ MAIL ─ RCPT… ─ DATA │ transmitting() │ message ─ "." ─ 250
@@ -12,9 +13,7 @@ use std::time::Duration;
 
 use lettre::Address;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
-use lettre::transport::smtp::client::{
-    AsyncSmtpConnection, AsyncTokioStream, Certificate, Tls, TlsParameters,
-};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, MailBodyParameter, MailParameter};
 use mail_parser::MessageParser;
@@ -22,6 +21,8 @@ use mail_parser::MessageParser;
 use crate::account::Secret;
 use crate::error::ServiceError;
 use crate::net::endpoint::{Endpoint, Security};
+
+mod starttls;
 
 /// Who the message goes to, read from its headers (RFC 5322 §3.6.2, §3.6.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,19 +142,10 @@ pub async fn submit(
         .map(|r| parse(r))
         .collect::<Result<_, _>>()
         .map_err(SubmitError::NotSent)?;
-    let tls = tls_for(endpoint, trust.ca).map_err(SubmitError::NotSent)?;
-    // lettre verifies with its own rustls settings, which take no pin: implicit TLS is ours (the
-    // one verifier of net/tls.rs, whose refusal names the certificate and how to pin it), and
-    // lettre talks through it. STARTTLS is lettre's, so a pinned host needs implicit TLS.
+    // lettre's own TLS takes no custom verifier and wraps only sockets it opened: TLS, implicit
+    // or after STARTTLS, is ours (smtp/starttls.rs, the one verifier of net/tls.rs: roots,
+    // tls_ca, tls_pins, and refusals that name the certificate), and lettre talks through it.
     let pinned = trust.pins.covers(&endpoint.host);
-    if pinned && endpoint.security == Security::StartTls {
-        return Err(SubmitError::NotSent(ServiceError::Config(format!(
-            "{}: a pinned certificate (tls_pins) is used for SMTP over implicit TLS only; \
-             set smtp = \"smtps://{}:465\" if the server offers it",
-            endpoint.authority(),
-            endpoint.host
-        ))));
-    }
     let credentials = Credentials::new(username.to_owned(), password.expose().to_owned());
     let classify = |e: lettre::transport::smtp::Error| classify(endpoint, e);
     let late = |stage: &str, limit: Duration| {
@@ -168,51 +160,18 @@ pub async fn submit(
         budget.connect,
         late("the greeting, EHLO or AUTH", budget.connect),
         async {
-            let wrapper = match &tls {
-                Tls::Wrapper(params) => Some(params.clone()),
-                _ => None,
-            };
-            let mut conn = match endpoint.proxy_to_use() {
-                None if endpoint.security == Security::Tls => {
-                    let tcp = tokio::net::TcpStream::connect((endpoint.host.as_str(), endpoint.port))
-                        .await
-                        .map_err(|e| ServiceError::transient(format!("{}: {e}", endpoint.authority())))?;
-                    let stream = tunnelled_tls(endpoint, trust, tcp).await?;
-                    AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello)
-                        .await
-                        .map_err(classify)?
+            // Direct or through the proxy's tunnel (net/proxy.rs).
+            let tcp = endpoint.open_tcp(budget.connect).await?;
+            let stream: Box<dyn AsyncTokioStream> = match endpoint.security {
+                Security::Tls => Box::new(starttls::implicit(endpoint, trust, tcp).await?),
+                Security::StartTls => {
+                    Box::new(starttls::upgrade(endpoint, trust, tcp, &hello.to_string(), pinned).await?)
                 }
-                None => AsyncSmtpConnection::connect_tokio1(
-                    (endpoint.host.as_str(), endpoint.port),
-                    Some(budget.connect),
-                    &hello,
-                    wrapper,
-                    None,
-                )
+                Security::Plain => Box::new(tcp),
+            };
+            let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &hello)
                 .await
-                .map_err(classify)?,
-                // Through a tunnel: implicit TLS is started here (lettre only wraps its own
-                // sockets); STARTTLS is lettre's as ever.
-                Some(proxy) => {
-                    let tcp =
-                        crate::net::proxy::tunnel(&proxy, &endpoint.host, endpoint.port, budget.connect)
-                            .await?;
-                    let stream: Box<dyn AsyncTokioStream> = match endpoint.security {
-                        Security::Tls => Box::new(tunnelled_tls(endpoint, trust, tcp).await?),
-                        _ => Box::new(tcp),
-                    };
-                    AsyncSmtpConnection::connect_with_transport(stream, &hello)
-                        .await
-                        .map_err(classify)?
-                }
-            };
-            match &tls {
-                Tls::Opportunistic(params) if conn.can_starttls() => {
-                    conn.starttls(params.clone(), &hello).await.map_err(classify)?
-                }
-                Tls::Required(params) => conn.starttls(params.clone(), &hello).await.map_err(classify)?,
-                _ => {}
-            }
+                .map_err(classify)?;
             conn.auth(DEFAULT_MECHANISMS, &credentials)
                 .await
                 .map_err(classify)?;
@@ -286,99 +245,6 @@ async fn stage<T>(
     work: impl Future<Output = Result<T, ServiceError>>,
 ) -> Result<T, ServiceError> {
     tokio::time::timeout(limit, work).await.unwrap_or(Err(late))
-}
-
-/// Implicit TLS (RFC 8314 §3.3), direct or over a proxy tunnel, verified like every other
-/// connection (system roots, `tls_ca`, `tls_pins`).
-async fn tunnelled_tls(
-    endpoint: &Endpoint,
-    trust: Trust<'_>,
-    tcp: tokio::net::TcpStream,
-) -> Result<TlsTunnel, ServiceError> {
-    let config = crate::net::tls::client_config_with(trust.ca, trust.pins, None)?;
-    let name = rustls_pki_types::ServerName::try_from(endpoint.host.clone())
-        .map_err(|e| ServiceError::Config(format!("{}: {e}", endpoint.host)))?;
-    tokio_rustls::TlsConnector::from(config)
-        .connect(name, tcp)
-        .await
-        .map(|s| TlsTunnel(Box::new(s)))
-        .map_err(|e| {
-            // rustls's refusals (the certificate, the protocol) come as InvalidData: the user's
-            // to decide; a connection lost during the handshake is retried.
-            if e.kind() == std::io::ErrorKind::InvalidData {
-                ServiceError::Tls(format!("{}: {e}", endpoint.authority()))
-            } else {
-                ServiceError::transient(format!("{}: TLS handshake: {e}", endpoint.authority()))
-            }
-        })
-}
-
-/// A TLS stream of ours, in the shape lettre takes an existing stream.
-struct TlsTunnel(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>);
-
-impl std::fmt::Debug for TlsTunnel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TlsTunnel")
-    }
-}
-
-impl AsyncTokioStream for TlsTunnel {
-    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.0.get_ref().0.peer_addr()
-    }
-}
-
-impl tokio::io::AsyncRead for TlsTunnel {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut *self.0).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for TlsTunnel {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut *self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut *self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut *self.0).poll_shutdown(cx)
-    }
-}
-
-fn tls_for(endpoint: &Endpoint, tls_ca: Option<&std::path::Path>) -> Result<Tls, ServiceError> {
-    let mut params = TlsParameters::builder(endpoint.host.clone());
-    if let Some(ca) = tls_ca {
-        let pem =
-            std::fs::read(ca).map_err(|e| ServiceError::Config(format!("tls_ca {}: {e}", ca.display())))?;
-        let cert = Certificate::from_pem(&pem)
-            .map_err(|e| ServiceError::Config(format!("tls_ca {}: {e}", ca.display())))?;
-        params = params.add_root_certificate(cert);
-    }
-    let params = params
-        .build_rustls()
-        .map_err(|e| ServiceError::Config(format!("TLS: {e}")))?;
-    Ok(match endpoint.security {
-        Security::Tls => Tls::Wrapper(params),
-        // A loopback test server may lack STARTTLS; anything else must offer it.
-        Security::StartTls if endpoint.loopback => Tls::Opportunistic(params),
-        Security::StartTls => Tls::Required(params),
-        Security::Plain => Tls::None,
-    })
 }
 
 /// 535/530 are authentication; other 5xx are refusals; the rest (4xx, network) transient.

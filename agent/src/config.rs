@@ -576,8 +576,13 @@ sieve = "sieve://imap.example.org:4190"
                 "socks5://127.0.0.1:1080"
             );
         }
+        // A proxy login is read into the endpoints (its password a Secret, never printed).
+        let c = parse(&GOOD.replace("[[account]]\n", "[[account]]\nproxy = \"http://u:pw@p:1\"\n")).unwrap();
+        let imap = c.accounts[0].spec.imap.as_ref().unwrap();
+        assert_eq!(imap.proxy.as_ref().unwrap().login.as_ref().unwrap().user, "u");
+        assert!(!format!("{imap:?}").contains("pw"), "{imap:?}");
         let e =
-            parse(&GOOD.replace("[[account]]\n", "[[account]]\nproxy = \"http://u:pw@p:1\"\n")).unwrap_err();
+            parse(&GOOD.replace("[[account]]\n", "[[account]]\nproxy = \"ftp://u:pw@p:1\"\n")).unwrap_err();
         assert!(e.contains("key \"proxy\"") && !e.contains("pw@"), "{e}");
     }
 

@@ -69,7 +69,8 @@ pub struct Postfix {
     child: Option<Spawned>,
     started_in: Duration,
     /// An implicit-TLS listener (RFC 8314 §3) and the directory with its `server.pem`/`server.key`.
-    smtps: Option<(u16, PathBuf)>,
+    /// The implicit-TLS listener's port, the STARTTLS listener's port, and the certificate dir.
+    smtps: Option<(u16, u16, PathBuf)>,
 }
 
 impl Postfix {
@@ -88,7 +89,8 @@ impl Postfix {
         Self::start_tls(dovecot, auth_port, None)
     }
 
-    /// As [`Postfix::start`], plus an implicit-TLS (`smtps`) listener presenting the certificate
+    /// As [`Postfix::start`], plus an implicit-TLS (`smtps`) listener and a listener that requires
+    /// STARTTLS (RFC 3207) before anything else, both presenting the certificate
     /// `server.pem` with key `server.key` from `tls_dir` (e.g. [`crate::tls::make_self_signed`]).
     pub fn start_tls(dovecot: &Dovecot, auth_port: u16, tls_dir: Option<&Path>) -> Result<Postfix> {
         if !process::is_root() {
@@ -100,7 +102,7 @@ impl Postfix {
         for _ in 0..3 {
             let mut postfix = Self::prepare(dovecot.lmtp_port(), auth_port)?;
             if let Some(dir) = tls_dir {
-                postfix.smtps = Some((ports::free_port()?, dir.to_owned()));
+                postfix.smtps = Some((ports::free_port()?, ports::free_port()?, dir.to_owned()));
                 postfix.write_config()?;
             }
             match postfix.spawn() {
@@ -260,12 +262,14 @@ service_throttle_time = 1s
 
     /// The implicit-TLS listener's master.cf line, when there is one.
     fn smtps_line(&self) -> String {
-        let Some((port, dir)) = &self.smtps else {
+        let Some((port, starttls, dir)) = &self.smtps else {
             return String::new();
         };
         let d = dir.display();
         format!(
             "127.0.0.1:{port} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes \
+             -o smtpd_tls_security_level=encrypt -o smtpd_tls_chain_files={d}/server.key,{d}/server.pem\n\
+             127.0.0.1:{starttls} inet n - n - - smtpd \
              -o smtpd_tls_security_level=encrypt -o smtpd_tls_chain_files={d}/server.key,{d}/server.pem\n\
              tlsmgr    unix  - - n 1000? 1 tlsmgr\n"
         )
@@ -273,7 +277,12 @@ service_throttle_time = 1s
 
     /// The implicit-TLS listener's port (started with [`Postfix::start_tls`]).
     pub fn smtps_port(&self) -> Option<u16> {
-        self.smtps.as_ref().map(|(port, _)| *port)
+        self.smtps.as_ref().map(|(port, _, _)| *port)
+    }
+
+    /// The STARTTLS listener's port (started with [`Postfix::start_tls`]).
+    pub fn starttls_port(&self) -> Option<u16> {
+        self.smtps.as_ref().map(|(_, port, _)| *port)
     }
 
     fn spawn(&mut self) -> Result<()> {

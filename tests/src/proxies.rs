@@ -1,5 +1,6 @@
 //! Private proxies from Debian for the proxy tests (issue 21): tinyproxy (HTTP, with CONNECT
-//! tunnels) and microsocks (SOCKS5), each on a free port of 127.0.0.1 with its log in a TempDir.
+//! tunnels) and microsocks (SOCKS5), each on a free port of 127.0.0.1 with its log in a TempDir;
+//! each optionally demanding a login (tinyproxy `BasicAuth`, microsocks `-u -P`, RFC 1929).
 //!
 //! ```text
 //!   agent ──CONNECT host:port / GET http://…──▶ tinyproxy ──▶ Dovecot, Radicale
@@ -28,6 +29,16 @@ pub struct LocalProxy {
 impl LocalProxy {
     /// tinyproxy in the foreground; every port may be tunnelled (no ConnectPort lines).
     pub fn tinyproxy() -> Result<LocalProxy> {
+        Self::tinyproxy_with(None)
+    }
+
+    /// tinyproxy that answers 407 to any request without `Proxy-Authorization: Basic` for
+    /// `user`/`password` (tinyproxy's `BasicAuth`).
+    pub fn tinyproxy_with_login(user: &str, password: &str) -> Result<LocalProxy> {
+        Self::tinyproxy_with(Some((user, password)))
+    }
+
+    fn tinyproxy_with(login: Option<(&str, &str)>) -> Result<LocalProxy> {
         let dir = TempDir::new()?;
         let port = free_port()?;
         let log = dir.path().join("tinyproxy.log");
@@ -40,8 +51,9 @@ impl LocalProxy {
         fs::write(
             &conf,
             format!(
-                "Port {port}\nListen 127.0.0.1\nTimeout 60\nLogFile \"{}\"\nLogLevel Connect\nMaxClients 50\nAllow 127.0.0.1\n{user}",
-                log.display()
+                "Port {port}\nListen 127.0.0.1\nTimeout 60\nLogFile \"{}\"\nLogLevel Connect\nMaxClients 50\nAllow 127.0.0.1\n{user}{auth}",
+                log.display(),
+                auth = login.map_or(String::new(), |(u, p)| format!("BasicAuth {u} {p}\n"))
             ),
         )?;
         fs::write(&log, "")?;
@@ -66,11 +78,23 @@ impl LocalProxy {
 
     /// microsocks, which logs each client and the host it was connected to.
     pub fn microsocks() -> Result<LocalProxy> {
+        Self::microsocks_with(None)
+    }
+
+    /// microsocks that takes only username/password authentication (RFC 1929) for `user`.
+    pub fn microsocks_with_login(user: &str, password: &str) -> Result<LocalProxy> {
+        Self::microsocks_with(Some((user, password)))
+    }
+
+    fn microsocks_with(login: Option<(&str, &str)>) -> Result<LocalProxy> {
         let dir = TempDir::new()?;
         let port = free_port()?;
         let log = dir.path().join("microsocks.log");
         let mut cmd = Command::new("microsocks");
         cmd.args(["-i", "127.0.0.1", "-p", &port.to_string()]);
+        if let Some((user, password)) = login {
+            cmd.args(["-u", user, "-P", password]);
+        }
         let mut process =
             Spawned::spawn("microsocks", cmd, &log).context("microsocks (Debian package microsocks)")?;
         process.wait_ready(Duration::from_secs(10), || port_accepts(port))?;
@@ -86,6 +110,11 @@ impl LocalProxy {
     /// `http://127.0.0.1:PORT` or `socks5://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("{}://127.0.0.1:{}", self.scheme, self.port)
+    }
+
+    /// [`Self::url`] with `user:password@` (both URL-safe in the tests).
+    pub fn url_with_login(&self, user: &str, password: &str) -> String {
+        format!("{}://{user}:{password}@127.0.0.1:{}", self.scheme, self.port)
     }
 
     pub fn port(&self) -> u16 {

@@ -95,7 +95,7 @@ impl DavClient {
                 url.host_str().unwrap_or(""),
                 &crate::net::proxy::process_env,
             )
-            .map(|p| p.url())
+            .map(|p| p.reqwest_url())
         });
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -564,6 +564,10 @@ pub fn check_status(url: &Url, status: StatusCode, headers: &HeaderMap) -> Resul
     let what = format!("{url}: {status}");
     Err(match status.as_u16() {
         401 => ServiceError::Auth(format!("{url} answered 401 Unauthorized")),
+        407 => ServiceError::Config(format!(
+            "{url}: {}",
+            crate::net::tunnel::reqwest_login_problem("proxy authorization required").unwrap_or_default()
+        )),
         403 => ServiceError::Auth(format!("{url} answered 403 Forbidden")),
         408 | 429 | 500..=599 => ServiceError::Transient {
             message: what,
@@ -589,7 +593,9 @@ pub fn classify_reqwest(url: &Url, err: reqwest::Error) -> ServiceError {
         source = s.source();
     }
     // The URL never carries the password (Basic auth travels in a header).
-    if chain.contains("is not trusted") || chain.contains("changed: the pinned one") {
+    if let Some(advice) = crate::net::tunnel::reqwest_login_problem(&chain) {
+        ServiceError::Config(format!("{url}: {advice}"))
+    } else if chain.contains("is not trusted") || chain.contains("changed: the pinned one") {
         ServiceError::Tls(format!("{url}: {}", crate::net::tls::tidy(&chain)))
     } else if chain.contains("certificate") || chain.contains("UnknownIssuer") {
         ServiceError::Tls(format!(

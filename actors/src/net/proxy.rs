@@ -1,7 +1,7 @@
 //! Proxies (issue 21): which one a connection goes through — the account's `proxy`, else the
-//! `*_PROXY` variables — and the tunnels IMAP, SMTP and ManageSieve open through them: HTTP
-//! CONNECT (RFC 9110 §9.3.6) and SOCKS5 (RFC 1928). TLS runs inside the tunnel, end to end with
-//! the server, so the proxy sees only ciphertext and certificates are checked as ever.
+//! `*_PROXY` variables, else (on Windows) the system setting — and the login it carries. The
+//! tunnels IMAP, SMTP and ManageSieve open through them are in `net/tunnel.rs`; reqwest opens
+//! its own from [`Proxy::reqwest_url`]. TLS runs inside the tunnel, end to end with the server.
 //!
 //! ```text
 //!   account `proxy` ──────────────────────────────► always (loopback too)
@@ -9,18 +9,17 @@
 //!   NO_PROXY match ───────────────────────────────► direct
 //!   https: HTTPS_PROXY, ALL_PROXY · http: HTTP_PROXY, ALL_PROXY
 //!   imap/smtp/sieve: ALL_PROXY, HTTPS_PROXY ──────► that proxy
+//!   none set, Windows: Internet Settings ─────────► that proxy, unless ProxyOverride matches
 //! ```
+//!
+//! A login (`http://user:password@host:port`) is kept as a [`Secret`]: [`Proxy::url`], which
+//! every message uses, never holds it; only the handshake (`Proxy-Authorization: Basic`, RFC 9110
+//! §11.7.1; RFC 1929 for SOCKS5) and reqwest's copy see the password.
 
-use std::time::Duration;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-use crate::error::ServiceError;
+use crate::account::Secret;
 use crate::net::endpoint::is_loopback_host;
 
-/// The longest answer head a CONNECT may bring before the tunnel is refused.
-const CONNECT_HEAD_MAX: usize = 8 * 1024;
+pub use crate::net::tunnel::tunnel;
 
 /// The proxy protocols spoken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,18 +30,27 @@ pub enum ProxyKind {
     Socks5 { remote_dns: bool },
 }
 
-/// One proxy, as `http://host:port` or `socks5://host:port` names it.
+/// One proxy, as `http://[user:password@]host:port` or `socks5://…` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proxy {
     pub kind: ProxyKind,
     pub host: String,
     pub port: u16,
+    /// The login the proxy wants, if any.
+    pub login: Option<ProxyLogin>,
+}
+
+/// A user name and password for a proxy; the password prints as `***` (invariant 7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyLogin {
+    pub user: String,
+    pub password: Secret,
 }
 
 impl Proxy {
-    /// Reads `http://host:port`, `socks5://host:port` or `socks5h://host:port`; a bare
-    /// `host:port` is HTTP, as curl reads it. User info is refused: no password in the config
-    /// or the environment's copy of it in our logs (invariant 7).
+    /// Reads `http://host:port`, `socks5://host:port` or `socks5h://host:port`, each with an
+    /// optional `user:password@` (percent-encoded, as curl reads it); a bare `host:port` is
+    /// HTTP. No error message repeats the password.
     pub fn parse(text: &str) -> Result<Proxy, String> {
         let text = text.trim();
         let with_scheme = if text.contains("://") {
@@ -62,9 +70,23 @@ impl Proxy {
                 ));
             }
         };
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err("proxy URLs with a user name or password are not supported".into());
-        }
+        let login = if url.username().is_empty() && url.password().is_none() {
+            None
+        } else {
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8()
+                    .map(|c| c.into_owned())
+                    .map_err(|_| "the proxy's user name or password is not UTF-8 once decoded".to_owned())
+            };
+            let user = decode(url.username())?;
+            let password = Secret::new(decode(url.password().unwrap_or(""))?);
+            // RFC 1929 §2: each at most 255 bytes.
+            if user.is_empty() || user.len() > 255 || password.expose().len() > 255 {
+                return Err("the proxy's user name must be 1 to 255 bytes, its password at most 255".into());
+            }
+            Some(ProxyLogin { user, password })
+        };
         let host = url
             .host_str()
             .ok_or_else(|| "the proxy URL has no host".to_owned())?
@@ -74,11 +96,15 @@ impl Proxy {
         Ok(Proxy {
             kind,
             host,
-            port: url.port().unwrap_or(default_port),
+            // `url` drops a port equal to the scheme's default (80 for http): it was given.
+            port: url
+                .port()
+                .unwrap_or(if gave_port(&with_scheme) { 80 } else { default_port }),
+            login,
         })
     }
 
-    /// The URL form reqwest takes.
+    /// The proxy as messages name it: scheme, host and port, never the login.
     pub fn url(&self) -> String {
         let scheme = match self.kind {
             ProxyKind::Http => "http",
@@ -92,6 +118,39 @@ impl Proxy {
         };
         format!("{scheme}://{host}:{}", self.port)
     }
+
+    /// [`Self::url`] with the user name (not the password), for advice to the user.
+    pub fn named(&self) -> String {
+        match &self.login {
+            Some(l) => format!("{} (user `{}`)", self.url(), l.user),
+            None => self.url(),
+        }
+    }
+
+    /// The URL reqwest takes: with the login, percent-encoded. Only for reqwest's proxy
+    /// setting; never log it.
+    pub fn reqwest_url(&self) -> String {
+        let plain = self.url();
+        let Some(login) = &self.login else { return plain };
+        let Ok(mut url) = url::Url::parse(&plain) else {
+            return plain;
+        };
+        if url.set_username(&login.user).is_err() || url.set_password(Some(login.password.expose())).is_err()
+        {
+            return plain;
+        }
+        url.to_string().trim_end_matches('/').to_owned()
+    }
+}
+
+/// Whether `scheme://[userinfo@]host:port[/…]` names a port.
+fn gave_port(text: &str) -> bool {
+    let rest = text.split_once("://").map_or(text, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    host_port
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.ends_with(':') && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn strip_auth(text: &str) -> String {
@@ -103,13 +162,24 @@ fn strip_auth(text: &str) -> String {
 }
 
 /// The proxy for a connection to `host` over `scheme` (`https`, `http`, `imap`, `smtp`,
-/// `sieve`…): the account's `explicit` one, else the variables `env` reads (see the diagram).
-/// A variable that cannot be read is logged and ignored.
+/// `sieve`…): the account's `explicit` one, else the variables `env` reads, else the system
+/// setting (Windows; see the diagram). A variable that cannot be read is logged and ignored.
 pub fn choose(
     explicit: Option<&Proxy>,
     scheme: &str,
     host: &str,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Option<Proxy> {
+    choose_with(explicit, scheme, host, env, &crate::net::winproxy::current)
+}
+
+/// [`choose`] with the system setting read by `system` (a test gives its own).
+pub fn choose_with(
+    explicit: Option<&Proxy>,
+    scheme: &str,
+    host: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    system: &dyn Fn() -> Option<crate::net::winproxy::SystemProxy>,
 ) -> Option<Proxy> {
     if let Some(p) = explicit {
         return Some(p.clone());
@@ -133,7 +203,9 @@ pub fn choose(
         "http" => &["http_proxy", "all_proxy"],
         _ => &["all_proxy", "https_proxy"],
     };
-    let (name, value) = order.iter().find_map(|n| var(n).map(|v| (*n, v)))?;
+    let Some((name, value)) = order.iter().find_map(|n| var(n).map(|v| (*n, v))) else {
+        return system().and_then(|s| s.for_target(scheme, host));
+    };
     match Proxy::parse(&value) {
         Ok(p) => Some(p),
         Err(e) => {
@@ -166,169 +238,6 @@ fn no_proxy_matches(list: &str, host: &str) -> bool {
         })
 }
 
-fn refused(proxy: &Proxy, target: &str, why: impl std::fmt::Display) -> ServiceError {
-    ServiceError::transient(format!("proxy {}: tunnel to {target}: {why}", proxy.url()))
-}
-
-/// A TCP stream to `host:port` through `proxy`, ready for TLS or a plaintext greeting. The
-/// caller bounds the time (every connect here runs under `connect_timeout`); `limit` bounds the
-/// handshake with the proxy on its own.
-pub async fn tunnel(
-    proxy: &Proxy,
-    host: &str,
-    port: u16,
-    limit: Duration,
-) -> Result<TcpStream, ServiceError> {
-    let target = format!("{host}:{port}");
-    let work = async {
-        let mut tcp = TcpStream::connect((proxy.host.as_str(), proxy.port))
-            .await
-            .map_err(|e| refused(proxy, &target, format!("cannot reach the proxy: {e}")))?;
-        let _ = tcp.set_nodelay(true);
-        match proxy.kind {
-            ProxyKind::Http => http_connect(&mut tcp, proxy, host, port).await?,
-            ProxyKind::Socks5 { .. } => socks5_connect(&mut tcp, proxy, host, port).await?,
-        }
-        tracing::debug!(proxy = %proxy.url(), %target, "tunnel open");
-        Ok(tcp)
-    };
-    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
-        Err(refused(
-            proxy,
-            &target,
-            format!("no answer within {}s", limit.as_secs()),
-        ))
-    })
-}
-
-/// RFC 9110 §9.3.6: `CONNECT host:port`; any 2xx opens the tunnel. The head is read byte by byte
-/// so that nothing of the server's first bytes is swallowed.
-async fn http_connect(tcp: &mut TcpStream, proxy: &Proxy, host: &str, port: u16) -> Result<(), ServiceError> {
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    let request =
-        format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: opconnect\r\n\r\n");
-    let fail = |why: String| refused(proxy, &authority, why);
-    tcp.write_all(request.as_bytes())
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if head.len() >= CONNECT_HEAD_MAX {
-            return Err(fail(format!(
-                "the proxy's answer head is over {CONNECT_HEAD_MAX} bytes"
-            )));
-        }
-        match tcp.read(&mut byte).await.map_err(|e| fail(e.to_string()))? {
-            0 => return Err(fail("the proxy closed the connection".into())),
-            _ => head.push(byte[0]),
-        }
-    }
-    let text = String::from_utf8_lossy(&head);
-    let status_line = text.lines().next().unwrap_or("");
-    let code: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    match code {
-        200..=299 => Ok(()),
-        407 => Err(fail(
-            "the proxy wants a login (407), which opconnect does not send".into(),
-        )),
-        0 => Err(fail(format!(
-            "not an HTTP answer: {:?}",
-            status_line.chars().take(80).collect::<String>()
-        ))),
-        _ => Err(fail(format!(
-            "refused: {}",
-            status_line.chars().take(120).collect::<String>()
-        ))),
-    }
-}
-
-/// RFC 1928: no-authentication method (§3), CONNECT with a domain name (§4, ATYP 3) so that
-/// names resolve at the proxy, then the reply (§6).
-async fn socks5_connect(
-    tcp: &mut TcpStream,
-    proxy: &Proxy,
-    host: &str,
-    port: u16,
-) -> Result<(), ServiceError> {
-    let target = format!("{host}:{port}");
-    let fail = |why: String| refused(proxy, &target, why);
-    let io = |e: std::io::Error| refused(proxy, &target, e);
-    tcp.write_all(&[5, 1, 0]).await.map_err(io)?;
-    let mut choice = [0u8; 2];
-    tcp.read_exact(&mut choice).await.map_err(io)?;
-    match choice {
-        [5, 0] => {}
-        [5, 0xff] => {
-            return Err(fail(
-                "the SOCKS5 proxy wants a login, which opconnect does not send".into(),
-            ));
-        }
-        other => return Err(fail(format!("not a SOCKS5 answer ({other:?})"))),
-    }
-    let mut request = vec![5, 1, 0];
-    match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(a)) => {
-            request.push(1);
-            request.extend_from_slice(&a.octets());
-        }
-        Ok(std::net::IpAddr::V6(a)) => {
-            request.push(4);
-            request.extend_from_slice(&a.octets());
-        }
-        Err(_) => {
-            let name = host.as_bytes();
-            let len = u8::try_from(name.len()).map_err(|_| fail("host name over 255 bytes".into()))?;
-            request.push(3);
-            request.push(len);
-            request.extend_from_slice(name);
-        }
-    }
-    request.extend_from_slice(&port.to_be_bytes());
-    tcp.write_all(&request).await.map_err(io)?;
-    let mut reply = [0u8; 4];
-    tcp.read_exact(&mut reply).await.map_err(io)?;
-    if reply[0] != 5 {
-        return Err(fail(format!("not a SOCKS5 reply (version {})", reply[0])));
-    }
-    if reply[1] != 0 {
-        // RFC 1928 §6: the REP field.
-        let why = match reply[1] {
-            1 => "general failure",
-            2 => "not allowed by the proxy's rules",
-            3 => "network unreachable",
-            4 => "host unreachable",
-            5 => "connection refused",
-            6 => "TTL expired",
-            7 => "command not supported",
-            8 => "address type not supported",
-            _ => "unknown error",
-        };
-        return Err(fail(format!("the SOCKS5 proxy answered {} ({why})", reply[1])));
-    }
-    let rest = match reply[3] {
-        1 => 4 + 2,
-        4 => 16 + 2,
-        3 => {
-            let mut len = [0u8; 1];
-            tcp.read_exact(&mut len).await.map_err(io)?;
-            usize::from(len[0]) + 2
-        }
-        other => return Err(fail(format!("SOCKS5 reply with address type {other}"))),
-    };
-    let mut bound = vec![0u8; rest];
-    tcp.read_exact(&mut bound).await.map_err(io)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,13 +254,35 @@ mod tests {
             (ProxyKind::Http, "proxy.corp", 3128)
         );
         assert_eq!(Proxy::parse("proxy.corp:3128").unwrap(), p);
+        assert_eq!(Proxy::parse("http://proxy.corp:80").unwrap().port, 80);
+        assert_eq!(Proxy::parse("http://proxy.corp").unwrap().port, 8080);
+        assert_eq!(Proxy::parse("http://[::1]:80").unwrap().port, 80);
+        assert_eq!(Proxy::parse("http://[::1]").unwrap().port, 8080);
         let s = Proxy::parse("socks5://127.0.0.1").unwrap();
         assert_eq!((s.port, s.url().as_str()), (1080, "socks5://127.0.0.1:1080"));
         assert!(Proxy::parse("ftp://x").unwrap_err().contains("ftp"));
-        let e = Proxy::parse("http://bob:s3cret@proxy:8080").unwrap_err();
-        assert!(!e.contains("s3cret"), "{e}");
         let e = Proxy::parse("http://bob:s3cret@[bad").unwrap_err();
         assert!(!e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn a_login_is_read_and_never_shown() {
+        let p = Proxy::parse("http://bob:s3cr%40t@proxy.corp:3128").unwrap();
+        let login = p.login.clone().unwrap();
+        assert_eq!((login.user.as_str(), login.password.expose()), ("bob", "s3cr@t"));
+        assert_eq!(p.url(), "http://proxy.corp:3128");
+        assert_eq!(p.named(), "http://proxy.corp:3128 (user `bob`)");
+        assert!(!format!("{p:?}").contains("s3cr"), "{p:?}");
+        assert_eq!(p.reqwest_url(), "http://bob:s3cr%40t@proxy.corp:3128");
+        let s = Proxy::parse("socks5h://carol:pw@127.0.0.1:1081").unwrap();
+        assert_eq!(s.reqwest_url(), "socks5h://carol:pw@127.0.0.1:1081");
+        assert_eq!(
+            Proxy::parse("http://127.0.0.1:1").unwrap().reqwest_url(),
+            "http://127.0.0.1:1"
+        );
+        let long = format!("socks5://bob:{}@p:1", "x".repeat(256));
+        let e = Proxy::parse(&long).unwrap_err();
+        assert!(e.contains("255") && !e.contains("xxx"), "{e}");
     }
 
     #[test]
@@ -389,7 +320,20 @@ mod tests {
             "an account's own proxy is used even for loopback"
         );
         let none = env_of(&[]);
-        assert_eq!(choose(None, "https", "dav.example.org", &none), None);
+        assert_eq!(
+            choose_with(None, "https", "dav.example.org", &none, &|| None),
+            None
+        );
+        // Without variables, the system setting (Windows) decides; with them, they do.
+        let system = || crate::net::winproxy::SystemProxy::parse(1, "corp:8080", "");
+        assert_eq!(
+            choose_with(None, "https", "dav.example.org", &none, &system).map(|p| p.url()),
+            Some("http://corp:8080".into())
+        );
+        assert_eq!(
+            choose_with(None, "https", "dav.example.org", &env, &system).map(|p| p.url()),
+            Some("http://web:3128".into())
+        );
         let star = env_of(&[("HTTPS_PROXY", "http://web:3128"), ("no_proxy", "*")]);
         assert_eq!(choose(None, "https", "dav.example.org", &star), None);
     }

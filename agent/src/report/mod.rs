@@ -47,6 +47,8 @@ pub struct Report {
     pub sync: Option<Value>,
     /// The provider recognised and what the user must do (see [`provider_facts`]).
     pub provider: Option<Value>,
+    /// A proxy that wants a login or refused one, and what to do (see [`proxy_facts`]).
+    pub proxy: Option<Value>,
 }
 
 /// Probes `account` and builds its report. Never fails: what could not be learned is in the cells.
@@ -72,6 +74,7 @@ pub async fn build(account: &AccountConfig, settings: &Settings) -> Report {
         elapsed: started.elapsed(),
         sync: None,
         provider: None,
+        proxy: None,
     }
     .with_provider(account)
 }
@@ -79,6 +82,7 @@ pub async fn build(account: &AccountConfig, settings: &Settings) -> Report {
 impl Report {
     fn with_provider(mut self, account: &AccountConfig) -> Report {
         self.provider = provider_facts(account, &self.probes);
+        self.proxy = proxy_facts(account, &self.probes);
         self
     }
 }
@@ -114,6 +118,48 @@ pub fn provider_facts(account: &AccountConfig, probes: &Probes) -> Option<Value>
         out["action"] = json!(hint);
     }
     Some(out)
+}
+
+/// `{proxy, action}` when a probe's connection failed at the proxy's login (net/tunnel.rs:
+/// a 407, or a SOCKS5 login refused or wanted): which proxy, and what the user must do. The
+/// proxy is named by URL and user, never with its password.
+pub fn proxy_facts(account: &AccountConfig, probes: &Probes) -> Option<Value> {
+    let spec = &account.spec;
+    let error = [
+        serde_json::to_value(&probes.imap),
+        serde_json::to_value(&probes.caldav),
+        serde_json::to_value(&probes.carddav),
+        serde_json::to_value(&probes.sieve),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|v| {
+        v["error"]
+            .as_str()
+            .filter(|e| e.contains("the proxy wants a login") || e.contains("the proxy refused the login"))
+            .map(str::to_owned)
+    })?;
+    let explicit = [&spec.imap, &spec.smtp, &spec.caldav, &spec.carddav, &spec.sieve]
+        .into_iter()
+        .flatten()
+        .find_map(|e| e.proxy.as_ref());
+    let (named, where_) = match explicit {
+        Some(p) => (p.named(), "the account's `proxy`"),
+        None => (
+            "the proxy of the *_PROXY variables".to_owned(),
+            "the *_PROXY variable",
+        ),
+    };
+    let action = if error.contains("refused the login") || explicit.is_some_and(|p| p.login.is_some()) {
+        format!("the proxy {named} refused the login: check the user name and password in {where_}")
+    } else {
+        format!(
+            "the proxy {named} wants a login: give it in {where_} as `http://USER:PASSWORD@host:port` \
+             (or `socks5://USER:PASSWORD@host:port`)"
+        )
+    };
+    let named = explicit.map_or_else(|| "*_PROXY".to_owned(), |p| p.named());
+    Some(json!({"proxy": named, "action": action}))
 }
 
 /// What the mirror of `account` knows that a probe cannot: the collections whose sync-token
@@ -176,6 +222,9 @@ pub fn to_json(r: &Report) -> Value {
     }
     if let Some(provider) = &r.provider {
         out["provider"] = provider.clone();
+    }
+    if let Some(proxy) = &r.proxy {
+        out["proxy"] = proxy.clone();
     }
     out
 }

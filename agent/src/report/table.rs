@@ -65,6 +65,9 @@ pub fn render(r: &Report, colour: bool) -> String {
         }
         out.push('\n');
     }
+    if let Some(action) = r.proxy.as_ref().and_then(|p| p["action"].as_str()) {
+        let _ = writeln!(out, "To do: {action}\n");
+    }
     // The matrix row, as on the original product's page.
     let first = r.account.len().max("Platform".len()) + 2;
     let _ = write!(out, "{:<first$}", "Platform");

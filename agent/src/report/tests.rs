@@ -63,6 +63,7 @@ fn sample() -> Report {
         elapsed: Duration::from_millis(42),
         sync: None,
         provider: None,
+        proxy: None,
     }
 }
 
@@ -207,4 +208,40 @@ fn the_provider_is_named_and_a_refused_password_says_where_to_make_an_app_passwo
     let table = table::render(&r, false);
     assert!(table.contains("Provider: iCloud\nTo do: make one"), "{table}");
     assert_eq!(to_json(&r)["provider"]["name"], "iCloud");
+}
+
+#[test]
+fn a_proxy_that_wants_a_login_is_named_with_what_to_do() {
+    let mut account = down_account("true");
+    assert_eq!(proxy_facts(&account, &sample().probes), None);
+    let wanted = Probes {
+        imap: Outcome::Failed {
+            error: "configuration: proxy http://127.0.0.1:3128: tunnel to 127.0.0.1:993: the proxy wants a login (407)"
+                .into(),
+        },
+        ..sample().probes
+    };
+    let facts = proxy_facts(&account, &wanted).unwrap();
+    assert!(facts["action"].as_str().unwrap().contains("*_PROXY"), "{facts}");
+    let proxy = opconnect_actors::net::proxy::Proxy::parse("http://bob:s3cret@127.0.0.1:3128").unwrap();
+    for e in [&mut account.spec.imap, &mut account.spec.caldav]
+        .into_iter()
+        .flatten()
+    {
+        e.proxy = Some(proxy.clone());
+    }
+    let facts = proxy_facts(&account, &wanted).unwrap();
+    let action = facts["action"].as_str().unwrap();
+    assert!(
+        action.contains("http://127.0.0.1:3128 (user `bob`) refused the login"),
+        "{facts}"
+    );
+    assert!(!facts.to_string().contains("s3cret"), "{facts}");
+    let mut r = sample();
+    r.proxy = Some(facts);
+    assert!(table::render(&r, false).contains("To do: the proxy http://127.0.0.1:3128"));
+    assert_eq!(
+        to_json(&r)["proxy"]["proxy"],
+        "http://127.0.0.1:3128 (user `bob`)"
+    );
 }
