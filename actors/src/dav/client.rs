@@ -558,12 +558,16 @@ fn write_answer(url: &Url, resp: reqwest::Response, conditional: bool) -> Result
 /// Maps an HTTP status to what happens next: 401/403 → authentication, 5xx/408/429 → try later
 /// (RFC 9110 §15.5.9, RFC 6585 §4).
 pub fn check_status(url: &Url, status: StatusCode, headers: &HeaderMap) -> Result<(), ServiceError> {
+    use crate::formats::providers;
     if status.is_success() {
         return Ok(());
     }
     let what = format!("{url}: {status}");
     Err(match status.as_u16() {
-        401 => ServiceError::Auth(format!("{url} answered 401 Unauthorized")),
+        401 => ServiceError::Auth(providers::hinted(
+            format!("{url} answered 401 Unauthorized"),
+            url.as_str(),
+        )),
         407 => ServiceError::Config(format!(
             "{url}: {}",
             crate::net::tunnel::reqwest_login_problem("proxy authorization required").unwrap_or_default()

@@ -176,6 +176,15 @@ pub fn candidates(service: Service, domain: &str, imap_host: Option<&str>) -> Ve
     out
 }
 
+/// A refused login's `text` with the app-password advice of the provider whose server `url` is
+/// (a preset's host, iCloud's partitioned hosts), so that the status and the log say what to do.
+pub fn hinted(text: String, url: &str) -> String {
+    match by_url(url).and_then(|p| p.app_password) {
+        Some(hint) => format!("{text}. {hint}"),
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +245,17 @@ mod tests {
             ]
         );
         assert!(candidates(Service::Imap, "corp.example", None).is_empty());
+    }
+
+    #[test]
+    fn a_refused_login_at_a_provider_host_says_to_make_an_app_password() {
+        let t = hinted("[AUTHENTICATIONFAILED] no".into(), "imaps://imap.mail.me.com:993");
+        assert!(
+            t.starts_with("[AUTHENTICATIONFAILED] no. iCloud needs an app-specific password"),
+            "{t}"
+        );
+        let t = hinted("401".into(), "https://p42-caldav.icloud.com/123/calendars/");
+        assert!(t.contains("app-specific"), "{t}");
+        assert_eq!(hinted("401".into(), "http://127.0.0.1:5232/"), "401");
     }
 }

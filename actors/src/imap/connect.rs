@@ -309,7 +309,13 @@ async fn connect_inner(
     let mut session = stream
         .login(username, password.expose())
         .await
-        .map_err(|(e, _)| classify_login_error(e))?;
+        .map_err(|(e, _)| match classify_login_error(e) {
+            // A provider's host (iCloud, Fastmail, Yahoo): say where to make an app password.
+            ServiceError::Auth(t) => {
+                ServiceError::Auth(crate::formats::providers::hinted(t, endpoint.url.as_str()))
+            }
+            other => other,
+        })?;
     let caps = session.capabilities().await.map_err(classify_error)?;
     let mut capabilities: Vec<String> = caps
         .iter()
