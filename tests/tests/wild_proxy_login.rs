@@ -17,7 +17,8 @@ use opconnect_tests::agent::{Launch, service_state};
 use opconnect_tests::config::render_config;
 use opconnect_tests::postfix::dovecot_options;
 use opconnect_tests::proxies::LocalProxy;
-use opconnect_tests::{AccountSpec, Agent, AgentSettings, DavServer, Dovecot, Postfix, Radicale, ports};
+use opconnect_tests::radicale::RadicaleOptions;
+use opconnect_tests::{AccountSpec, Agent, AgentSettings, DavServer, Dovecot, Postfix, Radicale, ports, tls};
 use serde_json::json;
 
 const USER: &str = "proxyuser";
@@ -241,4 +242,40 @@ fn a_wrong_proxy_password_is_named_without_the_password() -> Result<()> {
     let s = servers()?;
     a_wrong_password_is_named(&LocalProxy::tinyproxy_with_login(USER, SECRET)?, &s)?;
     a_wrong_password_is_named(&LocalProxy::microsocks_with_login(USER, SECRET)?, &s)
+}
+
+/// `https://` DAV goes through reqwest's own CONNECT tunnel, which must carry the login too; TLS
+/// runs inside it, end to end with Radicale, whose self-signed certificate is pinned.
+#[test]
+fn https_dav_goes_through_the_proxy_login_in_a_connect_tunnel() -> Result<()> {
+    let radicale = Radicale::start_with(RadicaleOptions {
+        tls: true,
+        ..RadicaleOptions::default()
+    })?;
+    let fp = tls::fingerprint(&radicale.dir().join("tls/server.pem"))?;
+    let proxy = LocalProxy::tinyproxy_with_login(USER, SECRET)?;
+    let spec = AccountSpec::for_user("alice").dav_from(&radicale);
+    let mut config = render_config(&AgentSettings::default(), &[spec]);
+    config.push_str(&format!(
+        "proxy = \"{}\"\ntls_pins = {{ \"localhost\" = \"{fp}\" }}\n",
+        proxy.url_with_login(USER, SECRET)
+    ));
+    let launch = Launch {
+        wrapper: vec!["env".into(), "OPCONNECT_LOG=trace".into()],
+        ..Launch::default()
+    };
+    let agent = Agent::start_with(&config, launch)?;
+    let status = agent.wait_for(Duration::from_secs(40), |st| {
+        ["caldav", "carddav"]
+            .iter()
+            .all(|svc| service_state(st, "alice", svc) == Some("online"))
+    })?;
+    let log = proxy.log();
+    ensure!(
+        log.contains(&format!("CONNECT localhost:{}", radicale.port())),
+        "DAV went through a CONNECT tunnel with the login:\n{log}"
+    );
+    let found = leaks(&agent, &[("status", status.to_string())]);
+    ensure!(found.is_empty(), "the proxy password leaked: {found:#?}");
+    Ok(())
 }
