@@ -1,7 +1,8 @@
 //! Message submission over SMTP (RFC 6409) with lettre: implicit TLS (`smtps://`, RFC 8314 §3.3)
 //! or STARTTLS (`smtp://`, RFC 3207), AUTH, and the envelope taken from the message's own headers.
-//! Plaintext only to a loopback server that offers no STARTTLS (invariant 8). Implicit TLS
-//! through a proxy, and any TLS to a pinned host, are ours (`smtp/starttls.rs`), not lettre's.
+//! Plaintext only to a loopback server that offers no STARTTLS (invariant 8). The TLS, implicit
+//! or after STARTTLS, direct or through a proxy's tunnel, is ours (`smtp/starttls.rs`); lettre
+//! speaks SMTP over it.
 //!
 //! ```text
 //!  connect ─ TLS/STARTTLS ─ EHLO ─ AUTH │ MAIL ─ RCPT… ─ DATA │ transmitting() │ message ─ "." ─ 250

@@ -1,7 +1,7 @@
 //! The TLS that lettre cannot do for us (issue 21): its own TLS takes no custom verifier and only
-//! wraps sockets it opened. So for a pinned host, and for implicit TLS through a proxy tunnel,
-//! the agent speaks TLS itself with the one verifier of `net/tls.rs` (roots, `tls_ca`,
-//! `tls_pins`) and hands lettre the finished stream.
+//! wraps sockets it opened. So the agent speaks TLS (and STARTTLS) itself, over a direct
+//! connection or a proxy's tunnel, with the one verifier of `net/tls.rs` (roots, `tls_ca`,
+//! `tls_pins`, refusals that name the certificate) and hands lettre the finished stream.
 //!
 //! ```text
 //!   implicit (smtps, RFC 8314 §3.3):  TCP/tunnel ─ TLS ─────────────────────────────► lettre
