@@ -163,5 +163,21 @@ fn a_first_sync_from_xandikos_then_its_changes_and_ours() -> Result<()> {
     }
     let conflicts = agent.call("conflicts.list", json!({}))?;
     assert_eq!(conflicts.as_array().map(Vec::len), Some(0), "{conflicts}");
+
+    // The status report of a DAV-only account on Xandikos (README's matrix row).
+    let report = agent.call("report", json!({"account": "alice"}))?;
+    let cells: Vec<String> = [
+        "calendar", "contacts", "tasks", "groups", "freebusy", "sharing", "gal", "meetings",
+    ]
+    .iter()
+    .map(|k| format!("{k}={}", report["features"][k]["status"].as_str().unwrap_or("?")))
+    .collect();
+    eprintln!("report on Xandikos: {}", cells.join(" "));
+    // Xandikos 0.2.8: calendar-proxy properties but no scheduling outbox or inbox.
+    assert_eq!(
+        cells.join(" "),
+        "calendar=yes contacts=yes tasks=yes groups=yes freebusy=no sharing=yes gal=no meetings=no",
+        "{report:#}"
+    );
     Ok(())
 }
