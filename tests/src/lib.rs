@@ -31,6 +31,7 @@ pub mod process;
 pub mod proxies;
 pub mod radicale;
 pub mod tls;
+pub mod xandikos;
 
 pub use agent::{Agent, EventStream};
 pub use config::{AccountSpec, AgentSettings, config_for};

@@ -2,19 +2,21 @@
 //! seeded for the purpose, run by `scripts/bench`; see BENCHMARKS.md for the method and results.
 //!
 //! ```text
-//!   args ─▶ Config ─▶ 1+2 dav ─▶ 3 imap ─▶ 4 latency ─▶ 5 replay ─▶ 6 footprint ─▶ 7 feed
+//!   args ─▶ Config ─▶ 1+2 dav ─▶ 3 imap ─▶ 4 latency ─▶ 5 replay ─▶ 6 footprint ─▶ 7 feed ─▶ 10 floors
 //!                       └────────────────── Results ──────────────────┘─▶ table (stdout) + JSON
 //! ```
 //!
 //! ```text
-//! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed] [--out FILE]
+//! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,floors] [--out FILE]
 //!       [--idle-seconds N] [--latency-messages N] [--replay-ops N] [--feed-sizes N,N,..]
+//!       [--floor-events N]
 //! ```
 //! The `opconnect` binary is `$OPCONNECT_BIN`, else the one next to this executable.
 
 mod dav;
 mod driver;
 mod feed;
+mod floors;
 mod footprint;
 mod imap;
 mod latency;
@@ -39,7 +41,7 @@ use crate::tools::{package_version, version_of};
 /// Bytes in a megabyte as the tables show them (MiB).
 pub const MB: f64 = 1024.0 * 1024.0;
 
-const SECTIONS: [&str; 6] = ["dav", "imap", "latency", "replay", "footprint", "feed"];
+const SECTIONS: [&str; 7] = ["dav", "imap", "latency", "replay", "footprint", "feed", "floors"];
 
 /// What to run and how big.
 #[derive(Debug, Clone)]
@@ -58,6 +60,8 @@ pub struct Config {
     pub idle_seconds: u64,
     /// Calendar sizes of benchmark 7 (reads as the calendar grows), smallest first.
     pub feed_sizes: Vec<usize>,
+    /// Events per server in benchmark 10 (`floors`).
+    pub floor_events: usize,
 }
 
 impl Config {
@@ -78,6 +82,7 @@ impl Config {
                 replay_ops: 100,
                 idle_seconds: 10,
                 feed_sizes: vec![500, 2_000],
+                floor_events: 300,
             }
         } else {
             Config {
@@ -93,6 +98,7 @@ impl Config {
                 replay_ops: 1_000,
                 idle_seconds: 60,
                 feed_sizes: vec![1_000, 5_000, 20_000, 50_000],
+                floor_events: 2_000,
             }
         };
         let mut it = args.iter();
@@ -114,6 +120,9 @@ impl Config {
                         .map(|n| n.replace('_', "").parse())
                         .collect::<Result<_, _>>()
                         .context("--feed-sizes")?
+                }
+                "--floor-events" => {
+                    c.floor_events = value()?.replace('_', "").parse().context("--floor-events")?
                 }
                 "-h" | "--help" => {
                     println!("{}", usage());
@@ -137,8 +146,9 @@ impl Config {
 }
 
 fn usage() -> String {
-    "usage: bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed] [--out FILE]\n\
-     \x20            [--idle-seconds N] [--latency-messages N] [--replay-ops N] [--feed-sizes N,N,..]"
+    "usage: bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,floors] [--out FILE]\n\
+     \x20            [--idle-seconds N] [--latency-messages N] [--replay-ops N] [--feed-sizes N,N,..]\n\
+     \x20            [--floor-events N]"
         .into()
 }
 
@@ -169,13 +179,14 @@ fn run(args: &[String]) -> Result<()> {
     let mut results = Results::default();
     describe(&cfg, &mut results);
     type Section = fn(&Config, &mut Results) -> Result<()>;
-    let sections: [(&str, Section); 6] = [
+    let sections: [(&str, Section); 7] = [
         ("dav", dav::run),
         ("imap", imap::run),
         ("latency", latency::run),
         ("replay", replay::run),
         ("footprint", footprint::run),
         ("feed", feed::run),
+        ("floors", floors::run),
     ];
     for (name, section) in sections {
         if !cfg.wants(name) {
