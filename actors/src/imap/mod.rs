@@ -2,6 +2,7 @@
 //! connection alive and notices new data with IDLE or NOOP (`watch`).
 
 pub mod acl;
+pub mod batch;
 pub mod capped;
 pub mod connect;
 pub mod folders;
