@@ -354,3 +354,63 @@ fn kill_9_in_the_middle_of_a_pipelined_replay_loses_and_doubles_nothing() -> Res
     }
     Ok(())
 }
+
+#[test]
+fn a_refused_batch_reports_each_operation_and_the_next_batch_lands() -> Result<()> {
+    let dovecot = Dovecot::start()?;
+    let mut probe = dovecot.probe("alice")?;
+    for i in 0..6 {
+        probe.append("INBOX", &[], &message(i))?;
+    }
+    let imap = CountingProxy::start(dovecot.imap_port(), Framing::Imap)?;
+    let mut spec = AccountSpec::for_user("alice");
+    spec.imap = Some(imap.imap_url());
+    let agent = Agent::start(&render_config(&AgentSettings::default(), &[spec]))?;
+    agent.wait_for(Duration::from_secs(30), |s| {
+        s["accounts"][0]["state"] == "online" && s["accounts"][0]["last_sync"].is_string()
+    })?;
+    let uids = inbox_uids(&agent, 6)?;
+    agent.cli_ok(&["pause"])?;
+    // Three moves into a folder that does not exist (the server answers NO [TRYCREATE]), then
+    // three flag changes.
+    let mut moves = Vec::new();
+    for uid in &uids[..3] {
+        let answer = agent.call(
+            "mail.move",
+            json!({"account": "alice", "folder": "INBOX", "uids": [uid], "to": "Nowhere"}),
+        )?;
+        moves.push(answer["op"].as_u64().context("op")?);
+    }
+    for uid in &uids[3..] {
+        agent.call(
+            "mail.flag",
+            json!({"account": "alice", "folder": "INBOX", "uids": [uid], "add": ["\\Seen"]}),
+        )?;
+    }
+    let mut events = agent.watch(&["op.done", "op.failed"])?;
+    agent.cli_ok(&["resume"])?;
+    let mut failed = std::collections::BTreeSet::new();
+    let mut done = 0;
+    while failed.len() < 3 || done < 3 {
+        let e = events
+            .next(Duration::from_secs(20))
+            .with_context(|| format!("failed {failed:?}, done {done}"))?;
+        let text = e.to_string();
+        match event_topic(&e) {
+            Some("op.failed") => {
+                let op = moves
+                    .iter()
+                    .find(|id| text.contains(&format!("\"op\":{id}")))
+                    .with_context(|| format!("a failure of something else: {e}"))?;
+                ensure!(text.contains("Nowhere") || text.contains("TRYCREATE"), "{e}");
+                failed.insert(*op);
+            }
+            _ => done += 1,
+        }
+    }
+    let mut probe = dovecot.probe("alice")?;
+    probe.select("INBOX")?;
+    ensure!(probe.uid_search("ALL")?.len() == 6, "nothing moved");
+    ensure!(probe.uid_search("SEEN")?.len() == 3, "the flags landed");
+    Ok(())
+}
