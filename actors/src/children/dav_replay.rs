@@ -10,6 +10,9 @@
 //!                                    acknowledgement, done)
 //!  timeout / 5xx / 408 / 429 ─► attempt given back, retry later; other 4xx ─► parked, op.failed final
 //! ```
+//!
+//! Up to [`WINDOW`] writes are in flight at once, on different hrefs; answers are recorded in
+//! journal order, and a write waits while an earlier write to its href is out.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
