@@ -11,6 +11,7 @@ mod proxy;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use base64::Engine as _;
 use opconnect_tests::agent::event_topic;
 use opconnect_tests::config::render_config;
 use opconnect_tests::{AccountSpec, Agent, AgentSettings, DavServer, Dovecot, Radicale};
@@ -88,6 +89,7 @@ fn offline_writes_land_in_fewer_commands_and_one_item_keeps_its_order() -> Resul
     const MOVES: usize = 10;
     const DELETES: usize = 10;
     const EVENTS: usize = 16;
+    const APPENDS: usize = 8;
     let dovecot = Dovecot::start()?;
     let radicale = Radicale::start()?;
     let cal = radicale.create_calendar("alice", "pipe", "Pipe")?;
@@ -121,6 +123,14 @@ fn offline_writes_land_in_fewer_commands_and_one_item_keeps_its_order() -> Resul
         agent.call(
             "mail.delete",
             json!({"account": "alice", "folder": "INBOX", "uids": [uid]}),
+        )?;
+        ops += 1;
+    }
+    for i in 0..APPENDS {
+        let raw = base64::engine::general_purpose::STANDARD.encode(message(100 + i));
+        agent.call(
+            "mail.append",
+            json!({"account": "alice", "folder": "Archive", "raw": raw, "flags": ["\\Seen"]}),
         )?;
         ops += 1;
     }
@@ -171,6 +181,8 @@ fn offline_writes_land_in_fewer_commands_and_one_item_keeps_its_order() -> Resul
     ensure!(count(&i, "UID STORE") <= 3, "{}", i.methods_line());
     ensure!(count(&i, "UID MOVE") == 1, "{}", i.methods_line());
     ensure!(count(&i, "UID EXPUNGE") == 1, "{}", i.methods_line());
+    // The appends as one MULTIAPPEND (Dovecot offers it with LITERAL+).
+    ensure!(count(&i, "APPEND") == 1, "{}", i.methods_line());
     ensure!(
         (i.requests as usize) < mail_ops,
         "{} IMAP commands for {mail_ops} operations: {}",
@@ -190,7 +202,16 @@ fn offline_writes_land_in_fewer_commands_and_one_item_keeps_its_order() -> Resul
     );
     ensure!(probe.uid_search("FLAGGED KEYWORD $Pipe")?.len() == FLAGS);
     probe.select("Archive")?;
-    ensure!(probe.uid_search("ALL")?.len() == MOVES, "Archive has the moved");
+    ensure!(
+        probe.uid_search("ALL")?.len() == MOVES + APPENDS,
+        "Archive has the moved and the appended"
+    );
+    for i in 0..APPENDS {
+        let n = probe
+            .uid_search(&format!("SEEN HEADER Message-ID <m{}@pipe>", 100 + i))?
+            .len();
+        ensure!(n == 1, "appended m{}: {n}", 100 + i);
+    }
     let members = radicale.members("alice", &cal)?;
     ensure!(members.len() == EVENTS, "{members:?}");
     ensure!(summary_on(&radicale, &hrefs[0])?.as_deref() == Some("e0 v3"));
@@ -264,6 +285,7 @@ fn one_conflict_among_many_writes_is_one_conflict_and_the_rest_land() -> Result<
 fn kill_9_in_the_middle_of_a_pipelined_replay_loses_and_doubles_nothing() -> Result<()> {
     const MESSAGES: usize = 60;
     const EVENTS: usize = 60;
+    const APPENDS: usize = 30;
     let dovecot = Dovecot::start()?;
     let radicale = Radicale::start()?;
     let cal = radicale.create_calendar("alice", "pipe", "Pipe")?;
@@ -295,6 +317,13 @@ fn kill_9_in_the_middle_of_a_pipelined_replay_loses_and_doubles_nothing() -> Res
             )
         };
         agent.call(method, params)?;
+    }
+    for i in 0..APPENDS {
+        let raw = base64::engine::general_purpose::STANDARD.encode(message(1000 + i));
+        agent.call(
+            "mail.append",
+            json!({"account": "alice", "folder": "Archive", "raw": raw}),
+        )?;
     }
     for i in 0..EVENTS {
         agent.call(
@@ -343,7 +372,11 @@ fn kill_9_in_the_middle_of_a_pipelined_replay_loses_and_doubles_nothing() -> Res
         let n = probe.uid_search(&format!("HEADER Message-ID <m{i}@pipe>"))?.len();
         ensure!(n == 1, "m{i}: {n} copies in Archive");
     }
-    ensure!(probe.uid_search("ALL")?.len() == MESSAGES / 2);
+    for i in 1000..1000 + APPENDS {
+        let n = probe.uid_search(&format!("HEADER Message-ID <m{i}@pipe>"))?.len();
+        ensure!(n == 1, "appended m{i}: {n} copies in Archive");
+    }
+    ensure!(probe.uid_search("ALL")?.len() == MESSAGES / 2 + APPENDS);
     probe.select("INBOX")?;
     ensure!(probe.uid_search("ALL")?.len() == MESSAGES / 2);
     for k in (0..MESSAGES).filter(|k| !moved(*k)) {

@@ -4,7 +4,8 @@
 //! leaves the journal and `op.done` is emitted. A refused operation stays with its error and
 //! `op.failed` tells the client; after `MAX_ATTEMPTS` it is set aside for the user, never
 //! dropped. A lost connection stops replay; the child restarts and replay resumes. Adjacent
-//! flag changes, moves, copies and deletes on one folder go as one command (imap/batch.rs).
+//! flag changes, moves, copies and deletes on one folder go as one command (imap/batch.rs), and
+//! adjacent appends to one folder as one MULTIAPPEND (imap/multiappend.rs).
 
 use std::collections::BTreeSet;
 
@@ -12,8 +13,8 @@ use serde_json::json;
 
 use crate::children::imap::MailSync;
 use crate::error::ServiceError;
-use crate::imap::batch;
 use crate::imap::ops::{self, Applied};
+use crate::imap::{batch, multiappend};
 use crate::journal::{MAX_ATTEMPTS, MailOp};
 use crate::store::StoreError;
 use crate::store::records::JournalEntry;
@@ -32,6 +33,14 @@ fn is_mail(op: &serde_json::Value) -> bool {
 /// (state `error`), never passes for a folder the server refused.
 fn db(e: StoreError) -> ServiceError {
     ServiceError::Config(format!("the local {e} (is the disk full?)"))
+}
+
+/// Operations carried out as one command.
+enum Group {
+    /// The same UID command on one folder (imap/batch.rs).
+    Uids(batch::Key),
+    /// Appends to this folder, as one MULTIAPPEND (imap/multiappend.rs).
+    Append(String),
 }
 
 impl MailSync {
@@ -81,6 +90,27 @@ impl MailSync {
                 }
             };
             let retry = crate::store::journal::tried_before(entry);
+            if let Some(folder) = multiappend::joins(&op, self.caps, retry).map(str::to_owned) {
+                let mut members = vec![(entry.clone(), op.clone())];
+                let mut bytes = multiappend::size(&op);
+                while let Some(next) = pending.get(i)
+                    && members.len() < multiappend::MAX_MESSAGES
+                    && next.attempts < MAX_ATTEMPTS
+                    && let Ok(next_op) = serde_json::from_value::<MailOp>(next.op.clone())
+                    && multiappend::joins(&next_op, self.caps, crate::store::journal::tried_before(next))
+                        == Some(folder.as_str())
+                    && bytes + multiappend::size(&next_op) <= multiappend::MAX_BYTES
+                {
+                    bytes += multiappend::size(&next_op);
+                    members.push((next.clone(), next_op));
+                    i += 1;
+                }
+                if members.len() > 1 {
+                    self.replay_batch(&Group::Append(folder), members, &mut touched)
+                        .await?;
+                    continue;
+                }
+            }
             if let Some(key) = batch::key(&op, self.caps, retry) {
                 let mut members = vec![(entry.clone(), op.clone())];
                 let mut uids = batch::size(&op);
@@ -97,7 +127,8 @@ impl MailSync {
                     i += 1;
                 }
                 if members.len() > 1 {
-                    self.replay_batch(&key, members, &mut touched).await?;
+                    self.replay_batch(&Group::Uids(key), members, &mut touched)
+                        .await?;
                     continue;
                 }
             }
@@ -118,10 +149,11 @@ impl MailSync {
     /// One batch: every attempt counted durably before the command goes (invariant 6), one
     /// command, then each entry settled on its own. A crash in between leaves every entry of the
     /// batch in the journal, tried: the replay after it finds the messages already flagged,
-    /// moved or gone, and each operation ends done or moot, never twice.
+    /// moved, gone or appended (by Message-ID, one by one), and each operation ends done or
+    /// moot, never twice.
     async fn replay_batch(
         &mut self,
-        key: &batch::Key,
+        group: &Group,
         members: Vec<(JournalEntry, MailOp)>,
         touched: &mut BTreeSet<String>,
     ) -> Result<(), ServiceError> {
@@ -133,7 +165,13 @@ impl MailSync {
             }
         }
         let ops: Vec<&MailOp> = counted.iter().map(|(_, op)| op).collect();
-        match batch::execute(&mut self.session, key, &ops, self.caps).await {
+        let outcomes = match group {
+            Group::Uids(key) => batch::execute(&mut self.session, key, &ops, self.caps).await,
+            Group::Append(folder) => multiappend::execute(&mut self.session, folder, &ops)
+                .await
+                .map(|()| ops.iter().map(|_| Applied::Done).collect()),
+        };
+        match outcomes {
             Ok(outcomes) => {
                 for ((entry, op), applied) in counted.iter().zip(outcomes) {
                     self.settle(entry, op, Ok(applied), touched)?;

@@ -224,6 +224,7 @@ mod tests {
     const MOVE: OpCaps = OpCaps {
         move_: true,
         uidplus: true,
+        multiappend: true,
     };
 
     #[test]

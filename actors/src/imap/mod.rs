@@ -7,6 +7,7 @@ pub mod capped;
 pub mod connect;
 pub mod folders;
 pub mod headers;
+pub mod multiappend;
 pub mod namespace;
 pub mod ops;
 pub mod raw;

@@ -32,6 +32,9 @@ pub struct OpCaps {
     pub move_: bool,
     /// RFC 4315 UIDPLUS: UID EXPUNGE removes only the named messages.
     pub uidplus: bool,
+    /// RFC 3502 MULTIAPPEND with RFC 7888 LITERAL+: several messages in one APPEND, sent
+    /// without waiting for a continuation per literal.
+    pub multiappend: bool,
 }
 
 /// Carries out `op`. `retry` says an earlier attempt may have reached the server.
