@@ -84,6 +84,7 @@ async fn run(env: AccountEnv, endpoint: Endpoint, cx: ChildContext) -> Result<()
         caps: OpCaps {
             move_: login.has("MOVE"),
             uidplus: login.has("UIDPLUS"),
+            multiappend: login.has("MULTIAPPEND") && login.has("LITERAL+"),
         },
         session: login.session,
         env: env.clone(),

@@ -2,6 +2,7 @@
 //! and listens with IDLE or NOOP, and a DAV poller per DAV service.
 
 mod dav;
+mod dav_conflict;
 mod dav_others;
 pub mod dav_replay;
 pub mod freebusy;

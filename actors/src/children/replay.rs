@@ -3,7 +3,9 @@
 //! For each entry: count the attempt durably, then send (invariant 6). Done or moot → the entry
 //! leaves the journal and `op.done` is emitted. A refused operation stays with its error and
 //! `op.failed` tells the client; after `MAX_ATTEMPTS` it is set aside for the user, never
-//! dropped. A lost connection stops replay; the child restarts and replay resumes.
+//! dropped. A lost connection stops replay; the child restarts and replay resumes. Adjacent
+//! flag changes, moves, copies and deletes on one folder go as one command (imap/batch.rs), and
+//! adjacent appends to one folder as one MULTIAPPEND (imap/multiappend.rs).
 
 use std::collections::BTreeSet;
 
@@ -12,8 +14,10 @@ use serde_json::json;
 use crate::children::imap::MailSync;
 use crate::error::ServiceError;
 use crate::imap::ops::{self, Applied};
+use crate::imap::{batch, multiappend};
 use crate::journal::{MAX_ATTEMPTS, MailOp};
 use crate::store::StoreError;
+use crate::store::records::JournalEntry;
 
 /// Set in a journaled `mail.send` once its bytes may have reached the SMTP server (smtp.rs).
 const TRANSMITTING: &str = "transmitting";
@@ -31,34 +35,47 @@ fn db(e: StoreError) -> ServiceError {
     ServiceError::Config(format!("the local {e} (is the disk full?)"))
 }
 
+/// Operations carried out as one command.
+enum Group {
+    /// The same UID command on one folder (imap/batch.rs).
+    Uids(batch::Key),
+    /// Appends to this folder, as one MULTIAPPEND (imap/multiappend.rs).
+    Append(String),
+}
+
 impl MailSync {
     /// Replays every pending mail operation; returns the folders they touched.
+    ///
+    /// Adjacent operations that are the same command on the same folder go as one batch
+    /// (imap/batch.rs): every attempt in it is counted durably first, one command covers their
+    /// UIDs, then each entry leaves the journal with its own `op.done`.
     pub(super) async fn replay(&mut self) -> Result<BTreeSet<String>, ServiceError> {
         let account = self.env.spec.name.clone();
         let mut touched = BTreeSet::new();
-        let pending = self.env.store.journal_pending(Some(&account)).map_err(db)?;
+        let pending: Vec<JournalEntry> = self
+            .env
+            .store
+            .journal_pending(Some(&account))
+            .map_err(db)?
+            .into_iter()
+            .filter(|e| is_mail(&e.op))
+            .collect();
         let mut progress = self.env.progress(crate::status::ServiceKind::Imap, "operations");
-        let total = pending.iter().filter(|e| is_mail(&e.op)).count() as u64;
-        let mut started = 0;
-        for entry in pending {
-            if is_mail(&entry.op) {
-                progress.update(started, total);
-                started += 1;
-            }
-            let kind = entry
-                .op
-                .get("kind")
-                .and_then(|k| k.as_str())
-                .unwrap_or("")
-                .to_owned();
-            if !kind.starts_with("mail.") || entry.attempts >= MAX_ATTEMPTS {
-                // Another service's operation, or one set aside for the user.
+        let total = pending.len() as u64;
+        let mut i = 0;
+        while i < pending.len() {
+            progress.update(i as u64, total);
+            let entry = &pending[i];
+            i += 1;
+            if entry.attempts >= MAX_ATTEMPTS {
+                // Set aside for the user.
                 continue;
             }
             let op: MailOp = match serde_json::from_value(entry.op.clone()) {
                 Ok(op) => op,
                 Err(e) => {
                     // A damaged entry is kept and reported, never dropped (invariant 2).
+                    let kind = entry.op.get("kind").and_then(|k| k.as_str()).unwrap_or("");
                     let error = format!("journal entry {} is damaged: {e}", entry.id);
                     self.env
                         .store
@@ -72,7 +89,49 @@ impl MailSync {
                     continue;
                 }
             };
-            let retry = crate::store::journal::tried_before(&entry);
+            let retry = crate::store::journal::tried_before(entry);
+            if let Some(folder) = multiappend::joins(&op, self.caps, retry).map(str::to_owned) {
+                let mut members = vec![(entry.clone(), op.clone())];
+                let mut bytes = multiappend::size(&op);
+                while let Some(next) = pending.get(i)
+                    && members.len() < multiappend::MAX_MESSAGES
+                    && next.attempts < MAX_ATTEMPTS
+                    && let Ok(next_op) = serde_json::from_value::<MailOp>(next.op.clone())
+                    && multiappend::joins(&next_op, self.caps, crate::store::journal::tried_before(next))
+                        == Some(folder.as_str())
+                    && bytes + multiappend::size(&next_op) <= multiappend::MAX_BYTES
+                {
+                    bytes += multiappend::size(&next_op);
+                    members.push((next.clone(), next_op));
+                    i += 1;
+                }
+                if members.len() > 1 {
+                    self.replay_batch(&Group::Append(folder), members, &mut touched)
+                        .await?;
+                    continue;
+                }
+            }
+            if let Some(key) = batch::key(&op, self.caps, retry) {
+                let mut members = vec![(entry.clone(), op.clone())];
+                let mut uids = batch::size(&op);
+                while let Some(next) = pending.get(i)
+                    && members.len() < batch::MAX_OPS
+                    && next.attempts < MAX_ATTEMPTS
+                    && let Ok(next_op) = serde_json::from_value::<MailOp>(next.op.clone())
+                    && batch::key(&next_op, self.caps, crate::store::journal::tried_before(next)).as_ref()
+                        == Some(&key)
+                    && uids + batch::size(&next_op) <= batch::MAX_UIDS
+                {
+                    uids += batch::size(&next_op);
+                    members.push((next.clone(), next_op));
+                    i += 1;
+                }
+                if members.len() > 1 {
+                    self.replay_batch(&Group::Uids(key), members, &mut touched)
+                        .await?;
+                    continue;
+                }
+            }
             let Some(entry) = self.env.store.journal_attempt(&account, entry.id).map_err(db)? else {
                 continue;
             };
@@ -81,63 +140,142 @@ impl MailSync {
                 MailOp::FolderCopy { path, to, done } => self.copy_tree(&entry, path, to, done).await,
                 _ => ops::execute(&mut self.session, &op, self.caps, retry).await,
             };
-            match outcome {
-                Ok(Applied::Parked(reason)) => {
-                    tracing::warn!(account, op = entry.id, kind = op.kind(), "set aside: {reason}");
-                    self.env
-                        .store
-                        .journal_park(&account, entry.id, &reason)
-                        .map_err(db)?;
-                    self.env.emit(
-                        "op.failed",
-                        json!({"op": entry.id, "kind": op.kind(), "error": reason, "attempts": entry.attempts,
-                               "final": true, "parked": true}),
-                    );
+            self.settle(&entry, &op, outcome, &mut touched)?;
+        }
+        progress.update(total, total);
+        Ok(touched)
+    }
+
+    /// One batch: every attempt counted durably before the command goes (invariant 6), one
+    /// command, then each entry settled on its own. A crash in between leaves every entry of the
+    /// batch in the journal, tried: the replay after it finds the messages already flagged,
+    /// moved, gone or appended (by Message-ID, one by one), and each operation ends done or
+    /// moot, never twice.
+    async fn replay_batch(
+        &mut self,
+        group: &Group,
+        members: Vec<(JournalEntry, MailOp)>,
+        touched: &mut BTreeSet<String>,
+    ) -> Result<(), ServiceError> {
+        let account = self.env.spec.name.clone();
+        let mut counted = Vec::with_capacity(members.len());
+        for (entry, op) in members {
+            if let Some(entry) = self.env.store.journal_attempt(&account, entry.id).map_err(db)? {
+                counted.push((entry, op));
+            }
+        }
+        let ops: Vec<&MailOp> = counted.iter().map(|(_, op)| op).collect();
+        let outcomes = match group {
+            Group::Uids(key) => batch::execute(&mut self.session, key, &ops, self.caps).await,
+            Group::Append(folder) => multiappend::execute(&mut self.session, folder, &ops)
+                .await
+                .map(|()| ops.iter().map(|_| Applied::Done).collect()),
+        };
+        match outcomes {
+            Ok(outcomes) => {
+                for ((entry, op), applied) in counted.iter().zip(outcomes) {
+                    self.settle(entry, op, Ok(applied), touched)?;
                 }
-                Ok(applied) => {
-                    self.env.store.journal_done(&account, entry.id).map_err(db)?;
-                    let mut event = json!({"op": entry.id, "kind": op.kind()});
-                    if let Applied::Moot(reason) = applied {
-                        event["moot"] = json!(true);
-                        event["reason"] = json!(reason);
-                    }
-                    self.env.emit("op.done", event);
-                    touched.extend(op.folders());
-                }
-                Err(e @ ServiceError::Transient { .. }) => {
-                    // The server was away or too slow, which says nothing about the operation:
-                    // the attempt is given back so that outages never park it (only crashes
-                    // in the middle of a request and refusals count toward the cap).
+                Ok(())
+            }
+            Err(e @ ServiceError::Transient { .. }) => {
+                for (entry, _) in &counted {
                     self.env
                         .store
                         .journal_transient(&account, entry.id, &e.to_string())
                         .map_err(db)?;
-                    return Err(e);
                 }
-                Err(e) => {
-                    let error = e.to_string();
-                    tracing::warn!(
-                        account,
-                        op = entry.id,
-                        kind = op.kind(),
-                        attempts = entry.attempts,
-                        "refused: {error}"
-                    );
-                    self.env
-                        .store
-                        .journal_failed(&account, entry.id, &error)
-                        .map_err(db)?;
-                    self.env.emit(
-                        "op.failed",
-                        json!({"op": entry.id, "kind": op.kind(), "error": error, "attempts": entry.attempts,
-                               "final": entry.attempts >= MAX_ATTEMPTS}),
-                    );
-                    touched.extend(op.folders());
+                Err(e)
+            }
+            Err(e) => {
+                // Refused as a whole: each operation again on its own, so that every refusal
+                // names its operation (and the others still land).
+                tracing::info!(account, ops = counted.len(), "batch refused ({e}); one by one");
+                let mut rest = counted.iter();
+                while let Some((entry, op)) = rest.next() {
+                    let outcome = ops::execute(&mut self.session, op, self.caps, true).await;
+                    if let Err(e) = self.settle(entry, op, outcome, touched) {
+                        // Not sent: their attempts are given back.
+                        for (entry, _) in rest {
+                            self.env
+                                .store
+                                .journal_transient(&account, entry.id, &e.to_string())
+                                .map_err(db)?;
+                        }
+                        return Err(e);
+                    }
                 }
+                Ok(())
             }
         }
-        progress.update(total, total);
-        Ok(touched)
+    }
+
+    /// Records how one operation ended: done or moot → out of the journal with `op.done`;
+    /// parked or refused → kept with `op.failed`; transient → the attempt is given back and the
+    /// error returned (replay stops; the child reconnects and resumes).
+    fn settle(
+        &mut self,
+        entry: &JournalEntry,
+        op: &MailOp,
+        outcome: Result<Applied, ServiceError>,
+        touched: &mut BTreeSet<String>,
+    ) -> Result<(), ServiceError> {
+        let account = self.env.spec.name.clone();
+        match outcome {
+            Ok(Applied::Parked(reason)) => {
+                tracing::warn!(account, op = entry.id, kind = op.kind(), "set aside: {reason}");
+                self.env
+                    .store
+                    .journal_park(&account, entry.id, &reason)
+                    .map_err(db)?;
+                self.env.emit(
+                    "op.failed",
+                    json!({"op": entry.id, "kind": op.kind(), "error": reason, "attempts": entry.attempts,
+                           "final": true, "parked": true}),
+                );
+            }
+            Ok(applied) => {
+                self.env.store.journal_done(&account, entry.id).map_err(db)?;
+                let mut event = json!({"op": entry.id, "kind": op.kind()});
+                if let Applied::Moot(reason) = applied {
+                    event["moot"] = json!(true);
+                    event["reason"] = json!(reason);
+                }
+                self.env.emit("op.done", event);
+                touched.extend(op.folders());
+            }
+            Err(e @ ServiceError::Transient { .. }) => {
+                // The server was away or too slow, which says nothing about the operation:
+                // the attempt is given back so that outages never park it (only crashes
+                // in the middle of a request and refusals count toward the cap).
+                self.env
+                    .store
+                    .journal_transient(&account, entry.id, &e.to_string())
+                    .map_err(db)?;
+                return Err(e);
+            }
+            Err(e) => {
+                let error = e.to_string();
+                tracing::warn!(
+                    account,
+                    op = entry.id,
+                    kind = op.kind(),
+                    attempts = entry.attempts,
+                    "refused: {error}"
+                );
+                self.env
+                    .store
+                    .journal_failed(&account, entry.id, &error)
+                    .map_err(db)?;
+                self.env.emit(
+                    "op.failed",
+                    json!({"op": entry.id, "kind": op.kind(), "error": error, "attempts": entry.attempts,
+                           "final": entry.attempts >= MAX_ATTEMPTS}),
+                );
+                touched.extend(op.folders());
+            }
+        }
+        Ok(())
     }
 
     /// Submits a journaled message once, then files a copy in Sent (RFC 6154 `\Sent`).
@@ -146,7 +284,7 @@ impl MailSync {
     /// whose earlier outcome is unknown first looks for the Message-ID in Sent (issue 5).
     async fn send(
         &mut self,
-        entry: &crate::store::records::JournalEntry,
+        entry: &JournalEntry,
         op: &MailOp,
         retry: bool,
     ) -> Result<Applied, ServiceError> {
@@ -244,7 +382,7 @@ impl MailSync {
     /// nothing is copied twice. (X-COPYFOLDER is not used: no server here offers it to test.)
     async fn copy_tree(
         &mut self,
-        entry: &crate::store::records::JournalEntry,
+        entry: &JournalEntry,
         path: &str,
         to: &str,
         done: &[String],

@@ -2,10 +2,12 @@
 //! connection alive and notices new data with IDLE or NOOP (`watch`).
 
 pub mod acl;
+pub mod batch;
 pub mod capped;
 pub mod connect;
 pub mod folders;
 pub mod headers;
+pub mod multiappend;
 pub mod namespace;
 pub mod ops;
 pub mod raw;

@@ -32,6 +32,9 @@ pub struct OpCaps {
     pub move_: bool,
     /// RFC 4315 UIDPLUS: UID EXPUNGE removes only the named messages.
     pub uidplus: bool,
+    /// RFC 3502 MULTIAPPEND with RFC 7888 LITERAL+: several messages in one APPEND, sent
+    /// without waiting for a continuation per literal.
+    pub multiappend: bool,
 }
 
 /// Carries out `op`. `retry` says an earlier attempt may have reached the server.
@@ -240,12 +243,35 @@ async fn resolve(
     uidvalidity: Option<u32>,
     message_ids: &[Option<String>],
 ) -> Result<Option<String>, ServiceError> {
+    Ok(resolve_uids(session, folder, uids, uidvalidity, message_ids)
+        .await?
+        .map(|found| uid_set(&found.uids)))
+}
+
+/// The messages of an operation (or a batch of them) found on the server.
+pub(crate) struct Found {
+    /// Sorted, without duplicates, never empty.
+    pub uids: Vec<u32>,
+    /// Found by Message-ID because the folder's UIDVALIDITY changed: `uids` are new UIDs.
+    pub remapped: bool,
+}
+
+/// [`resolve`], returning the UIDs themselves: one SELECT and one UID SEARCH whatever their
+/// number, so a batch of operations on one folder costs what one does.
+pub(crate) async fn resolve_uids(
+    session: &mut Session<ImapConnection>,
+    folder: &str,
+    uids: &[u32],
+    uidvalidity: Option<u32>,
+    message_ids: &[Option<String>],
+) -> Result<Option<Found>, ServiceError> {
     let mailbox = match session.select(folder).await {
         Ok(m) => m,
         Err(e) if no_text(&e).is_some() => return Ok(None),
         Err(e) => return Err(classify_error(e)),
     };
-    let mut current: Vec<u32> = if uidvalidity.is_some() && mailbox.uid_validity != uidvalidity {
+    let remapped = uidvalidity.is_some() && mailbox.uid_validity != uidvalidity;
+    let mut current: Vec<u32> = if remapped {
         let mut found = Vec::new();
         for id in message_ids.iter().flatten() {
             if let Some(query) = header_search(id) {
@@ -266,10 +292,17 @@ async fn resolve(
     };
     current.sort_unstable();
     current.dedup();
-    Ok((!current.is_empty()).then(|| uid_set(&current)))
+    Ok((!current.is_empty()).then_some(Found {
+        uids: current,
+        remapped,
+    }))
 }
 
-async fn store(session: &mut Session<ImapConnection>, set: &str, query: &str) -> Result<(), ServiceError> {
+pub(crate) async fn store(
+    session: &mut Session<ImapConnection>,
+    set: &str,
+    query: &str,
+) -> Result<(), ServiceError> {
     let _: Vec<_> = session
         .uid_store(set, query)
         .await
@@ -280,7 +313,11 @@ async fn store(session: &mut Session<ImapConnection>, set: &str, query: &str) ->
     Ok(())
 }
 
-async fn expunge(session: &mut Session<ImapConnection>, set: &str, caps: OpCaps) -> Result<(), ServiceError> {
+pub(crate) async fn expunge(
+    session: &mut Session<ImapConnection>,
+    set: &str,
+    caps: OpCaps,
+) -> Result<(), ServiceError> {
     store(session, set, "+FLAGS.SILENT (\\Deleted)").await?;
     if caps.uidplus {
         // RFC 4315 §2.1: only the named messages go.

@@ -22,6 +22,7 @@ mod imap;
 mod latency;
 mod proxy;
 mod replay;
+mod replay_floor;
 mod results;
 mod seed;
 mod tools;

@@ -9,6 +9,8 @@
 //! ```
 //! Requests per operation are given twice: everything sent after `resume`, and that minus the
 //! baseline, i.e. what the operations themselves cost (including the pull that confirms them).
+//! The floor (replay_floor.rs) is the same batch done by a plain sequential script through the
+//! same proxies, in the same run; the ratios are opconnect's time and requests over the script's.
 
 use std::time::{Duration, Instant};
 
@@ -43,7 +45,7 @@ const MIX: [(Kind, usize); 10] = [
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
+pub enum Kind {
     Flag,
     Move,
     DeleteMail,
@@ -98,7 +100,10 @@ fn once(cfg: &Config, results: &mut Results) -> Result<(f64, f64)> {
     account.imap = Some(imap.imap_url());
     account.caldav = Some(dav.http_url());
     account.carddav = Some(dav.http_url());
-    let mut d = Driver::start(&render_config(&production_settings(), &[account]))?;
+    // The first sync is not timed here: on a quiet machine it can end before the bench has
+    // subscribed, so a `sync` asked after subscribing gives every service's `synced` to wait for.
+    let mut d = Driver::launch(&render_config(&production_settings(), &[account]))?;
+    d.call("sync", json!({"account": "alice"}))?;
     d.wait_synced(&SERVICES, Duration::from_secs(120))?;
 
     // Baseline: reconnect and pull with nothing to replay.
@@ -161,7 +166,44 @@ fn once(cfg: &Config, results: &mut Results) -> Result<(f64, f64)> {
     );
     results.fact("replay_imap_commands", json!(i.methods_line()));
     results.fact("replay_dav_requests", json!(h.methods_line()));
+    drop(d);
+
+    // The floor, on fresh servers, right after.
+    let floor = crate::replay_floor::run(&counts(n))?;
+    results.record(
+        SECTION,
+        "plain script: operations per second",
+        "ops/s",
+        n as f64 / floor.seconds,
+    );
+    results.record(
+        SECTION,
+        "plain script: requests per operation",
+        "",
+        floor.requests as f64 / n as f64,
+    );
+    results.record(
+        SECTION,
+        "replay time / plain script time",
+        "×",
+        replayed.as_secs_f64() / floor.seconds,
+    );
+    results.record(
+        SECTION,
+        "replay requests / plain script requests",
+        "×",
+        total as f64 / floor.requests as f64,
+    );
+    results.record(SECTION, "load average (1 min) at the end", "", load_average());
     Ok((ops_per_s, per_op))
+}
+
+/// The 1-minute load average, recorded beside the figures (the machine is shared).
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
 }
 
 fn pending_ops(d: &mut Driver) -> Result<u64> {
