@@ -482,14 +482,15 @@ impl Poller<'_> {
                 .await?;
             progress.finish();
             fetched_count = first.as_ref().map_or(0, |f| f.written);
-            let stored = store.dav_etags(account, &info.href).map_err(store_err)?;
             match first {
+                // Nothing to compare: the plan below is empty, so the mirror is not read back.
                 Some(f) if !f.truncated && f.missing.is_empty() => {
                     listed = false;
-                    (Listing::default(), None, stored)
+                    (Listing::default(), None, Vec::new())
                 }
                 // Refused, or members without their data: listed now (the plan fetches the rest).
                 _ => {
+                    let stored = store.dav_etags(account, &info.href).map_err(store_err)?;
                     let (listing, untrusted) = self.listing(url, info, old, &stored, false).await?;
                     (listing, untrusted, stored)
                 }
