@@ -3,17 +3,18 @@
 //!
 //! ```text
 //!   OPTIONS ─► discover (principal, homes) ─► online
-//!   loop: PROPFIND Depth 1 per home ──► collections whose ctag/token moved
+//!   loop: PROPFIND Depth 1 per home ──► collections whose marker moved (stamp/token/ctag)
 //!           └─► per moved collection: list changes ─► plan ─► multigets (4 in flight)
 //!                 ─► one LMDB transaction per batch ─► removals (or held) ─► token, event
-//!               (an empty mirror: one streaming query with the data instead of the multigets,
-//!                dav::stream, written per batch as it arrives; multiget only for what it left out)
+//!               (a new collection: one streaming query with the data and nothing else,
+//!                dav::stream, written per batch as it arrives; its marker the next round)
 //!         synced; sleep until the interval or `sync`
 //! ```
 //!
-//! An unchanged account costs one PROPFIND per home per poll: the listing carries every
-//! collection's sync-token (or ctag, where a collection has no token). The first listing of a
-//! home asks for neither, as nothing is mirrored to compare them with. The calendar homes of
+//! An unchanged account costs one PROPFIND per home per poll: the listing carries the marker
+//! each collection is polled by (`dav::marker`): Radicale's getlastmodified, else the
+//! sync-token, else the ctag. The first listing of a home asks for neither token nor ctag, as
+//! nothing is mirrored to compare them with. The calendar homes of
 //! people who made the user their calendar proxy are homes too; who they are is read again every
 //! [`DELEGATION_REFRESH`], and at once on "sync now".
 
@@ -29,6 +30,7 @@ use url::Url;
 use crate::children::dav_others::{DelegatedHome, delegated_homes, search_directories};
 use crate::children::{AccountEnv, dav_replay, freebusy};
 use crate::dav::discovery::{self, CollectionInfo, DavService};
+use crate::dav::marker::{self, Marker};
 use crate::dav::stream::{self, FirstPull};
 use crate::dav::sync::{self, Fetched, Listing, MULTIGET_BATCH, MULTIGET_IN_FLIGHT};
 use crate::dav::{DavClient, verify, window};
@@ -194,6 +196,8 @@ fn directory_record(info: &CollectionInfo) -> CollectionRecord {
         held: Vec::new(),
         held_since: None,
         token_untrusted_since: None,
+        marker: None,
+        stamp: None,
     }
 }
 
@@ -220,19 +224,13 @@ impl Poller<'_> {
         let stored = store
             .dav_collections_of(self.account(), self.kinds())
             .map_err(store_err)?;
-        // Ask only for the change markers this round compares (see the listings' docs).
-        let listing = if stored.is_empty() {
-            discovery::PROPFIND_NEW_COLLECTIONS
-        } else if stored.iter().all(|c| c.sync_token.is_some()) {
-            discovery::PROPFIND_COLLECTIONS_SYNC_TOKEN
-        } else {
-            discovery::PROPFIND_COLLECTIONS
-        };
+        // Ask only for the change markers this round compares (`dav::marker`).
+        let listing = marker::home_listing(&stored);
         let mut seen = Vec::new();
         for home in homes {
-            let (answered, ms) = self.client.propfind(home, "1", listing).await?;
-            for info in discovery::collections(&ms, &answered, self.service) {
-                seen.push((answered.clone(), info));
+            let answer = discovery::list_home(self.client, home, discovery::listing_body(listing)).await?;
+            for info in discovery::listed_collections(&answer, self.service) {
+                seen.push((answer.url.clone(), info));
             }
         }
         for info in &self.directories {
@@ -297,10 +295,7 @@ impl Poller<'_> {
                 }
                 continue;
             }
-            let unchanged = old.is_some_and(|o| {
-                (o.ctag.is_some() && o.ctag == info.ctag)
-                    || (o.sync_token.is_some() && o.sync_token == info.sync_token)
-            });
+            let unchanged = old.is_some_and(|o| marker::unchanged(o, info));
             // A token's word is checked every few polls, even when it says nothing moved.
             let check = verify_round
                 && self.window(info).is_none()
@@ -463,15 +458,44 @@ impl Poller<'_> {
         let mut changes = Changes::default();
         let mut fetched_count = 0usize;
         // An empty mirror takes the bodies in one streaming query rather than many multigets
-        // (issue 22), sent beside the listing that gives the token, so the round lasts the longer
-        // of the two instead of their sum. The two answers may describe different moments, so
-        // the plan compares the listing with what the query stored: a member that changed,
-        // appeared or went away in between is fetched or removed as in any later round. A
-        // calendar with a past-days window is listed by its own query and fetched as before.
+        // (issue 22). A collection seen for the first time is pulled by the query alone: its
+        // marker (sync-token or stamp) is taken by the next round, whose listing from an empty
+        // token is compared with what the query stored, so whatever changed after the query is
+        // fetched or removed then (the stamp of this round's home listing, read before the query,
+        // is kept but vouches for nothing until a round has listed the collection). A collection
+        // mirrored empty that has filled since gets the listing beside the query, as the
+        // progress of a long first pull counts against the listing's total. A calendar with a
+        // past-days window is listed by its own query and fetched as before.
         let first_round = stored.is_empty()
             && old.and_then(|o| o.sync_token.as_deref()).is_none()
             && self.window(info).is_none();
-        let (listing, untrusted, stored) = if first_round {
+        let mut listed = true;
+        let (listing, untrusted, stored) = if first_round && old.is_none() {
+            let mut progress = self
+                .env
+                .dav_progress(self.service, "items")
+                .named("collection", &info.href);
+            let first = self
+                .first_pull(url, info, &mut changes, &mut |written| {
+                    progress.update(written, written)
+                })
+                .await?;
+            progress.finish();
+            fetched_count = first.as_ref().map_or(0, |f| f.written);
+            match first {
+                // Nothing to compare: the plan below is empty, so the mirror is not read back.
+                Some(f) if !f.truncated && f.missing.is_empty() => {
+                    listed = false;
+                    (Listing::default(), None, Vec::new())
+                }
+                // Refused, or members without their data: listed now (the plan fetches the rest).
+                _ => {
+                    let stored = store.dav_etags(account, &info.href).map_err(store_err)?;
+                    let (listing, untrusted) = self.listing(url, info, old, &stored, false).await?;
+                    (listing, untrusted, stored)
+                }
+            }
+        } else if first_round {
             // Progress counts the items written against the listing's count, once it is known.
             let listed_count = std::sync::atomic::AtomicU64::new(0);
             let mut progress = self
@@ -575,7 +599,24 @@ impl Poller<'_> {
             held: Vec::new(),
             held_since: None,
             token_untrusted_since: untrusted.clone(),
+            marker: listed.then(|| {
+                // A token caught lying is no marker; Radicale's stamp does not depend on it.
+                let token = listing.token.as_deref().or(info.sync_token.as_deref());
+                Marker::after_round(
+                    old.map(Marker::of),
+                    token.filter(|_| untrusted.is_none()),
+                    info.ctag.as_deref(),
+                )
+                .as_str()
+                .to_owned()
+            }),
+            // Read before this round's listing or query, so it vouches for what they brought.
+            stamp: info.stamp.clone().filter(|_| info.stamp_settled),
         };
+        let marker = record.marker.clone().unwrap_or_else(|| "unknown".into());
+        if listed && old.and_then(|o| o.marker.as_deref()) != record.marker.as_deref() {
+            tracing::info!(%marker, "change marker chosen for this collection (dav::marker)");
+        }
         if plan.held.is_empty() {
             store
                 .apply_dav_items(account, &info.href, &[], &plan.remove)
@@ -584,7 +625,9 @@ impl Poller<'_> {
             // An untrusted token is not kept: the ctag (or, without one, a listing) decides.
             record.sync_token = listing.token.clone().filter(|_| untrusted.is_none());
         } else {
-            // Invariant 5: keep the items and the old token; the next round sees the same removals.
+            // Invariant 5: keep the items and the old token; the next round sees the same removals
+            // (no stamp kept, so that it looks again).
+            record.stamp = None;
             let newly = old.is_none_or(|o| o.held != plan.held);
             record.held_since = old
                 .and_then(|o| o.held_since.clone())
@@ -612,6 +655,7 @@ impl Poller<'_> {
         }
         store.put_dav_collections(account, &[record]).map_err(store_err)?;
         tracing::info!(
+            %marker,
             fetched = fetched_count,
             added = changes.added,
             changed = changes.changed,

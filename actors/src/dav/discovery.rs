@@ -12,9 +12,13 @@
 //! The principal and the homes are links from the server's answers: each passes
 //! [`DavClient::named`] (the credential rule, and trust for a host the server names) before use.
 
+use std::time::{Duration, Instant};
+
 use url::Url;
 
 use crate::dav::DavClient;
+use crate::dav::client::{check_status, read_body};
+use crate::dav::marker::{self, HomeListing};
 use crate::dav::xml::{DavResponse, Multistatus, NS_CALDAV, NS_CARDDAV, NS_DAV};
 use crate::error::ServiceError;
 
@@ -65,6 +69,10 @@ pub struct CollectionInfo {
     /// The collection lists `DAV:sync-collection` in its `DAV:supported-report-set` (RFC 6578
     /// §3.1), even where the listing did not ask for its sync-token.
     pub reports_sync: bool,
+    /// `DAV:getlastmodified` of the collection (its stamp, `marker`), as sent.
+    pub stamp: Option<String>,
+    /// Whether that stamp may vouch for later rounds ([`marker::settled`]).
+    pub stamp_settled: bool,
 }
 
 const PROPFIND_HOME_SETS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
@@ -73,20 +81,83 @@ const PROPFIND_HOME_SETS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 /// The properties of a home's members (RFC 4791 §5.2, RFC 6352 §6.2, RFC 3744 §5.4, RFC 6578 §4),
 /// with both change markers: the CalendarServer ctag and the sync-token.
 pub const PROPFIND_COLLECTIONS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:cs="http://calendarserver.org/ns/" xmlns:ic="http://apple.com/ns/ical/"><d:prop><d:resourcetype/><d:displayname/><ic:calendar-color/><c:supported-calendar-component-set/><d:current-user-privilege-set/><cs:getctag/><d:sync-token/><d:owner/></d:prop></d:propfind>"#;
+<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:cs="http://calendarserver.org/ns/" xmlns:ic="http://apple.com/ns/ical/"><d:prop><d:resourcetype/><d:displayname/><ic:calendar-color/><c:supported-calendar-component-set/><d:current-user-privilege-set/><cs:getctag/><d:sync-token/><d:owner/><d:getlastmodified/></d:prop></d:propfind>"#;
 
 /// The same listing with the sync-token only, for homes whose collections all have one. A
 /// server may compute each marker by reading every item of a collection (Radicale does, about
 /// 0.2 ms per item and marker), so a poll asks only for the one it compares.
 pub const PROPFIND_COLLECTIONS_SYNC_TOKEN: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:ic="http://apple.com/ns/ical/"><d:prop><d:resourcetype/><d:displayname/><ic:calendar-color/><c:supported-calendar-component-set/><d:current-user-privilege-set/><d:sync-token/><d:owner/></d:prop></d:propfind>"#;
+<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:ic="http://apple.com/ns/ical/"><d:prop><d:resourcetype/><d:displayname/><ic:calendar-color/><c:supported-calendar-component-set/><d:current-user-privilege-set/><d:sync-token/><d:owner/><d:getlastmodified/></d:prop></d:propfind>"#;
 
-/// The same listing without change markers, for a home none of whose collections is mirrored
-/// yet: there is nothing to compare a marker with, and the first sync of each collection brings
-/// its sync-token. `supported-report-set` (RFC 3253 §3.1.5) tells whether that sync can use
-/// sync-collection.
-pub const PROPFIND_NEW_COLLECTIONS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:ic="http://apple.com/ns/ical/"><d:prop><d:resourcetype/><d:displayname/><ic:calendar-color/><c:supported-calendar-component-set/><d:current-user-privilege-set/><d:owner/><d:supported-report-set/></d:prop></d:propfind>"#;
+/// The same listing without sync-token and ctag, for a home none of whose collections is
+/// mirrored yet (nothing to compare them with) or whose collections are polled by their stamp
+/// (`marker`): `getlastmodified` (RFC 4918 §15.7) is the stamp, `supported-report-set` (RFC 3253
+/// §3.1.5) tells whether a collection's next round can use sync-collection.
+pub const PROPFIND_STAMPS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:ic="http://apple.com/ns/ical/"><d:prop><d:resourcetype/><d:displayname/><ic:calendar-color/><c:supported-calendar-component-set/><d:current-user-privilege-set/><d:owner/><d:supported-report-set/><d:getlastmodified/></d:prop></d:propfind>"#;
+
+/// The body of a home listing of `kind`.
+pub fn listing_body(kind: HomeListing) -> &'static str {
+    match kind {
+        HomeListing::Stamps => PROPFIND_STAMPS,
+        HomeListing::SyncTokens => PROPFIND_COLLECTIONS_SYNC_TOKEN,
+        HomeListing::All => PROPFIND_COLLECTIONS,
+    }
+}
+
+/// A home's Depth 1 listing with what [`marker::settled`] needs to judge its stamps.
+pub struct HomeAnswer {
+    /// The URL that answered (after redirects).
+    pub url: Url,
+    pub ms: Multistatus,
+    /// The answer's `Date` header (RFC 9110 §6.6.1), as sent.
+    pub date: Option<String>,
+    /// From sending the request to having its headers.
+    pub elapsed: Duration,
+}
+
+/// PROPFIND Depth 1 of `home` with `body`, keeping the answer's `Date`.
+pub async fn list_home(client: &DavClient, home: &Url, body: &str) -> Result<HomeAnswer, ServiceError> {
+    let method = reqwest::Method::from_bytes(b"PROPFIND").expect("valid method");
+    let sent = Instant::now();
+    let (url, resp) = client
+        .request(method, home, &[("Depth", "1")], Some(body))
+        .await?;
+    let elapsed = sent.elapsed();
+    check_status(&url, resp.status(), resp.headers())?;
+    if resp.status() != reqwest::StatusCode::MULTI_STATUS {
+        return Err(ServiceError::Protocol(format!(
+            "{url}: PROPFIND answered {} instead of 207 Multi-Status",
+            resp.status()
+        )));
+    }
+    let date = resp
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = read_body(&url, resp).await?;
+    let ms = crate::dav::xml::parse_multistatus(&bytes)
+        .map_err(|e| ServiceError::Protocol(format!("{url}: {e}")))?;
+    Ok(HomeAnswer {
+        url,
+        ms,
+        date,
+        elapsed,
+    })
+}
+
+/// The collections of a home's listing, each stamp judged settled or not ([`marker::settled`]).
+pub fn listed_collections(answer: &HomeAnswer, service: DavService) -> Vec<CollectionInfo> {
+    let mut out = collections(&answer.ms, &answer.url, service);
+    for info in &mut out {
+        info.stamp_settled = info
+            .stamp
+            .as_deref()
+            .is_some_and(|s| marker::settled(s, answer.date.as_deref(), answer.elapsed));
+    }
+    out
+}
 
 /// RFC 6764 §6 then RFC 4791 §6.2.1 / RFC 6352 §7.1.1: the principal and the service's homes.
 /// A principal without a home set is its own home (what small servers do).
@@ -215,6 +286,8 @@ fn collection(r: &DavResponse, home: &Url, service: DavService) -> Option<Collec
                 .iter()
                 .any(|(ns, l)| ns == NS_DAV && l == "sync-collection")
         }),
+        stamp: text(NS_DAV, "getlastmodified"),
+        stamp_settled: false,
     })
 }
 
@@ -332,7 +405,7 @@ mod tests {
         assert!(books[0].read_only && books[0].directory);
     }
 
-    /// Radicale 3.1.8's answer to PROPFIND_NEW_COLLECTIONS: no change markers, and the reports
+    /// Radicale 3.1.8's answer to a listing without markers (PROPFIND_STAMPS less its stamp): no change markers, and the reports
     /// that tell whether the first sync can use sync-collection.
     #[test]
     fn a_listing_without_markers_still_says_whether_sync_collection_works() {

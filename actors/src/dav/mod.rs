@@ -3,7 +3,8 @@
 //! them (`client`), discovery of homes and collections (`discovery`), the delegations
 //! (`delegation`), the pull of one collection (`sync`, and `window` for a limited past), a first pull
 //! in one streaming request (`stream`), what the account chose to sync (`choice`), the check of a
-//! sync-token's word (`verify`) and directory search (`gal`).
+//! sync-token's word (`verify`), the change marker each collection is polled by (`marker`) and
+//! directory search (`gal`).
 
 pub mod auth;
 pub mod choice;
@@ -11,6 +12,7 @@ pub mod client;
 pub mod delegation;
 pub mod discovery;
 pub mod gal;
+pub mod marker;
 pub mod proxy;
 pub mod stream;
 pub mod sync;

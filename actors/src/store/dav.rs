@@ -167,17 +167,29 @@ impl Store {
         Ok((out, false))
     }
 
-    /// `(href, etag)` of every item of a collection: what a sync round compares against.
+    /// `(href, etag)` of every item of a collection: what a sync round compares against. Only
+    /// those two fields are read out of each record (the bodies and field sets are skipped, not
+    /// kept), so a round over a large collection does not hold it all in memory.
     pub fn dav_etags(
         &self,
         account: &str,
         collection: &str,
     ) -> Result<Vec<(String, Option<String>)>, StoreError> {
-        Ok(self
-            .dav_items_of(account, collection)?
-            .into_iter()
-            .map(|i| (i.href, i.etag))
-            .collect())
+        #[derive(serde::Deserialize)]
+        struct HrefEtag {
+            href: String,
+            etag: Option<String>,
+        }
+        let rtxn = self.env().read_txn()?;
+        let lean = self
+            .dav_items
+            .remap_data_type::<heed::types::SerdeJson<HrefEtag>>();
+        let mut out = Vec::new();
+        for entry in lean.prefix_iter(&rtxn, &keys::folder_prefix(account, collection))? {
+            let (_, item) = entry?;
+            out.push((item.href, item.etag));
+        }
+        Ok(out)
     }
 
     /// Writes one batch of items and removes `remove`, in one transaction (DESIGN "Speed"), with

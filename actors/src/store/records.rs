@@ -86,6 +86,14 @@ pub struct CollectionRecord {
     /// changes that sync-collection left out, so the collection is synced by listings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_untrusted_since: Option<String>,
+    /// Which change marker polls this collection (`stamp`, `sync-token`, `ctag`, `listing`:
+    /// `dav::marker`), once a round has listed it; absent after a first pull alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// The collection's `DAV:getlastmodified` as last listed, kept only once settled
+    /// (`dav::marker::settled`): with the `stamp` marker, an equal stamp means unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<String>,
 }
 
 /// One calendar object or vCard: the server's bytes, kept verbatim (invariant 3), and its etag.

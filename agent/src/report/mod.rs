@@ -180,7 +180,16 @@ pub fn sync_facts(store: &Store, account: &str) -> Value {
             }))
         })
         .collect();
-    json!({"untrusted_tokens": untrusted})
+    // Which change marker polls each collection (`dav::marker`, README "Change markers").
+    let markers: Vec<Value> = collections
+        .iter()
+        .filter(|c| !c.directory)
+        .map(|c| {
+            let marker = opconnect_actors::dav::marker::Marker::of(c);
+            json!({"collection": c.href, "name": c.name, "marker": marker.as_str()})
+        })
+        .collect();
+    json!({"untrusted_tokens": untrusted, "markers": markers})
 }
 
 /// [`sync_facts`] from the data dir's mirror, when there is one (the agent may be running: the

@@ -7,7 +7,8 @@
 //!   for n in sizes:  seed n events (files) ─▶ Radicale ─┬─ floor: calendar-query REPORT alone
 //!                                                       │         sync-collection + calendar-data
 //!                    opconnect (caldav only) first sync ┘─▶ cursor C (last calendar.changed)
-//!                    10 PUTs by another client ─▶ `sync` ─▶ items.changes {cursor: C} × reps
+//!                    10 PUTs by another client ─▶ `sync` ─▶ no-change polls × 5 (Radicale's time
+//!                                                          from its log) ─▶ items.changes × reps
 //!                                                          calendar.items {limit: 200} × reps
 //! ```
 //! A read whose cost follows the changes, not the collection, gives the same milliseconds at
@@ -173,6 +174,7 @@ fn one_size(n: usize, results: &mut Results) -> Result<(f64, f64)> {
     d.seen.clear();
     d.call("sync", json!({"account": "alice"}))?;
     d.wait_synced(&services, Duration::from_secs(600))?;
+    no_change_polls(&mut d, &radicale, &calendar, n, results)?;
 
     let mut feed = Vec::new();
     for _ in 0..REPS {
@@ -226,6 +228,118 @@ fn one_size(n: usize, results: &mut Results) -> Result<(f64, f64)> {
     );
     Ok((f, p))
 }
+
+/// The no-change poll at this size (issue 22): once the marker is known and the stamp settled,
+/// each `sync` until `synced`, with Radicale's own time for the poll's requests (the durations
+/// it logs) and their number; beside it, the home listing the poll sent before stamps (the
+/// sync-token of every collection) and the stamp listing, each timed alone.
+fn no_change_polls(
+    d: &mut Driver,
+    radicale: &Radicale,
+    calendar: &str,
+    n: usize,
+    results: &mut Results,
+) -> Result<()> {
+    let label = |what: &str| format!("{what}, {n} events");
+    let services = [("alice", "caldav")];
+    let home = calendar
+        .trim_end_matches('/')
+        .rsplit_once('/')
+        .map(|(h, _)| format!("{h}/"))
+        .context("calendar href")?;
+    for (name, body) in [
+        (
+            "home listing with sync-token alone (the poll before stamps)",
+            LISTING_TOKEN,
+        ),
+        (
+            "home listing with getlastmodified alone (the stamp poll)",
+            LISTING_STAMP,
+        ),
+    ] {
+        let took = time_listing(radicale, &home, body).context(name)?;
+        results.record(SECTION, &label(name), "ms", took.as_secs_f64() * 1000.0);
+    }
+    // The round after the changes took the token; this one keeps a settled stamp (the last
+    // change is more than two seconds old).
+    std::thread::sleep(Duration::from_millis(2_200));
+    d.drain();
+    d.call("sync", json!({"account": "alice"}))?;
+    d.wait_synced(&services, Duration::from_secs(600))?;
+    for _ in 0..POLLS {
+        let mark = radicale.log().lines().count();
+        d.drain();
+        let t = Instant::now();
+        d.call("sync", json!({"account": "alice"}))?;
+        d.wait_synced(&services, Duration::from_secs(600))?;
+        let wall = t.elapsed();
+        std::thread::sleep(Duration::from_millis(100));
+        let log = radicale.log();
+        let lines: Vec<&str> = log.lines().skip(mark).collect();
+        let requests: Vec<String> = lines
+            .iter()
+            .filter(|l| l.contains(" request for '"))
+            .filter_map(|l| {
+                let rest = &l[l.find("] [INFO] ")? + 9..];
+                Some(rest.split('\'').take(2).collect::<Vec<_>>().join("'") + "'")
+            })
+            .collect();
+        let server: f64 = lines
+            .iter()
+            .filter(|l| l.contains(" response status for '"))
+            .filter_map(|l| {
+                l.split(" seconds: ")
+                    .next()?
+                    .rsplit(" in ")
+                    .next()?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .sum();
+        ensure!(
+            requests.iter().all(|r| r.starts_with("PROPFIND")),
+            "a no-change poll sent more than listings: {requests:?}"
+        );
+        results.record(
+            SECTION,
+            &label("no-change poll (sync until synced)"),
+            "ms",
+            wall.as_secs_f64() * 1000.0,
+        );
+        results.record(SECTION, &label("  Radicale's time for it"), "ms", server * 1000.0);
+        results.record(SECTION, &label("  its requests"), "", requests.len() as f64);
+    }
+    Ok(())
+}
+
+/// A home listing (PROPFIND Depth 1 with `body`) sent straight to Radicale, twice: the
+/// second's time.
+pub fn time_listing(radicale: &Radicale, home: &str, body: &str) -> Result<Duration> {
+    let mut took = Duration::ZERO;
+    for _ in 0..2 {
+        let t = Instant::now();
+        let r = HttpRequest::new("PROPFIND", home)
+            .auth("alice", password_of("alice"))
+            .header("Depth", "1")
+            .header("Content-Type", "application/xml; charset=utf-8")
+            .body(body.as_bytes())
+            .send_within(radicale.port(), Duration::from_secs(300))?;
+        took = t.elapsed();
+        ensure!(r.status == 207, "PROPFIND {home}: HTTP {}", r.status);
+    }
+    Ok(took)
+}
+
+/// No-change polls timed at each size.
+const POLLS: usize = 5;
+
+/// The home listing with every collection's sync-token (RFC 6578 §4), as polls were before.
+pub const LISTING_TOKEN: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:sync-token/></D:prop></D:propfind>"#;
+
+/// The home listing with every collection's getlastmodified (RFC 4918 §15.7), the stamp.
+const LISTING_STAMP: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getlastmodified/></D:prop></D:propfind>"#;
 
 fn median(samples: &[f64]) -> f64 {
     crate::results::summarize(samples).median
