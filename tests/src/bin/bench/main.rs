@@ -7,8 +7,9 @@
 //! ```
 //!
 //! ```text
-//! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed] [--out FILE]
+//! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,link] [--out FILE]
 //!       [--idle-seconds N] [--latency-messages N] [--replay-ops N] [--feed-sizes N,N,..]
+//!       [--rtt-ms N] [--mbit N]
 //! ```
 //! The `opconnect` binary is `$OPCONNECT_BIN`, else the one next to this executable.
 
@@ -18,6 +19,8 @@ mod feed;
 mod footprint;
 mod imap;
 mod latency;
+mod link;
+mod link_mail;
 mod proxy;
 mod replay;
 mod results;
@@ -39,7 +42,7 @@ use crate::tools::{package_version, version_of};
 /// Bytes in a megabyte as the tables show them (MiB).
 pub const MB: f64 = 1024.0 * 1024.0;
 
-const SECTIONS: [&str; 6] = ["dav", "imap", "latency", "replay", "footprint", "feed"];
+const SECTIONS: [&str; 7] = ["dav", "imap", "latency", "replay", "footprint", "feed", "link"];
 
 /// What to run and how big.
 #[derive(Debug, Clone)]
@@ -58,6 +61,9 @@ pub struct Config {
     pub idle_seconds: u64,
     /// Calendar sizes of benchmark 7 (reads as the calendar grows), smallest first.
     pub feed_sizes: Vec<usize>,
+    /// Benchmark 8's line: round trip in ms and Mbit/s each way (0: uncapped).
+    pub link_rtt_ms: u64,
+    pub link_mbit: f64,
 }
 
 impl Config {
@@ -78,6 +84,8 @@ impl Config {
                 replay_ops: 100,
                 idle_seconds: 10,
                 feed_sizes: vec![500, 2_000],
+                link_rtt_ms: 50,
+                link_mbit: 20.0,
             }
         } else {
             Config {
@@ -93,6 +101,8 @@ impl Config {
                 replay_ops: 1_000,
                 idle_seconds: 60,
                 feed_sizes: vec![1_000, 5_000, 20_000, 50_000],
+                link_rtt_ms: 50,
+                link_mbit: 20.0,
             }
         };
         let mut it = args.iter();
@@ -115,6 +125,8 @@ impl Config {
                         .collect::<Result<_, _>>()
                         .context("--feed-sizes")?
                 }
+                "--rtt-ms" => c.link_rtt_ms = value()?.parse().context("--rtt-ms")?,
+                "--mbit" => c.link_mbit = value()?.parse().context("--mbit")?,
                 "-h" | "--help" => {
                     println!("{}", usage());
                     std::process::exit(0);
@@ -137,8 +149,9 @@ impl Config {
 }
 
 fn usage() -> String {
-    "usage: bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed] [--out FILE]\n\
-     \x20            [--idle-seconds N] [--latency-messages N] [--replay-ops N] [--feed-sizes N,N,..]"
+    "usage: bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,link] [--out FILE]\n\
+     \x20            [--idle-seconds N] [--latency-messages N] [--replay-ops N] [--feed-sizes N,N,..]\n\
+     \x20            [--rtt-ms N] [--mbit N]"
         .into()
 }
 
@@ -169,13 +182,14 @@ fn run(args: &[String]) -> Result<()> {
     let mut results = Results::default();
     describe(&cfg, &mut results);
     type Section = fn(&Config, &mut Results) -> Result<()>;
-    let sections: [(&str, Section); 6] = [
+    let sections: [(&str, Section); 7] = [
         ("dav", dav::run),
         ("imap", imap::run),
         ("latency", latency::run),
         ("replay", replay::run),
         ("footprint", footprint::run),
         ("feed", feed::run),
+        ("link", link::run),
     ];
     for (name, section) in sections {
         if !cfg.wants(name) {
@@ -268,6 +282,8 @@ mod tests {
         );
         let f = Config::from_args(&args("--only feed --feed-sizes 100,1_000")).unwrap();
         assert_eq!(f.feed_sizes, vec![100, 1_000]);
+        let l = Config::from_args(&args("--only link --rtt-ms 80 --mbit 5")).unwrap();
+        assert!(l.wants("link") && l.link_rtt_ms == 80 && l.link_mbit == 5.0);
         assert!(Config::from_args(&args("--only nope")).is_err());
         assert!(Config::from_args(&args("--runs")).is_err());
         assert!(Config::from_args(&args("--runs 0")).is_err());
