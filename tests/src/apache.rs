@@ -7,6 +7,15 @@
 //!   client ──Digest──► apache2 127.0.0.1:P (htdigest users from crate::USERS)
 //!                        └─ X-Remote-User: alice ─► Radicale 127.0.0.1:R (auth by that header)
 //! ```
+//!
+//! [`DeflateFront`]: Apache compressing Radicale's answers itself (mod_deflate), as a reverse
+//! proxy in front of a DAV server often does; it changes a compressed answer's ETag.
+//!
+//! ```text
+//!   client ──► apache2 :P  SetOutputFilter DEFLATE (gzip when asked; ETag "x" → "x-gzip")
+//!                └─► apache2 :Q  Accept-Encoding removed (else Radicale gzips by itself)
+//!                      └─► Radicale :R (its own Basic authentication)
+//! ```
 
 use std::fs;
 use std::path::Path;
@@ -111,6 +120,86 @@ impl DigestFront {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+/// Apache with mod_deflate in front of its own Radicale. Dropping it stops both.
+pub struct DeflateFront {
+    dir: TempDir,
+    port: u16,
+    _child: Spawned,
+    pub radicale: Radicale,
+}
+
+impl DeflateFront {
+    pub fn start() -> Result<DeflateFront> {
+        let bin = process::find_program("apache2").context("apache2 (scripts/test installs it)")?;
+        let radicale = Radicale::start()?;
+        let dir = process::short_tempdir("apz")?;
+        let d = dir.path();
+        let (port, inner) = (ports::free_port()?, ports::free_port()?);
+        let run_as = if process::is_root() {
+            "User www-data\nGroup www-data\n"
+        } else {
+            ""
+        };
+        let config = format!(
+            "# Private test instance written by opconnect-tests.\n\
+             ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:{port}\nListen 127.0.0.1:{inner}\n\
+             PidFile {d}/httpd.pid\nErrorLog {d}/error.log\nLogLevel warn\n{run_as}\
+             LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n\
+             LoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
+             LoadModule headers_module {MODULES}/mod_headers.so\n\
+             LoadModule filter_module {MODULES}/mod_filter.so\n\
+             LoadModule deflate_module {MODULES}/mod_deflate.so\n\
+             LoadModule proxy_module {MODULES}/mod_proxy.so\n\
+             LoadModule proxy_http_module {MODULES}/mod_proxy_http.so\n\
+             LogFormat \"\\\"%r\\\" %>s enc=%{{Content-Encoding}}o bytes=%B etag=%{{ETag}}o\" deflate\n\
+             <VirtualHost 127.0.0.1:{port}>\n  CustomLog {d}/access.log deflate\n\
+               SetOutputFilter DEFLATE\n\
+               ProxyPass / http://127.0.0.1:{inner}/\n  ProxyPassReverse / http://127.0.0.1:{inner}/\n\
+             </VirtualHost>\n\
+             <VirtualHost 127.0.0.1:{inner}>\n  RequestHeader unset Accept-Encoding\n\
+               ProxyPass / http://127.0.0.1:{radicale}/\n  ProxyPassReverse / http://127.0.0.1:{radicale}/\n\
+             </VirtualHost>\n",
+            d = d.display(),
+            radicale = radicale.port(),
+        );
+        fs::write(d.join("httpd.conf"), config)?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("-f").arg(d.join("httpd.conf")).args(["-DFOREGROUND"]);
+        let mut child = Spawned::spawn("apache2", cmd, &d.join("apache2.out"))?;
+        child
+            .wait_ready(Duration::from_secs(20), || {
+                ports::port_accepts(port) && ports::port_accepts(inner)
+            })
+            .with_context(|| {
+                format!(
+                    "apache2: {}",
+                    fs::read_to_string(d.join("error.log")).unwrap_or_default()
+                )
+            })?;
+        Ok(DeflateFront {
+            dir,
+            port,
+            _child: child,
+            radicale,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:P/`: Radicale's root through the compressing front.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Apache's access log: `"METHOD PATH HTTP/1.1" STATUS enc=gzip|- bytes=N etag=…` per request
+    /// (N: body bytes as sent, compressed or not).
+    pub fn access_log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
     }
 }
 

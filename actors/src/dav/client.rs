@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::header::{ETAG, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::header::{ACCEPT_ENCODING, ETAG, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use rustls::ClientConfig;
 use url::Url;
@@ -216,6 +216,14 @@ impl DavClient {
             }
             for (name, value) in headers {
                 req = req.header(*name, *value);
+            }
+            if !compressible(&method)
+                && !headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("Accept-Encoding"))
+            {
+                // Without a header of ours reqwest would ask for gzip (see the module docs).
+                req = req.header(ACCEPT_ENCODING, "identity");
             }
             if let Some(body) = body {
                 if !headers
@@ -493,6 +501,12 @@ pub async fn read_body(url: &Url, mut resp: reqwest::Response) -> Result<Vec<u8>
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Whether an answer to `method` may come compressed: those whose etags travel in the body
+/// (RFC 4918 §9.1, RFC 3253 §3.6), never a GET or a write (see the module docs).
+fn compressible(method: &Method) -> bool {
+    matches!(method.as_str(), "PROPFIND" | "REPORT")
 }
 
 /// `scheme://host:port` of `url`, the unit credentials are trusted for (RFC 6454 §4).

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use opconnect_tests::agent::Launch;
 use opconnect_tests::{Agent, RawIpc};
 
 /// A running agent with its event tap.
@@ -33,7 +34,12 @@ impl Driver {
     /// starts with the agent; if a sync round had already finished before the subscription
     /// (`last_sync` set), the measurement would be wrong, and this fails instead.
     pub fn start(config: &str) -> Result<Driver> {
-        let mut d = Driver::launch(config)?;
+        Driver::start_with(config, Launch::default())
+    }
+
+    /// [`Driver::start`] with launch options (another `opconnect` binary, …).
+    pub fn start_with(config: &str, launch: Launch) -> Result<Driver> {
+        let mut d = Driver::launch_with(config, launch)?;
         let status = d.call("status", json!({}))?;
         let early = status["accounts"]
             .as_array()
@@ -49,8 +55,12 @@ impl Driver {
     /// Starts the agent and subscribes, without the check of [`Driver::start`]: for callers
     /// that do not time the first sync.
     pub fn launch(config: &str) -> Result<Driver> {
+        Driver::launch_with(config, Launch::default())
+    }
+
+    fn launch_with(config: &str, launch: Launch) -> Result<Driver> {
         let started = Instant::now();
-        let agent = Agent::start(config)?;
+        let agent = Agent::start_with(config, launch)?;
         let mut tap = agent.ipc()?;
         tap.subscribe(&[])?;
         let mut control = agent.ipc()?;

@@ -169,7 +169,7 @@ fn measure(
 }
 
 /// A small message for the latency runs.
-fn message(i: usize, rng: &mut Rng) -> Vec<u8> {
+pub(crate) fn message(i: usize, rng: &mut Rng) -> Vec<u8> {
     format!(
         "From: Bob <bob@localhost>\r\nTo: alice@localhost\r\nSubject: latency {i}\r\n\
          Message-ID: <latency-{i}-{}@localhost>\r\n\r\nping {i}\r\n",
@@ -179,12 +179,12 @@ fn message(i: usize, rng: &mut Rng) -> Vec<u8> {
 }
 
 /// A raw IMAP connection in IDLE on INBOX that timestamps every `* N EXISTS` (RFC 2177).
-struct IdleWatcher {
+pub(crate) struct IdleWatcher {
     seen: Receiver<Instant>,
 }
 
 impl IdleWatcher {
-    fn start(port: u16, user: &str) -> Result<IdleWatcher> {
+    pub(crate) fn start(port: u16, user: &str) -> Result<IdleWatcher> {
         let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         let mut w = stream.try_clone()?;
@@ -231,7 +231,7 @@ impl IdleWatcher {
     }
 
     /// The first EXISTS seen after `t0`, waiting up to a few seconds for it.
-    fn exists_after(&self, t0: Instant) -> Option<Instant> {
+    pub(crate) fn exists_after(&self, t0: Instant) -> Option<Instant> {
         let deadline = Instant::now() + Duration::from_secs(3);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

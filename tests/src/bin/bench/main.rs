@@ -7,9 +7,9 @@
 //! ```
 //!
 //! ```text
-//! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,floors] [--out FILE]
-//!       [--idle-seconds N] [--latency-messages N] [--replay-ops N] [--feed-sizes N,N,..]
-//!       [--floor-events N]
+//! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,link,floors]
+//!       [--out FILE] [--idle-seconds N] [--latency-messages N] [--replay-ops N]
+//!       [--feed-sizes N,N,..] [--rtt-ms N] [--mbit N] [--floor-events N]
 //! ```
 //! The `opconnect` binary is `$OPCONNECT_BIN`, else the one next to this executable.
 
@@ -20,6 +20,8 @@ mod floors;
 mod footprint;
 mod imap;
 mod latency;
+mod link;
+mod link_mail;
 mod proxy;
 mod replay;
 mod replay_floor;
@@ -42,7 +44,9 @@ use crate::tools::{package_version, version_of};
 /// Bytes in a megabyte as the tables show them (MiB).
 pub const MB: f64 = 1024.0 * 1024.0;
 
-const SECTIONS: [&str; 7] = ["dav", "imap", "latency", "replay", "footprint", "feed", "floors"];
+const SECTIONS: [&str; 8] = [
+    "dav", "imap", "latency", "replay", "footprint", "feed", "link", "floors",
+];
 
 /// What to run and how big.
 #[derive(Debug, Clone)]
@@ -63,6 +67,9 @@ pub struct Config {
     pub feed_sizes: Vec<usize>,
     /// Events per server in benchmark 10 (`floors`).
     pub floor_events: usize,
+    /// Benchmark 8's line: round trip in ms and Mbit/s each way (0: uncapped).
+    pub link_rtt_ms: u64,
+    pub link_mbit: f64,
 }
 
 impl Config {
@@ -84,6 +91,8 @@ impl Config {
                 idle_seconds: 10,
                 feed_sizes: vec![500, 2_000],
                 floor_events: 300,
+                link_rtt_ms: 50,
+                link_mbit: 20.0,
             }
         } else {
             Config {
@@ -100,6 +109,8 @@ impl Config {
                 idle_seconds: 60,
                 feed_sizes: vec![1_000, 5_000, 20_000, 50_000],
                 floor_events: 2_000,
+                link_rtt_ms: 50,
+                link_mbit: 20.0,
             }
         };
         let mut it = args.iter();
@@ -125,6 +136,8 @@ impl Config {
                 "--floor-events" => {
                     c.floor_events = value()?.replace('_', "").parse().context("--floor-events")?
                 }
+                "--rtt-ms" => c.link_rtt_ms = value()?.parse().context("--rtt-ms")?,
+                "--mbit" => c.link_mbit = value()?.parse().context("--mbit")?,
                 "-h" | "--help" => {
                     println!("{}", usage());
                     std::process::exit(0);
@@ -147,9 +160,9 @@ impl Config {
 }
 
 fn usage() -> String {
-    "usage: bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,floors] [--out FILE]\n\
-     \x20            [--idle-seconds N] [--latency-messages N] [--replay-ops N] [--feed-sizes N,N,..]\n\
-     \x20            [--floor-events N]"
+    "usage: bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,link,floors]\n\
+     \x20            [--out FILE] [--idle-seconds N] [--latency-messages N] [--replay-ops N]\n\
+     \x20            [--feed-sizes N,N,..] [--rtt-ms N] [--mbit N] [--floor-events N]"
         .into()
 }
 
@@ -180,13 +193,14 @@ fn run(args: &[String]) -> Result<()> {
     let mut results = Results::default();
     describe(&cfg, &mut results);
     type Section = fn(&Config, &mut Results) -> Result<()>;
-    let sections: [(&str, Section); 7] = [
+    let sections: [(&str, Section); 8] = [
         ("dav", dav::run),
         ("imap", imap::run),
         ("latency", latency::run),
         ("replay", replay::run),
         ("footprint", footprint::run),
         ("feed", feed::run),
+        ("link", link::run),
         ("floors", floors::run),
     ];
     for (name, section) in sections {
@@ -280,6 +294,8 @@ mod tests {
         );
         let f = Config::from_args(&args("--only feed --feed-sizes 100,1_000")).unwrap();
         assert_eq!(f.feed_sizes, vec![100, 1_000]);
+        let l = Config::from_args(&args("--only link --rtt-ms 80 --mbit 5")).unwrap();
+        assert!(l.wants("link") && l.link_rtt_ms == 80 && l.link_mbit == 5.0);
         assert!(Config::from_args(&args("--only nope")).is_err());
         assert!(Config::from_args(&args("--runs")).is_err());
         assert!(Config::from_args(&args("--runs 0")).is_err());

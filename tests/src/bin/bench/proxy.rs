@@ -9,14 +9,25 @@
 //! ```
 //!
 //! A request is counted when its head (HTTP) or its first line (IMAP) has arrived, so the count
-//! is exact whatever the body size or how the bytes are split across reads.
+//! is exact whatever the body size or how the bytes are split across reads. Under TLS the
+//! stream cannot be framed ([`Framing::Opaque`]): bytes and connections only.
+//!
+//! With a [`Link`] the proxy also plays a long, narrow line (the `link` benchmark): each
+//! direction is a queue that serializes bytes at the line's rate and delivers them one-way
+//! delay later; a new connection waits one round trip first (the TCP handshake).
+//!
+//! ```text
+//!   read at t ─▶ sent from max(t, end of previous) for len/rate ─▶ written delay later
+//! ```
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
@@ -27,6 +38,49 @@ pub enum Framing {
     Http,
     /// IMAP commands: a tagged line, possibly continued after literals.
     Imap,
+    /// Encrypted (TLS): bytes and connections are counted, requests cannot be.
+    Opaque,
+}
+
+/// The line between the client and the server: a one-way delay each direction and a rate cap
+/// per direction. The default is loopback as it is (no delay, no cap).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Link {
+    /// Round-trip time; half of it is added each way.
+    pub rtt: Duration,
+    /// Bits per second each way; `None`: as fast as loopback goes.
+    pub bits_per_second: Option<u64>,
+}
+
+impl Link {
+    /// `rtt_ms` round trip and `mbit` Mbit/s (0: uncapped).
+    pub fn new(rtt_ms: u64, mbit: f64) -> Link {
+        Link {
+            rtt: Duration::from_millis(rtt_ms),
+            bits_per_second: (mbit > 0.0).then_some((mbit * 1_000_000.0) as u64),
+        }
+    }
+
+    fn is_loopback(&self) -> bool {
+        self.rtt.is_zero() && self.bits_per_second.is_none()
+    }
+
+    /// How long `len` bytes occupy the line.
+    fn serialization(&self, len: usize) -> Duration {
+        match self.bits_per_second {
+            Some(bps) => Duration::from_secs_f64(len as f64 * 8.0 / bps as f64),
+            None => Duration::ZERO,
+        }
+    }
+
+    /// `50 ms RTT, 20 Mbit/s` for a report line.
+    pub fn describe(&self) -> String {
+        let rate = match self.bits_per_second {
+            Some(b) => format!("{} Mbit/s", b as f64 / 1e6),
+            None => "uncapped".into(),
+        };
+        format!("{} ms RTT, {rate}", self.rtt.as_millis())
+    }
 }
 
 /// What went through the proxy since the last [`CountingProxy::take`].
@@ -67,6 +121,11 @@ pub struct CountingProxy {
 impl CountingProxy {
     /// Listens on a free port of 127.0.0.1 and forwards to 127.0.0.1:`target`.
     pub fn start(target: u16, framing: Framing) -> Result<CountingProxy> {
+        CountingProxy::start_with(target, framing, Link::default())
+    }
+
+    /// [`CountingProxy::start`] over `link`.
+    pub fn start_with(target: u16, framing: Framing, link: Link) -> Result<CountingProxy> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding the proxy")?;
         let port = listener.local_addr()?.port();
         let counters = Arc::new(Mutex::new(Counters::default()));
@@ -80,7 +139,7 @@ impl CountingProxy {
                 let Ok(client) = client else { continue };
                 let counters = c.clone();
                 thread::spawn(move || {
-                    if let Err(e) = relay(client, target, framing, counters) {
+                    if let Err(e) = relay(client, target, framing, link, counters) {
                         eprintln!("bench proxy: {e:#}");
                     }
                 });
@@ -96,6 +155,11 @@ impl CountingProxy {
     /// `http://127.0.0.1:PORT/`.
     pub fn http_url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// `https://127.0.0.1:PORT/` (the server behind speaks TLS; its certificate names 127.0.0.1).
+    pub fn https_url(&self) -> String {
+        format!("https://127.0.0.1:{}/", self.port)
     }
 
     /// `imap://127.0.0.1:PORT`.
@@ -117,7 +181,15 @@ impl Drop for CountingProxy {
     }
 }
 
-fn relay(client: TcpStream, target: u16, framing: Framing, counters: Arc<Mutex<Counters>>) -> Result<()> {
+fn relay(
+    client: TcpStream,
+    target: u16,
+    framing: Framing,
+    link: Link,
+    counters: Arc<Mutex<Counters>>,
+) -> Result<()> {
+    // SYN, SYN-ACK: the client's first bytes leave one round trip after it connected.
+    thread::sleep(link.rtt);
     let server = TcpStream::connect((Ipv4Addr::LOCALHOST, target))
         .with_context(|| format!("proxy: connecting to 127.0.0.1:{target}"))?;
     client.set_nodelay(true)?;
@@ -125,24 +197,86 @@ fn relay(client: TcpStream, target: u16, framing: Framing, counters: Arc<Mutex<C
     counters.lock().expect("proxy counters").connections += 1;
     let (client_r, server_w) = (client.try_clone()?, server.try_clone()?);
     let down_counters = counters.clone();
-    let down = thread::spawn(move || pump(server, client, &down_counters, None));
-    pump(client_r, server_w, &counters, Some(Framer::new(framing)));
+    let down = thread::spawn(move || pump(server, client, &down_counters, Direction::Down, link));
+    pump(
+        client_r,
+        server_w,
+        &counters,
+        Direction::Up(Framer::new(framing)),
+        link,
+    );
     let _ = down.join();
     Ok(())
 }
 
-/// Copies `from` to `to` until either side closes, counting bytes, and requests when framed.
-fn pump(mut from: TcpStream, mut to: TcpStream, counters: &Mutex<Counters>, mut framer: Option<Framer>) {
+/// Which way bytes go; the client's way is framed into requests.
+enum Direction {
+    Up(Framer),
+    Down,
+}
+
+/// Copies `from` to `to` until either side closes, counting bytes, and requests when framed;
+/// over a [`Link`] the writes are delayed and paced by a second thread ([`deliver`]).
+fn pump(from: TcpStream, to: TcpStream, counters: &Mutex<Counters>, mut direction: Direction, link: Link) {
+    if link.is_loopback() {
+        let mut to = to;
+        read_loop(from, counters, &mut direction, |bytes, _| {
+            to.write_all(bytes).is_ok()
+        });
+        let _ = to.shutdown(Shutdown::Write);
+        return;
+    }
+    // Bounded: a sender far ahead of the line is held back, as by a full socket buffer.
+    let (tx, rx) = mpsc::sync_channel::<(Instant, Vec<u8>)>(64);
+    let writer = thread::spawn(move || deliver(rx, to, link));
+    read_loop(from, counters, &mut direction, |bytes, at| {
+        tx.send((at, bytes.to_vec())).is_ok()
+    });
+    drop(tx);
+    let _ = writer.join();
+}
+
+/// Writes what arrives on `rx` as the line would deliver it (see the module docs).
+fn deliver(rx: mpsc::Receiver<(Instant, Vec<u8>)>, mut to: TcpStream, link: Link) {
+    let one_way = link.rtt / 2;
+    let mut line_free = Instant::now();
+    'chunks: for (read_at, bytes) in rx {
+        // Pieces of 16 KiB keep the pacing smooth at low rates.
+        for piece in bytes.chunks(16 * 1024) {
+            let start = line_free.max(read_at);
+            line_free = start + link.serialization(piece.len());
+            let arrive = line_free + one_way;
+            let now = Instant::now();
+            if arrive > now {
+                thread::sleep(arrive - now);
+            }
+            if to.write_all(piece).is_err() {
+                break 'chunks;
+            }
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+/// Reads `from` until it closes, counting; hands each read to `forward` with the time it was
+/// read, until that returns false.
+fn read_loop(
+    mut from: TcpStream,
+    counters: &Mutex<Counters>,
+    direction: &mut Direction,
+    mut forward: impl FnMut(&[u8], Instant) -> bool,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        let at = Instant::now();
         {
             let mut c = counters.lock().expect("proxy counters");
-            match framer.as_mut() {
-                Some(f) => {
+            match direction {
+                Direction::Up(f) => {
                     c.bytes_up += n as u64;
                     for name in f.feed(&buf[..n]) {
                         if name != "DONE" {
@@ -151,14 +285,13 @@ fn pump(mut from: TcpStream, mut to: TcpStream, counters: &Mutex<Counters>, mut 
                         *c.methods.entry(name).or_default() += 1;
                     }
                 }
-                None => c.bytes_down += n as u64,
+                Direction::Down => c.bytes_down += n as u64,
             }
         }
-        if to.write_all(&buf[..n]).is_err() {
+        if !forward(&buf[..n], at) {
             break;
         }
     }
-    let _ = to.shutdown(Shutdown::Write);
     let _ = from.shutdown(Shutdown::Read);
 }
 
@@ -200,6 +333,9 @@ impl Framer {
     /// Consumes bytes; returns the names of the requests that started in them.
     pub fn feed(&mut self, mut bytes: &[u8]) -> Vec<String> {
         let mut started = Vec::new();
+        if self.framing == Framing::Opaque {
+            return started;
+        }
         while !bytes.is_empty() {
             match self.state {
                 State::Body(n) | State::ChunkData(n) => {
@@ -299,7 +435,7 @@ impl Framer {
                 }
                 None
             }
-            (State::Body(_) | State::ChunkData(_), _) => None,
+            (State::Body(_) | State::ChunkData(_), _) | (_, Framing::Opaque) => None,
         }
     }
 }
@@ -388,6 +524,44 @@ mod tests {
         assert_eq!((counts.requests, counts.bytes_up, counts.bytes_down), (1, 18, 18));
         assert_eq!(counts.methods_line(), "GET 1");
         assert_eq!(proxy.take().requests, 0);
+        Ok(())
+    }
+
+    /// An echo server behind a 100 ms, 8 Mbit/s link: connect + one exchange costs two round
+    /// trips and each way's transfer, and the bytes are counted unframed.
+    #[test]
+    fn a_link_delays_and_paces() -> Result<()> {
+        const SIZE: usize = 200_000;
+        let server = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let target = server.local_addr()?.port();
+        thread::spawn(move || {
+            let (mut s, _) = server.accept().unwrap();
+            let mut buf = vec![0u8; SIZE];
+            s.read_exact(&mut buf).unwrap();
+            s.write_all(&buf).unwrap();
+        });
+        let link = Link::new(100, 8.0);
+        assert_eq!(link.describe(), "100 ms RTT, 8 Mbit/s");
+        let proxy = CountingProxy::start_with(target, Framing::Opaque, link)?;
+        let began = Instant::now();
+        let mut c = TcpStream::connect((Ipv4Addr::LOCALHOST, proxy.port()))?;
+        c.write_all(&vec![7u8; SIZE])?;
+        let mut back = vec![0u8; SIZE];
+        c.read_exact(&mut back)?;
+        let took = began.elapsed();
+        // 200 ms of round trips + 2 × 200 ms on the line (200 kB at 1 MB/s each way).
+        assert!(took >= Duration::from_millis(580), "{took:?}");
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+        let counts = proxy.take();
+        assert_eq!(
+            (
+                counts.connections,
+                counts.requests,
+                counts.bytes_up,
+                counts.bytes_down
+            ),
+            (1, 0, SIZE as u64, SIZE as u64)
+        );
         Ok(())
     }
 }

@@ -89,6 +89,14 @@ pub struct Vdirsyncer {
 impl Vdirsyncer {
     /// Writes the config for `user` at `url` (the DAV server's root, usually behind a proxy).
     pub fn new(url: &str, user: &str) -> Result<Vdirsyncer> {
+        Vdirsyncer::verified(url, user, None)
+    }
+
+    /// [`Vdirsyncer::new`] trusting the CA in the PEM file `ca` (`verify = …`) for an https `url`.
+    pub fn verified(url: &str, user: &str, ca: Option<&Path>) -> Result<Vdirsyncer> {
+        let verify = ca
+            .map(|ca| format!("verify = \"{}\"\n", ca.display()))
+            .unwrap_or_default();
         let dir = opconnect_tests::process::short_tempdir("vds")?;
         let d = dir.path().display();
         let password = password_of(user);
@@ -98,7 +106,7 @@ impl Vdirsyncer {
                 "\n[pair {kind}]\na = \"{kind}_remote\"\nb = \"{kind}_local\"\n\
                  collections = [\"from a\"]\nconflict_resolution = \"a wins\"\n\
                  \n[storage {kind}_remote]\ntype = \"{kind}\"\nurl = \"{url}\"\n\
-                 username = \"{user}\"\npassword = \"{password}\"\n\
+                 username = \"{user}\"\npassword = \"{password}\"\n{verify}\
                  \n[storage {kind}_local]\ntype = \"filesystem\"\npath = \"{d}/local/{kind}/\"\n\
                  fileext = \"{ext}\"\n"
             ));
@@ -157,13 +165,26 @@ impl Mbsync {
     /// `max_size`: mbsync's `MaxSize` (`None`: whole messages; `Some("1k")`: a larger message is
     /// stored as a placeholder holding its header, unless it is flagged).
     pub fn new(port: u16, user: &str, max_size: Option<&str>) -> Result<Mbsync> {
+        Mbsync::with_tls(port, user, max_size, None)
+    }
+
+    /// [`Mbsync::new`] over IMAPS to `localhost:port`, trusting the CA in the PEM file `ca`
+    /// (`CertificateFile`), when `ca` is given.
+    pub fn with_tls(port: u16, user: &str, max_size: Option<&str>, ca: Option<&Path>) -> Result<Mbsync> {
+        let (host, tls) = match ca {
+            Some(ca) => (
+                "localhost",
+                format!("SSLType IMAPS\nCertificateFile {}\n", ca.display()),
+            ),
+            None => ("127.0.0.1", "SSLType None\n".to_owned()),
+        };
         let dir = opconnect_tests::process::short_tempdir("mbs")?;
         let d = dir.path().display();
         fs::create_dir_all(dir.path().join("mail"))?;
         let max = max_size.map(|m| format!("MaxSize {m}\n")).unwrap_or_default();
         let config = format!(
-            "IMAPAccount bench\nHost 127.0.0.1\nPort {port}\nUser {user}\nPass {pw}\n\
-             SSLType None\nAuthMechs LOGIN\n\n\
+            "IMAPAccount bench\nHost {host}\nPort {port}\nUser {user}\nPass {pw}\n\
+             {tls}AuthMechs LOGIN\n\n\
              IMAPStore remote\nAccount bench\n\n\
              MaildirStore local\nPath {d}/mail/\nInbox {d}/mail/INBOX\nSubFolders Verbatim\n\n\
              Channel bench\nFar :remote:\nNear :local:\nPatterns *\nCreate Near\nSync Pull\n\
