@@ -45,7 +45,14 @@ use crate::tools::{package_version, version_of};
 pub const MB: f64 = 1024.0 * 1024.0;
 
 const SECTIONS: [&str; 8] = [
-    "dav", "imap", "latency", "replay", "footprint", "feed", "link", "floors",
+    "dav",
+    "imap",
+    "latency",
+    "replay",
+    "footprint",
+    "feed",
+    "link",
+    "floors",
 ];
 
 /// What to run and how big.
