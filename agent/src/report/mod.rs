@@ -100,19 +100,9 @@ pub fn provider_facts(account: &AccountConfig, probes: &Probes) -> Option<Value>
             .flatten()
             .find_map(|e| providers::by_url(e.url.as_str()))
     })?;
-    let refused = [
-        serde_json::to_value(&probes.imap),
-        serde_json::to_value(&probes.caldav),
-        serde_json::to_value(&probes.carddav),
-        serde_json::to_value(&probes.sieve),
-    ]
-    .into_iter()
-    .flatten()
-    .any(|v| {
-        v["error"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("authentication failed"))
-    });
+    let refused = probe_errors(probes)
+        .iter()
+        .any(|e| e.starts_with("authentication failed"));
     let mut out = json!({"name": provider.name});
     if refused && let Some(hint) = provider.app_password {
         out["action"] = json!(hint);
@@ -120,12 +110,9 @@ pub fn provider_facts(account: &AccountConfig, probes: &Probes) -> Option<Value>
     Some(out)
 }
 
-/// `{proxy, action}` when a probe's connection failed at the proxy's login (net/tunnel.rs:
-/// a 407, or a SOCKS5 login refused or wanted): which proxy, and what the user must do. The
-/// proxy is named by URL and user, never with its password.
-pub fn proxy_facts(account: &AccountConfig, probes: &Probes) -> Option<Value> {
-    let spec = &account.spec;
-    let error = [
+/// The `error` of each server probe that failed (IMAP, CalDAV, CardDAV, ManageSieve).
+fn probe_errors(probes: &Probes) -> Vec<String> {
+    [
         serde_json::to_value(&probes.imap),
         serde_json::to_value(&probes.caldav),
         serde_json::to_value(&probes.carddav),
@@ -133,12 +120,18 @@ pub fn proxy_facts(account: &AccountConfig, probes: &Probes) -> Option<Value> {
     ]
     .into_iter()
     .flatten()
-    .find_map(|v| {
-        v["error"]
-            .as_str()
-            .filter(|e| e.contains("the proxy wants a login") || e.contains("the proxy refused the login"))
-            .map(str::to_owned)
-    })?;
+    .filter_map(|v| v["error"].as_str().map(str::to_owned))
+    .collect()
+}
+
+/// `{proxy, action}` when a probe's connection failed at the proxy's login (net/tunnel.rs:
+/// a 407, or a SOCKS5 login refused or wanted): which proxy, and what the user must do. The
+/// proxy is named by URL and user, never with its password.
+pub fn proxy_facts(account: &AccountConfig, probes: &Probes) -> Option<Value> {
+    let spec = &account.spec;
+    let error = probe_errors(probes)
+        .into_iter()
+        .find(|e| e.contains("the proxy wants a login") || e.contains("the proxy refused the login"))?;
     let explicit = [&spec.imap, &spec.smtp, &spec.caldav, &spec.carddav, &spec.sieve]
         .into_iter()
         .flatten()
