@@ -2,16 +2,21 @@
 //! seeded for the purpose, run by `scripts/bench`; see BENCHMARKS.md for the method and results.
 //!
 //! ```text
-//!   args ─▶ Config ─▶ 1+2 dav ─▶ 3 imap ─▶ 4 latency ─▶ 5 replay ─▶ 6 footprint ─▶ 7 feed
+//!   args ─▶ Config ─▶ 1+2 dav ─▶ 3 imap ─▶ 4 latency ─▶ 5 replay ─▶ 6 footprint ─▶ 7 feed ─▶ 9 big
 //!                       └────────────────── Results ──────────────────┘─▶ table (stdout) + JSON
 //! ```
 //!
 //! ```text
 //! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed] [--out FILE]
 //!       [--idle-seconds N] [--latency-messages N] [--replay-ops N] [--feed-sizes N,N,..]
+//!       [--big-scales F,F,..]
 //! ```
 //! The `opconnect` binary is `$OPCONNECT_BIN`, else the one next to this executable.
 
+mod big;
+mod big_accounts;
+mod big_mail;
+mod big_seed;
 mod dav;
 mod driver;
 mod feed;
@@ -39,7 +44,7 @@ use crate::tools::{package_version, version_of};
 /// Bytes in a megabyte as the tables show them (MiB).
 pub const MB: f64 = 1024.0 * 1024.0;
 
-const SECTIONS: [&str; 6] = ["dav", "imap", "latency", "replay", "footprint", "feed"];
+const SECTIONS: [&str; 7] = ["dav", "imap", "latency", "replay", "footprint", "feed", "big"];
 
 /// What to run and how big.
 #[derive(Debug, Clone)]
@@ -58,6 +63,8 @@ pub struct Config {
     pub idle_seconds: u64,
     /// Calendar sizes of benchmark 7 (reads as the calendar grows), smallest first.
     pub feed_sizes: Vec<usize>,
+    /// Fractions of benchmark 9's full sizes (20,000 contacts, 100,000 messages, 20 accounts).
+    pub big_scales: Vec<f64>,
 }
 
 impl Config {
@@ -78,6 +85,7 @@ impl Config {
                 replay_ops: 100,
                 idle_seconds: 10,
                 feed_sizes: vec![500, 2_000],
+                big_scales: vec![0.01, 0.05],
             }
         } else {
             Config {
@@ -93,6 +101,7 @@ impl Config {
                 replay_ops: 1_000,
                 idle_seconds: 60,
                 feed_sizes: vec![1_000, 5_000, 20_000, 50_000],
+                big_scales: vec![0.1, 1.0],
             }
         };
         let mut it = args.iter();
@@ -114,6 +123,13 @@ impl Config {
                         .map(|n| n.replace('_', "").parse())
                         .collect::<Result<_, _>>()
                         .context("--feed-sizes")?
+                }
+                "--big-scales" => {
+                    c.big_scales = value()?
+                        .split(',')
+                        .map(str::parse)
+                        .collect::<Result<_, _>>()
+                        .context("--big-scales")?
                 }
                 "-h" | "--help" => {
                     println!("{}", usage());
@@ -137,8 +153,9 @@ impl Config {
 }
 
 fn usage() -> String {
-    "usage: bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed] [--out FILE]\n\
-     \x20            [--idle-seconds N] [--latency-messages N] [--replay-ops N] [--feed-sizes N,N,..]"
+    "usage: bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,big] [--out FILE]\n\
+     \x20            [--idle-seconds N] [--latency-messages N] [--replay-ops N] [--feed-sizes N,N,..]\n\
+     \x20            [--big-scales F,F,..]"
         .into()
 }
 
@@ -169,13 +186,14 @@ fn run(args: &[String]) -> Result<()> {
     let mut results = Results::default();
     describe(&cfg, &mut results);
     type Section = fn(&Config, &mut Results) -> Result<()>;
-    let sections: [(&str, Section); 6] = [
+    let sections: [(&str, Section); 7] = [
         ("dav", dav::run),
         ("imap", imap::run),
         ("latency", latency::run),
         ("replay", replay::run),
         ("footprint", footprint::run),
         ("feed", feed::run),
+        ("big", big::run),
     ];
     for (name, section) in sections {
         if !cfg.wants(name) {
