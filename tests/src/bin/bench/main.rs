@@ -7,7 +7,7 @@
 //! ```
 //!
 //! ```text
-//! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed] [--out FILE]
+//! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,big] [--out FILE]
 //!       [--idle-seconds N] [--latency-messages N] [--replay-ops N] [--feed-sizes N,N,..]
 //!       [--big-scales F,F,..]
 //! ```
@@ -286,6 +286,9 @@ mod tests {
         );
         let f = Config::from_args(&args("--only feed --feed-sizes 100,1_000")).unwrap();
         assert_eq!(f.feed_sizes, vec![100, 1_000]);
+        let b = Config::from_args(&args("--only big --big-scales 0.1,1")).unwrap();
+        assert_eq!((b.big_scales, d.big_scales), (vec![0.1, 1.0], vec![0.1, 1.0]));
+        assert!(Config::from_args(&args("--big-scales x")).is_err());
         assert!(Config::from_args(&args("--only nope")).is_err());
         assert!(Config::from_args(&args("--runs")).is_err());
         assert!(Config::from_args(&args("--runs 0")).is_err());
