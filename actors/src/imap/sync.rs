@@ -10,6 +10,10 @@
 //! ```
 //! Old messages can only disappear, never appear below UIDNEXT, so equal counts prove that nothing
 //! was expunged; the UID list is fetched only when something was.
+//!
+//! A round reads from the mirror only what it compares (issue 22, a folder of 100,000 messages):
+//! the count of old UIDs (keys alone), the flags of the messages the server reports changed, and
+//! the unseen count only when the server says something moved (UIDNEXT, EXISTS, HIGHESTMODSEQ).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -72,7 +76,8 @@ pub async fn sync_folder(
     }
     state.uidvalidity = mailbox.uid_validity;
     let known_next = state.uidnext.unwrap_or(1);
-    let mirror = store.message_flags(account, path).map_err(db)?;
+    // Keys alone: the UIDs below UIDNEXT the mirror holds (new ones are stored above it).
+    let old_in_mirror = store.message_count_below(account, path, known_next).map_err(db)?;
 
     // New messages.
     let mut new_uids: Vec<u32> = if mailbox.exists == 0 {
@@ -113,7 +118,7 @@ pub async fn sync_folder(
     }
 
     // Flag changes of messages we already had.
-    if known_next > 1 && !mirror.is_empty() {
+    if known_next > 1 && old_in_mirror > 0 {
         let range = format!("1:{}", known_next - 1);
         let fetches: Vec<Fetch> = match (condstore, state.highestmodseq, mailbox.highest_modseq) {
             (true, Some(known), Some(now)) if now <= known => Vec::new(),
@@ -132,6 +137,13 @@ pub async fn sync_folder(
                 .await
                 .map_err(classify_error)?,
         };
+        // CHANGEDSINCE answers the few that changed: look those up. Without it every flag came.
+        let mirror = if fetches.len() < old_in_mirror as usize / 4 {
+            store.message_flags_of(account, path, fetches.iter().filter_map(|f| f.uid))
+        } else {
+            store.message_flags(account, path)
+        }
+        .map_err(db)?;
         let updates = flag_updates(&mirror, &fetches);
         outcome.changed = updates.len() as u32;
         for chunk in updates.chunks(BATCH) {
@@ -143,7 +155,6 @@ pub async fn sync_folder(
 
     // Expunges: only when the counts say something is missing.
     let old_on_server = mailbox.exists.saturating_sub(new_uids.len() as u32);
-    let old_in_mirror = mirror.range(..known_next).count() as u32;
     if old_in_mirror > old_on_server || (old_on_server == 0 && old_in_mirror > 0) {
         let present: HashSet<u32> = if known_next > 1 && mailbox.exists > 0 {
             session
@@ -153,10 +164,11 @@ pub async fn sync_folder(
         } else {
             HashSet::new()
         };
-        let gone: Vec<u32> = mirror
-            .keys()
-            .copied()
-            .filter(|uid| *uid < known_next && !present.contains(uid))
+        let gone: Vec<u32> = store
+            .message_uids_below(account, path, known_next)
+            .map_err(db)?
+            .into_iter()
+            .filter(|uid| !present.contains(uid))
             .collect();
         outcome.expunged = gone.len() as u32;
         store
@@ -168,7 +180,20 @@ pub async fn sync_folder(
     state.uidnext = Some(mailbox.uid_next.unwrap_or(highest_new).max(highest_new));
     state.highestmodseq = mailbox.highest_modseq;
     state.total = mailbox.exists;
-    state.unseen = store.unseen_count(account, path).map_err(db)?;
+    // Counting reads every message: skipped when the server proves nothing moved since the
+    // count was taken (same UIDVALIDITY, nothing new or gone, HIGHESTMODSEQ unchanged).
+    let unmoved = condstore
+        && !outcome.reset
+        && folder.uidvalidity.is_some()
+        && new_uids.is_empty()
+        && outcome.changed == 0
+        && outcome.expunged == 0
+        && mailbox.exists == folder.total
+        && mailbox.highest_modseq.is_some()
+        && mailbox.highest_modseq == folder.highestmodseq;
+    if !unmoved {
+        state.unseen = store.unseen_count(account, path).map_err(db)?;
+    }
     store
         .apply_mail_batch(account, path, &[], &[], &[], Some(&state))
         .map_err(db)?;

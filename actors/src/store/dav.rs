@@ -11,6 +11,14 @@ const DELEGATIONS: &str = "caldav.delegations";
 /// The `sync_state` scope of what the CalDAV server says about scheduling (RFC 6638).
 const SCHEDULING: &str = "caldav.scheduling";
 
+/// The href and etag of a stored [`ItemRecord`]; serde skips its body and fields unallocated.
+#[derive(serde::Deserialize)]
+struct HrefEtag {
+    href: String,
+    #[serde(default)]
+    etag: Option<String>,
+}
+
 pub(crate) fn item_key(account: &str, collection: &str, href: &str) -> Vec<u8> {
     let mut key = keys::folder_prefix(account, collection);
     key.extend_from_slice(href.as_bytes());
@@ -168,24 +176,18 @@ impl Store {
     }
 
     /// `(href, etag)` of every item of a collection: what a sync round compares against. Only
-    /// those two fields are read out of each record (the bodies and field sets are skipped, not
-    /// kept), so a round over a large collection does not hold it all in memory.
+    /// those two fields are decoded: every round calls this, and decoding whole records held
+    /// every body at once (54 MB at 20,000 cards with photos, issue 22).
     pub fn dav_etags(
         &self,
         account: &str,
         collection: &str,
     ) -> Result<Vec<(String, Option<String>)>, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct HrefEtag {
-            href: String,
-            etag: Option<String>,
-        }
         let rtxn = self.env().read_txn()?;
-        let lean = self
-            .dav_items
-            .remap_data_type::<heed::types::SerdeJson<HrefEtag>>();
+        let prefix = keys::folder_prefix(account, collection);
         let mut out = Vec::new();
-        for entry in lean.prefix_iter(&rtxn, &keys::folder_prefix(account, collection))? {
+        let iter = self.dav_items.prefix_iter(&rtxn, &prefix)?;
+        for entry in iter.remap_data_type::<heed::types::SerdeJson<HrefEtag>>() {
             let (_, item) = entry?;
             out.push((item.href, item.etag));
         }

@@ -2,9 +2,34 @@
 //! transaction per batch (DESIGN.md, "Speed").
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use heed::types::{DecodeIgnore, SerdeJson};
+use serde::Deserialize;
 
 use crate::store::records::{FolderRecord, MessageRecord};
 use crate::store::{Store, StoreError, keys};
+
+/// The flags alone of a stored [`MessageRecord`]: reading them skips the other fields without
+/// allocating their strings (a folder of 100,000 messages is scanned on every flag comparison).
+#[derive(Deserialize)]
+struct FlagsOnly {
+    #[serde(default)]
+    flags: Vec<String>,
+}
+
+/// The UID at the end of a message key ([`keys::message`]).
+fn uid_of(key: &[u8]) -> u32 {
+    key.len()
+        .checked_sub(4)
+        .and_then(|at| key[at..].try_into().ok())
+        .map(u32::from_be_bytes)
+        .unwrap_or(0)
+}
+
+fn is_unseen(flags: &[String]) -> bool {
+    !flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen"))
+}
 
 /// What replacing the folder list changed.
 #[derive(Debug, Default, PartialEq)]
@@ -18,6 +43,14 @@ impl FolderChanges {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.updated.is_empty()
     }
+}
+
+/// The first key after every message key of a folder: its prefix ends in NUL, so the prefix
+/// with that byte raised to 1 sorts after all of them.
+fn folder_end(account: &str, folder: &str) -> Vec<u8> {
+    let mut end = keys::folder_prefix(account, folder);
+    *end.last_mut().expect("a folder prefix is not empty") = 1;
+    end
 }
 
 impl Store {
@@ -89,22 +122,19 @@ impl Store {
         after_uid: u32,
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError> {
-        let rtxn = self.env().read_txn()?;
-        let start = keys::message(account, folder, after_uid.saturating_add(1));
-        let prefix = keys::folder_prefix(account, folder);
         let mut out = Vec::new();
-        if after_uid == u32::MAX {
+        if after_uid == u32::MAX || limit == 0 {
             return Ok(out);
         }
-        // Keys sort by UID (big-endian), so everything from `start` on is the page.
-        let mut iter = self.mail_messages.prefix_iter(&rtxn, &prefix)?;
-        for item in iter.by_ref() {
-            let (key, rec) = item?;
-            if key >= start.as_slice() {
-                out.push(rec);
-                if out.len() >= limit {
-                    break;
-                }
+        let rtxn = self.env().read_txn()?;
+        // Keys sort by UID (big-endian): the page is a range from `start`, whatever its depth.
+        let start = keys::message(account, folder, after_uid.saturating_add(1));
+        let end = folder_end(account, folder);
+        let range = (Bound::Included(start.as_slice()), Bound::Excluded(end.as_slice()));
+        for item in self.mail_messages.range(&rtxn, &range)? {
+            out.push(item?.1);
+            if out.len() >= limit {
+                break;
             }
         }
         Ok(out)
@@ -119,11 +149,77 @@ impl Store {
         let rtxn = self.env().read_txn()?;
         let prefix = keys::folder_prefix(account, folder);
         let mut out = BTreeMap::new();
-        for item in self.mail_messages.prefix_iter(&rtxn, &prefix)? {
-            let (_, rec) = item?;
-            out.insert(rec.uid, rec.flags);
+        let iter = self.mail_messages.prefix_iter(&rtxn, &prefix)?;
+        for item in iter.remap_data_type::<SerdeJson<FlagsOnly>>() {
+            let (key, rec) = item?;
+            out.insert(uid_of(key), rec.flags);
         }
         Ok(out)
+    }
+
+    /// UID → flags of the mirrored messages among `uids` (one lookup each; absent ones are left
+    /// out): what a CONDSTORE flag fetch of a few changed messages is compared with.
+    pub fn message_flags_of(
+        &self,
+        account: &str,
+        folder: &str,
+        uids: impl IntoIterator<Item = u32>,
+    ) -> Result<BTreeMap<u32, Vec<String>>, StoreError> {
+        let rtxn = self.env().read_txn()?;
+        let db = self.mail_messages.remap_data_type::<SerdeJson<FlagsOnly>>();
+        let mut out = BTreeMap::new();
+        for uid in uids {
+            if let Some(rec) = db.get(&rtxn, &keys::message(account, folder, uid))? {
+                out.insert(uid, rec.flags);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The mirrored UIDs of a folder below `below`, ascending; keys only, no record is read.
+    pub fn message_uids_below(
+        &self,
+        account: &str,
+        folder: &str,
+        below: u32,
+    ) -> Result<Vec<u32>, StoreError> {
+        let rtxn = self.env().read_txn()?;
+        let prefix = keys::folder_prefix(account, folder);
+        let end = keys::message(account, folder, below);
+        let range = (
+            Bound::Included(prefix.as_slice()),
+            Bound::Excluded(end.as_slice()),
+        );
+        let mut out = Vec::new();
+        for item in self
+            .mail_messages
+            .remap_data_type::<DecodeIgnore>()
+            .range(&rtxn, &range)?
+        {
+            out.push(uid_of(item?.0));
+        }
+        Ok(out)
+    }
+
+    /// How many mirrored messages of a folder have a UID below `below`; keys only.
+    pub fn message_count_below(&self, account: &str, folder: &str, below: u32) -> Result<u32, StoreError> {
+        let rtxn = self.env().read_txn()?;
+        let prefix = keys::folder_prefix(account, folder);
+        let end = keys::message(account, folder, below);
+        let range = (
+            Bound::Included(prefix.as_slice()),
+            Bound::Excluded(end.as_slice()),
+        );
+        let mut n = 0;
+        for item in self
+            .mail_messages
+            .remap_data_type::<DecodeIgnore>()
+            .range(&rtxn, &range)?
+        {
+            item?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Applies one batch of sync results in one transaction: new or replaced messages, flag
@@ -196,8 +292,9 @@ impl Store {
         let rtxn = self.env().read_txn()?;
         let prefix = keys::folder_prefix(account, folder);
         let mut n = 0;
-        for item in self.mail_messages.prefix_iter(&rtxn, &prefix)? {
-            if !item?.1.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")) {
+        let iter = self.mail_messages.prefix_iter(&rtxn, &prefix)?;
+        for item in iter.remap_data_type::<SerdeJson<FlagsOnly>>() {
+            if is_unseen(&item?.1.flags) {
                 n += 1;
             }
         }
@@ -302,5 +399,50 @@ mod tests {
         store.reset_folder("a", "INBOX").unwrap();
         assert!(store.messages("a", "INBOX", 0, 10).unwrap().is_empty());
         assert_eq!(store.messages("a", "INBOX.x", 0, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn reads_by_range_stay_inside_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let batch: Vec<_> = (1..=1000)
+            .filter(|uid| uid % 10 != 0)
+            .map(|uid| msg(uid, if uid % 3 == 0 { &["\\Seen"] } else { &[] }))
+            .collect();
+        store
+            .apply_mail_batch("a", "INBOX", &batch, &[], &[], None)
+            .unwrap();
+        for (folder, uid) in [("INBOX.x", 1), ("INBOW", 2), ("INBOX", u32::MAX - 1)] {
+            store
+                .apply_mail_batch("a", folder, &[msg(uid, &[])], &[], &[], None)
+                .unwrap();
+        }
+        // A deep page starts at its UID; the last page stops at the folder's end.
+        let page = store.messages("a", "INBOX", 995, 10).unwrap();
+        let uids: Vec<u32> = page.iter().map(|m| m.uid).collect();
+        assert_eq!(uids, vec![996, 997, 998, 999, u32::MAX - 1]);
+        assert!(store.messages("a", "INBOX", 0, 0).unwrap().is_empty());
+        assert!(store.messages("a", "INBOX", u32::MAX, 10).unwrap().is_empty());
+        assert_eq!(store.message_count_below("a", "INBOX", 101).unwrap(), 90);
+        assert_eq!(store.message_count_below("a", "INBOX", u32::MAX).unwrap(), 901);
+        assert_eq!(
+            store.message_count_below("a", "INBOX", u32::MAX - 1).unwrap(),
+            900
+        );
+        let uids = store.message_uids_below("a", "INBOX", 25).unwrap();
+        assert_eq!(
+            uids,
+            vec![
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 24
+            ]
+        );
+        let some = store.message_flags_of("a", "INBOX", [3, 4, 10]).unwrap();
+        assert_eq!(some.len(), 2, "UID 10 is not mirrored");
+        assert_eq!(
+            (some[&3].clone(), some[&4].clone()),
+            (vec!["\\Seen".to_string()], vec![])
+        );
+        assert_eq!(store.message_flags("a", "INBOX").unwrap().len(), 901);
+        assert_eq!(store.unseen_count("a", "INBOX").unwrap(), 901 - 300);
     }
 }

@@ -2,17 +2,22 @@
 //! seeded for the purpose, run by `scripts/bench`; see BENCHMARKS.md for the method and results.
 //!
 //! ```text
-//!   args ─▶ Config ─▶ 1+2 dav ─▶ 3 imap ─▶ 4 latency ─▶ 5 replay ─▶ 6 footprint ─▶ 7 feed ─▶ 10 floors
+//!   args ─▶ Config ─▶ 1+2 dav ─▶ 3 imap ─▶ 4 latency ─▶ 5 replay ─▶ 6 footprint ─▶ 7 feed
+//!                     ─▶ 8 link ─▶ 9 big ─▶ 10 floors
 //!                       └────────────────── Results ──────────────────┘─▶ table (stdout) + JSON
 //! ```
 //!
 //! ```text
-//! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,link,floors]
+//! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,link,big,floors]
 //!       [--out FILE] [--idle-seconds N] [--latency-messages N] [--replay-ops N]
-//!       [--feed-sizes N,N,..] [--rtt-ms N] [--mbit N] [--floor-events N]
+//!       [--feed-sizes N,N,..] [--rtt-ms N] [--mbit N] [--big-scales F,F,..] [--floor-events N]
 //! ```
 //! The `opconnect` binary is `$OPCONNECT_BIN`, else the one next to this executable.
 
+mod big;
+mod big_accounts;
+mod big_mail;
+mod big_seed;
 mod dav;
 mod driver;
 mod feed;
@@ -44,7 +49,7 @@ use crate::tools::{package_version, version_of};
 /// Bytes in a megabyte as the tables show them (MiB).
 pub const MB: f64 = 1024.0 * 1024.0;
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "dav",
     "imap",
     "latency",
@@ -52,6 +57,7 @@ const SECTIONS: [&str; 8] = [
     "footprint",
     "feed",
     "link",
+    "big",
     "floors",
 ];
 
@@ -77,6 +83,8 @@ pub struct Config {
     /// Benchmark 8's line: round trip in ms and Mbit/s each way (0: uncapped).
     pub link_rtt_ms: u64,
     pub link_mbit: f64,
+    /// Fractions of benchmark 9's full sizes (20,000 contacts, 100,000 messages, 20 accounts).
+    pub big_scales: Vec<f64>,
 }
 
 impl Config {
@@ -100,6 +108,7 @@ impl Config {
                 floor_events: 300,
                 link_rtt_ms: 50,
                 link_mbit: 20.0,
+                big_scales: vec![0.01, 0.05],
             }
         } else {
             Config {
@@ -118,6 +127,7 @@ impl Config {
                 floor_events: 2_000,
                 link_rtt_ms: 50,
                 link_mbit: 20.0,
+                big_scales: vec![0.1, 1.0],
             }
         };
         let mut it = args.iter();
@@ -145,6 +155,13 @@ impl Config {
                 }
                 "--rtt-ms" => c.link_rtt_ms = value()?.parse().context("--rtt-ms")?,
                 "--mbit" => c.link_mbit = value()?.parse().context("--mbit")?,
+                "--big-scales" => {
+                    c.big_scales = value()?
+                        .split(',')
+                        .map(str::parse)
+                        .collect::<Result<_, _>>()
+                        .context("--big-scales")?
+                }
                 "-h" | "--help" => {
                     println!("{}", usage());
                     std::process::exit(0);
@@ -167,9 +184,10 @@ impl Config {
 }
 
 fn usage() -> String {
-    "usage: bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,link,floors]\n\
+    "usage: bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,link,big,floors]\n\
      \x20            [--out FILE] [--idle-seconds N] [--latency-messages N] [--replay-ops N]\n\
-     \x20            [--feed-sizes N,N,..] [--rtt-ms N] [--mbit N] [--floor-events N]"
+     \x20            [--feed-sizes N,N,..] [--rtt-ms N] [--mbit N] [--big-scales F,F,..]\n\
+     \x20            [--floor-events N]"
         .into()
 }
 
@@ -200,7 +218,7 @@ fn run(args: &[String]) -> Result<()> {
     let mut results = Results::default();
     describe(&cfg, &mut results);
     type Section = fn(&Config, &mut Results) -> Result<()>;
-    let sections: [(&str, Section); 8] = [
+    let sections: [(&str, Section); 9] = [
         ("dav", dav::run),
         ("imap", imap::run),
         ("latency", latency::run),
@@ -208,6 +226,7 @@ fn run(args: &[String]) -> Result<()> {
         ("footprint", footprint::run),
         ("feed", feed::run),
         ("link", link::run),
+        ("big", big::run),
         ("floors", floors::run),
     ];
     for (name, section) in sections {
@@ -303,6 +322,9 @@ mod tests {
         assert_eq!(f.feed_sizes, vec![100, 1_000]);
         let l = Config::from_args(&args("--only link --rtt-ms 80 --mbit 5")).unwrap();
         assert!(l.wants("link") && l.link_rtt_ms == 80 && l.link_mbit == 5.0);
+        let b = Config::from_args(&args("--only big --big-scales 0.1,1")).unwrap();
+        assert_eq!((b.big_scales, d.big_scales), (vec![0.1, 1.0], vec![0.1, 1.0]));
+        assert!(Config::from_args(&args("--big-scales x")).is_err());
         assert!(Config::from_args(&args("--only nope")).is_err());
         assert!(Config::from_args(&args("--runs")).is_err());
         assert!(Config::from_args(&args("--runs 0")).is_err());

@@ -72,11 +72,11 @@ const WORDS: &[&str] = &[
     "metrics",
     "travel",
 ];
-const FIRST: &[&str] = &[
+pub const FIRST: &[&str] = &[
     "Anna", "Ben", "Chloé", "David", "Elif", "Farid", "Greta", "Hiro", "Ines", "Jonas", "Kemal", "Lena",
     "Marta", "Noah", "Olga", "Pavel", "Quinn", "Rosa", "Sven", "Tariq",
 ];
-const LAST: &[&str] = &[
+pub const LAST: &[&str] = &[
     "Müller",
     "Schmidt",
     "Novak",
@@ -95,7 +95,7 @@ const LAST: &[&str] = &[
     "Petrov",
 ];
 
-fn sentence(rng: &mut Rng, words: usize) -> String {
+pub fn sentence(rng: &mut Rng, words: usize) -> String {
     (0..words).map(|_| rng.pick(WORDS)).collect::<Vec<_>>().join(" ")
 }
 
@@ -292,7 +292,7 @@ pub fn cache_dir() -> PathBuf {
 }
 
 /// `cp -a FROM TO` (TO must not exist yet).
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     let status = Command::new("cp")
         .arg("-a")
         .arg(from)
@@ -357,7 +357,7 @@ for path in sys.argv[2:]:
         collection.sync()
 "#;
 
-fn warm(radicale: &Radicale, collections: &[&str]) -> Result<()> {
+pub fn warm(radicale: &Radicale, collections: &[&str]) -> Result<()> {
     let program = opconnect_tests::process::find_program("radicale")?;
     let script = fs::read_to_string(&program)?;
     let python = script
