@@ -125,7 +125,17 @@ fn write_message(w: &mut TcpStream, m: &Message, extra: &[&str]) -> Result<()> {
     out.push_str("\r\n");
     for line in m.head.iter().skip(1) {
         let name = line.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
-        if ["content-length", "transfer-encoding", "connection", "keep-alive"].contains(&name.as_str()) {
+        // Accept-Encoding too: the server then answers uncompressed, and the front can read
+        // what it rewrites (the agent asks for gzip on REPORT, see dav/client.rs).
+        if [
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "keep-alive",
+            "accept-encoding",
+        ]
+        .contains(&name.as_str())
+        {
             continue;
         }
         out.push_str(line);
