@@ -35,6 +35,36 @@ pub const REALM: &str = "opconnect";
 /// Debian's module directory.
 const MODULES: &str = "/usr/lib/apache2/modules";
 
+/// The `User`/`Group` lines: as root, Apache's workers drop to www-data (it refuses to run them
+/// as root); otherwise none.
+fn run_as() -> &'static str {
+    if process::is_root() {
+        "User www-data\nGroup www-data\n"
+    } else {
+        ""
+    }
+}
+
+/// Writes `DIR/httpd.conf`, runs Apache in the foreground on it, and waits until every one of
+/// `listening` accepts; a failed start carries Apache's error log.
+fn serve(bin: &Path, d: &Path, config: &str, listening: &[u16]) -> Result<Spawned> {
+    fs::write(d.join("httpd.conf"), config)?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("-f").arg(d.join("httpd.conf")).args(["-DFOREGROUND"]);
+    let mut child = Spawned::spawn("apache2", cmd, &d.join("apache2.out"))?;
+    child
+        .wait_ready(Duration::from_secs(20), || {
+            listening.iter().all(|&p| ports::port_accepts(p))
+        })
+        .with_context(|| {
+            format!(
+                "apache2: {}",
+                fs::read_to_string(d.join("error.log")).unwrap_or_default()
+            )
+        })?;
+    Ok(child)
+}
+
 /// Apache with Digest in front of its own Radicale. Dropping it stops both.
 pub struct DigestFront {
     dir: TempDir,
@@ -61,11 +91,7 @@ impl DigestFront {
         }
         fs::write(d.join("digest.users"), users)?;
         let port = ports::free_port()?;
-        let run_as = if process::is_root() {
-            "User www-data\nGroup www-data\n"
-        } else {
-            ""
-        };
+        let run_as = run_as();
         let config = format!(
             "# Private test instance written by opconnect-tests.\n\
              ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:{port}\nPidFile {d}/httpd.pid\n\
@@ -88,18 +114,7 @@ impl DigestFront {
             d = d.display(),
             radicale = radicale.port(),
         );
-        fs::write(d.join("httpd.conf"), config)?;
-        let mut cmd = Command::new(bin);
-        cmd.arg("-f").arg(d.join("httpd.conf")).args(["-DFOREGROUND"]);
-        let mut child = Spawned::spawn("apache2", cmd, &d.join("apache2.out"))?;
-        child
-            .wait_ready(Duration::from_secs(20), || ports::port_accepts(port))
-            .with_context(|| {
-                format!(
-                    "apache2: {}",
-                    fs::read_to_string(d.join("error.log")).unwrap_or_default()
-                )
-            })?;
+        let child = serve(&bin, d, &config, &[port])?;
         Ok(DigestFront {
             dir,
             port,
@@ -138,11 +153,7 @@ impl DeflateFront {
         let dir = process::short_tempdir("apz")?;
         let d = dir.path();
         let (port, inner) = (ports::free_port()?, ports::free_port()?);
-        let run_as = if process::is_root() {
-            "User www-data\nGroup www-data\n"
-        } else {
-            ""
-        };
+        let run_as = run_as();
         let config = format!(
             "# Private test instance written by opconnect-tests.\n\
              ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:{port}\nListen 127.0.0.1:{inner}\n\
@@ -165,20 +176,7 @@ impl DeflateFront {
             d = d.display(),
             radicale = radicale.port(),
         );
-        fs::write(d.join("httpd.conf"), config)?;
-        let mut cmd = Command::new(bin);
-        cmd.arg("-f").arg(d.join("httpd.conf")).args(["-DFOREGROUND"]);
-        let mut child = Spawned::spawn("apache2", cmd, &d.join("apache2.out"))?;
-        child
-            .wait_ready(Duration::from_secs(20), || {
-                ports::port_accepts(port) && ports::port_accepts(inner)
-            })
-            .with_context(|| {
-                format!(
-                    "apache2: {}",
-                    fs::read_to_string(d.join("error.log")).unwrap_or_default()
-                )
-            })?;
+        let child = serve(&bin, d, &config, &[port, inner])?;
         Ok(DeflateFront {
             dir,
             port,

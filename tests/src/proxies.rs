@@ -12,9 +12,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, ensure};
+use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use crate::Agent;
 use crate::ports::{free_port, port_accepts};
 use crate::process::Spawned;
 
@@ -125,4 +127,29 @@ impl LocalProxy {
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// What every proxy test asks of alice's agent once its servers sit behind a proxy: online
+/// within `online_within`, INBOX listed, the one event of `calendar` mirrored, out-of-office
+/// read over ManageSieve (and off). Returns `ooo.get`'s answer.
+pub fn mail_calendar_and_ooo_answer(agent: &Agent, calendar: &str, online_within: Duration) -> Result<Value> {
+    agent.wait_for_state("alice", "online", online_within)?;
+    agent.call_until(
+        "mail.folders",
+        json!({"account": "alice"}),
+        Duration::from_secs(20),
+        |v| {
+            v.as_array()
+                .is_some_and(|a| a.iter().any(|f| f["path"] == "INBOX"))
+        },
+    )?;
+    agent.call_until(
+        "calendar.items",
+        json!({"account": "alice", "calendar": calendar}),
+        Duration::from_secs(20),
+        |v| v.as_array().is_some_and(|a| a.len() == 1),
+    )?;
+    let ooo = agent.call("ooo.get", json!({"account": "alice"}))?;
+    ensure!(ooo["enabled"] == false, "{ooo}");
+    Ok(ooo)
 }

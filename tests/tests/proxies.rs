@@ -13,7 +13,7 @@ use anyhow::Result;
 use base64::Engine as _;
 use opconnect_tests::agent::Launch;
 use opconnect_tests::config::render_config;
-use opconnect_tests::proxies::LocalProxy;
+use opconnect_tests::proxies::{LocalProxy, mail_calendar_and_ooo_answer};
 use opconnect_tests::{AccountSpec, Agent, AgentSettings, DavServer, Dovecot, Postfix, Radicale};
 use serde_json::json;
 
@@ -31,25 +31,7 @@ fn config(dovecot: &Dovecot, radicale: &Radicale, proxy: Option<&str>) -> String
 
 /// Mail, calendars and out-of-office all answer through the agent.
 fn everything_works(agent: &Agent, cal: &str) -> Result<()> {
-    agent.wait_for_state("alice", "online", Duration::from_secs(30))?;
-    agent.call_until(
-        "mail.folders",
-        json!({"account": "alice"}),
-        Duration::from_secs(20),
-        |v| {
-            v.as_array()
-                .is_some_and(|a| a.iter().any(|f| f["path"] == "INBOX"))
-        },
-    )?;
-    agent.call_until(
-        "calendar.items",
-        json!({"account": "alice", "calendar": cal}),
-        Duration::from_secs(20),
-        |v| v.as_array().is_some_and(|a| a.len() == 1),
-    )?;
-    let ooo = agent.call("ooo.get", json!({"account": "alice"}))?;
-    assert_eq!(ooo["enabled"], false, "{ooo}");
-    Ok(())
+    mail_calendar_and_ooo_answer(agent, cal, Duration::from_secs(30)).map(drop)
 }
 
 fn servers() -> Result<(Dovecot, Radicale, String)> {

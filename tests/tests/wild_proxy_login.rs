@@ -16,7 +16,7 @@ use base64::Engine as _;
 use opconnect_tests::agent::{Launch, service_state};
 use opconnect_tests::config::render_config;
 use opconnect_tests::postfix::dovecot_options;
-use opconnect_tests::proxies::LocalProxy;
+use opconnect_tests::proxies::{LocalProxy, mail_calendar_and_ooo_answer};
 use opconnect_tests::radicale::RadicaleOptions;
 use opconnect_tests::{AccountSpec, Agent, AgentSettings, DavServer, Dovecot, Postfix, Radicale, ports, tls};
 use serde_json::json;
@@ -109,24 +109,7 @@ fn leaks(agent: &Agent, outputs: &[(&str, String)]) -> Vec<String> {
 fn everything_works_through(proxy: &LocalProxy) -> Result<()> {
     let s = servers()?;
     let agent = agent(&s, &proxy.url_with_login(USER, SECRET))?;
-    agent.wait_for_state("alice", "online", Duration::from_secs(40))?;
-    agent.call_until(
-        "mail.folders",
-        json!({"account": "alice"}),
-        Duration::from_secs(20),
-        |v| {
-            v.as_array()
-                .is_some_and(|a| a.iter().any(|f| f["path"] == "INBOX"))
-        },
-    )?;
-    agent.call_until(
-        "calendar.items",
-        json!({"account": "alice", "calendar": s.cal}),
-        Duration::from_secs(20),
-        |v| v.as_array().is_some_and(|a| a.len() == 1),
-    )?;
-    let ooo = agent.call("ooo.get", json!({"account": "alice"}))?;
-    ensure!(ooo["enabled"] == false, "{ooo}");
+    let ooo = mail_calendar_and_ooo_answer(&agent, &s.cal, Duration::from_secs(40))?;
     let raw = "From: Alice <alice@localhost>\r\nTo: bob@localhost\r\nSubject: via a proxy login\r\n\
                Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <proxy-login@localhost>\r\n\r\nHello\r\n";
     let sent = agent.call(
