@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, ensure};
 use tempfile::TempDir;
 
 use crate::dav::{DavHttp, DavServer};
@@ -232,6 +232,59 @@ impl DavServer for Radicale {
 impl Drop for Radicale {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Builds Radicale's caches for collections seeded as files, with Radicale's own storage code
+/// and without its per-file fsync (an option only Python can set; about eight times faster):
+/// each item parsed once (.Radicale.cache/item), its sync history written and a sync-token
+/// computed. What a server in daily use has, and what Radicale otherwise builds, fsyncing every
+/// file, for the first client that lists a collection. argv: CONFIG PATH…
+const WARM_PY: &str = r#"
+import sys
+from radicale import config, storage
+configuration = config.load([(sys.argv[1], False)])
+configuration.update({"storage": {"_filesystem_fsync": "False"}}, "opconnect-tests", privileged=True)
+st = storage.load(configuration)
+for path in sys.argv[2:]:
+    with st.acquire_lock("w"):
+        (collection,) = st.discover(path, depth="0")
+        for _ in collection.get_all():
+            pass
+        collection.sync()
+"#;
+
+impl Radicale {
+    /// Warms the caches of `collections` (paths such as `/alice/calendar/`); see `WARM_PY`.
+    pub fn warm(&self, collections: &[&str]) -> Result<()> {
+        self.run_python(WARM_PY, collections)
+    }
+
+    /// Runs `script` with Radicale's own Python (its launcher's `#!` line), the config file as
+    /// `sys.argv[1]` and `args` after it; fails with the script's stderr.
+    pub fn run_python(&self, script: &str, args: &[&str]) -> Result<()> {
+        let program = process::find_program("radicale")?;
+        let python = fs::read_to_string(&program)?
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("#!"))
+            .map(str::trim)
+            .filter(|p| p.contains("python"))
+            .unwrap_or("/usr/bin/python3")
+            .to_owned();
+        let out = Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .arg(self.config_path())
+            .args(args)
+            .output()
+            .with_context(|| format!("running {python} with Radicale's storage code"))?;
+        ensure!(
+            out.status.success(),
+            "Radicale's storage code failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
     }
 }
 

@@ -9,7 +9,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
@@ -135,31 +134,8 @@ with st.acquire_lock("w"):
 "#;
 
 fn warm(radicale: &Radicale, collection: &str, folder: &Path, tag: &str) -> Result<()> {
-    let program = opconnect_tests::process::find_program("radicale")?;
-    let script = fs::read_to_string(&program)?;
-    let python = script
-        .lines()
-        .next()
-        .and_then(|l| l.strip_prefix("#!"))
-        .map(str::trim)
-        .filter(|p| p.contains("python"))
-        .unwrap_or("/usr/bin/python3")
-        .to_string();
-    let out = Command::new(&python)
-        .arg("-c")
-        .arg(WARM_PY)
-        .arg(radicale.config_path())
-        .arg(collection)
-        .arg(folder)
-        .arg(tag)
-        .output()
-        .with_context(|| format!("running {python}"))?;
-    ensure!(
-        out.status.success(),
-        "warming Radicale failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    let folder = folder.to_str().context("the folder's path is not UTF-8")?;
+    radicale.run_python(WARM_PY, &[collection, folder, tag])
 }
 
 /// Fills collection `slug` of alice with `n` items written as files, and warms Radicale's caches.

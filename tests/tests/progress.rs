@@ -218,47 +218,6 @@ fn seed_events(radicale: &Radicale, slug: &str, n: usize) -> Result<()> {
     Ok(())
 }
 
-/// Builds Radicale's item cache and sync history for `collection` with Radicale's own storage
-/// code and without its per-file fsync (as the benchmark's seeding does): what a server in daily
-/// use has, and what Radicale would otherwise build, fsyncing 10,000 files, for the first
-/// request that lists the collection.
-fn warm(radicale: &Radicale, collection: &str) -> Result<()> {
-    const WARM_PY: &str = r#"
-import sys
-from radicale import config, storage
-configuration = config.load([(sys.argv[1], False)])
-configuration.update({"storage": {"_filesystem_fsync": "False"}}, "test", privileged=True)
-st = storage.load(configuration)
-with st.acquire_lock("w"):
-    (collection,) = st.discover(sys.argv[2], depth="0")
-    for _ in collection.get_all():
-        pass
-    collection.sync()
-"#;
-    let program = opconnect_tests::process::find_program("radicale")?;
-    let python = std::fs::read_to_string(&program)?
-        .lines()
-        .next()
-        .and_then(|l| l.strip_prefix("#!"))
-        .map(str::trim)
-        .filter(|p| p.contains("python"))
-        .unwrap_or("/usr/bin/python3")
-        .to_owned();
-    let out = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(WARM_PY)
-        .arg(radicale.config_path())
-        .arg(collection)
-        .output()
-        .with_context(|| format!("running {python} to warm Radicale's caches"))?;
-    ensure!(
-        out.status.success(),
-        "warming Radicale's caches failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
 #[test]
 fn first_sync_of_5000_events_reports_progress_and_sync_wait_json_is_json() -> Result<()> {
     let radicale = Radicale::start()?;
@@ -292,7 +251,7 @@ fn first_sync_of_5000_events_reports_progress_and_sync_wait_json_is_json() -> Re
     agent.cli_ok(&["sync", "alice", "--wait"])?;
     seed_events(&radicale, "big", 5_000)?;
     let warming = Instant::now();
-    warm(&radicale, "/alice/big/")?;
+    radicale.warm(&["/alice/big/"])?;
     println!("Radicale's caches built in {:?}", warming.elapsed());
 
     let began = Instant::now();

@@ -3,7 +3,7 @@
 //! written straight into the servers' storage and cached in [`seed::cache_dir`] like the rest.
 //!
 //! ```text
-//!   Radicale: <user>/<slug>/.Radicale.props + one .vcf/.ics per item ─▶ seed::warm ─▶ cache
+//!   Radicale: <user>/<slug>/.Radicale.props + one .vcf/.ics per item ─▶ Radicale::warm ─▶ cache
 //!   Dovecot:  mail/<user>/Maildir/cur/* (Dovecot::seed_maildir) ─▶ doveadm index ─▶ cache
 //!   users:    lines appended to Dovecot's passwd-file and Radicale's htpasswd (both re-read
 //!             on each login), so the harness's two users stay as they are
@@ -89,7 +89,7 @@ pub enum Kind {
 }
 
 /// Writes collection `/<user>/<slug>/` of `kind` holding `items` as files (no HTTP needed, so any
-/// user in Radicale's htpasswd may own it). Radicale's caches are built afterwards by [`warm`].
+/// user in Radicale's htpasswd may own it). Radicale's caches are built afterwards by [`Radicale::warm`].
 pub fn write_collection(
     radicale: &Radicale,
     user: &str,
@@ -141,7 +141,7 @@ pub fn radicale_cached(
     }
     build()?;
     let refs: Vec<&str> = collections.iter().map(String::as_str).collect();
-    seed::warm(radicale, &refs)?;
+    radicale.warm(&refs)?;
     store_in_cache(&root, &cached);
     Ok(false)
 }

@@ -250,7 +250,7 @@ const DATA_VERSION: u32 = 1;
 /// items written as files; returns (calendar path, book path, bytes of items).
 ///
 /// Radicale parses each item once and keeps the result in `.Radicale.cache` (about 30 s for
-/// 15,000 items on 2 cores, see [`warm`]). The seeded, warmed storage of the user is kept in
+/// 15,000 items on 2 cores, see [`Radicale::warm`]). The seeded, warmed storage of the user is kept in
 /// [`cache_dir`], keyed by Radicale's version and the sizes, and copied in on later runs.
 pub fn seed_dav(
     radicale: &Radicale,
@@ -273,7 +273,7 @@ pub fn seed_dav(
         return Ok((calendar, book, bytes));
     }
     write_dav_items(radicale, user, events, contacts)?;
-    warm(radicale, &[&calendar, &book])?;
+    radicale.warm(&[&calendar, &book])?;
     // A failed copy only costs the next run the warm-up again.
     let partial = cache_dir().join(format!("{key}.partial"));
     let _ = fs::remove_dir_all(&partial);
@@ -333,53 +333,6 @@ fn write_dav_items(radicale: &Radicale, user: &str, events: usize, contacts: usi
         let (uid, vcf) = contact(i);
         fs::write(book_dir.join(format!("{uid}.vcf")), vcf)?;
     }
-    Ok(())
-}
-
-/// Builds Radicale's caches with Radicale's own storage code (run by the Python that runs
-/// Radicale): each item parsed once (.Radicale.cache/item), its sync history written
-/// (.Radicale.cache/history) and a sync-token computed — what a server in daily use has, and what
-/// Radicale otherwise builds for the first client that lists the collection or asks for a
-/// sync-token. Radicale fsyncs every one of those files; the warm-up alone skips that (an option
-/// only Python can set), which makes it about eight times faster. The server itself keeps its
-/// defaults.
-const WARM_PY: &str = r#"
-import sys
-from radicale import config, storage
-configuration = config.load([(sys.argv[1], False)])
-configuration.update({"storage": {"_filesystem_fsync": "False"}}, "bench", privileged=True)
-st = storage.load(configuration)
-for path in sys.argv[2:]:
-    with st.acquire_lock("w"):
-        (collection,) = st.discover(path, depth="0")
-        for _ in collection.get_all():
-            pass
-        collection.sync()
-"#;
-
-pub fn warm(radicale: &Radicale, collections: &[&str]) -> Result<()> {
-    let program = opconnect_tests::process::find_program("radicale")?;
-    let script = fs::read_to_string(&program)?;
-    let python = script
-        .lines()
-        .next()
-        .and_then(|l| l.strip_prefix("#!"))
-        .map(str::trim)
-        .filter(|p| p.contains("python"))
-        .unwrap_or("/usr/bin/python3")
-        .to_string();
-    let out = Command::new(&python)
-        .arg("-c")
-        .arg(WARM_PY)
-        .arg(radicale.config_path())
-        .args(collections)
-        .output()
-        .with_context(|| format!("running {python} to warm Radicale's caches"))?;
-    ensure!(
-        out.status.success(),
-        "warming Radicale's caches failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     Ok(())
 }
 
