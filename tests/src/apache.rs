@@ -201,6 +201,69 @@ impl DeflateFront {
     }
 }
 
+/// Apache terminating TLS (mod_ssl, a certificate from a private CA made by [`crate::tls`]) in
+/// front of a plain HTTP server on loopback: HTTPS for a server of the harness that serves none
+/// itself (Cyrus's httpd here, DAViCal, Xandikos). Dropping it stops Apache, not the server.
+///
+/// ```text
+///   client ──TLS──► apache2 :P (ProxyPreserveHost, keep-alive) ──► 127.0.0.1:T (plain HTTP)
+/// ```
+pub struct TlsFront {
+    dir: TempDir,
+    port: u16,
+    _child: Spawned,
+}
+
+impl TlsFront {
+    pub fn start(target: u16) -> Result<TlsFront> {
+        let bin = process::find_program("apache2").context("apache2 (scripts/test installs it)")?;
+        let dir = process::short_tempdir("aps")?;
+        let d = dir.path();
+        crate::tls::make_server_cert(d)?;
+        let port = ports::free_port()?;
+        let run_as = run_as();
+        let config = format!(
+            "# Private test instance written by opconnect-tests.\n\
+             ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:{port}\nPidFile {d}/httpd.pid\n\
+             ErrorLog {d}/error.log\nLogLevel warn\n{run_as}\
+             LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n\
+             LoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
+             LoadModule headers_module {MODULES}/mod_headers.so\n\
+             LoadModule socache_shmcb_module {MODULES}/mod_socache_shmcb.so\n\
+             LoadModule ssl_module {MODULES}/mod_ssl.so\n\
+             LoadModule proxy_module {MODULES}/mod_proxy.so\n\
+             LoadModule proxy_http_module {MODULES}/mod_proxy_http.so\n\
+             LogFormat \"\\\"%r\\\" %>s\" front\n\
+             <VirtualHost 127.0.0.1:{port}>\n  CustomLog {d}/access.log front\n\
+               SSLEngine on\n  SSLCertificateFile {d}/server.pem\n  SSLCertificateKeyFile {d}/server.key\n\
+               ProxyPreserveHost On\n  RequestHeader set X-Forwarded-Proto https\n\
+               ProxyPass / http://127.0.0.1:{target}/\n  ProxyPassReverse / http://127.0.0.1:{target}/\n\
+             </VirtualHost>\n",
+            d = d.display(),
+        );
+        let child = serve(&bin, d, &config, &[port])?;
+        Ok(TlsFront {
+            dir,
+            port,
+            _child: child,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The private CA's certificate, to trust (`tls_ca`, curl `--cacert`).
+    pub fn ca_pem(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Apache's access log: `"METHOD PATH HTTP/1.1" STATUS` per request.
+    pub fn access_log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+}
+
 fn md5_hex(text: &str) -> Result<String> {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", "printf '%s' \"$1\" | md5sum", "md5", text]);

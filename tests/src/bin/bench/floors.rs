@@ -104,7 +104,7 @@ pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
 }
 
 /// Seeds by PUT, as a client would: these servers keep their own stores.
-fn put_all(server: &impl DavServer, calendar: &str, events: &[(String, String)]) -> Result<()> {
+pub(crate) fn put_all(server: &impl DavServer, calendar: &str, events: &[(String, String)]) -> Result<()> {
     let began = Instant::now();
     for (uid, ics) in events {
         server

@@ -117,15 +117,15 @@ impl TlsRadicale {
 
 /// What Radicale's log says about the requests since `mark` (a length of the log).
 #[derive(Debug, Default)]
-struct ServerSide {
-    requests: u64,
-    methods: BTreeMap<String, u64>,
+pub(crate) struct ServerSide {
+    pub requests: u64,
+    pub methods: BTreeMap<String, u64>,
     /// Seconds Radicale spent on them, as it logs each answer.
     seconds: f64,
 }
 
 impl ServerSide {
-    fn since(radicale: &Radicale, mark: usize) -> ServerSide {
+    pub fn since(radicale: &Radicale, mark: usize) -> ServerSide {
         ServerSide::parse(radicale.log().get(mark..).unwrap_or(""))
     }
 
@@ -153,7 +153,7 @@ impl ServerSide {
         s
     }
 
-    fn methods_line(&self) -> String {
+    pub fn methods_line(&self) -> String {
         self.methods
             .iter()
             .map(|(m, n)| format!("{m} {n}"))
@@ -291,13 +291,13 @@ fn floor(
     Ok(compressed_time)
 }
 
-const CALENDAR_QUERY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+pub(crate) const CALENDAR_QUERY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"/></c:filter></c:calendar-query>"#;
 const ADDRESSBOOK_QUERY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <c:addressbook-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav"><d:prop><d:getetag/><c:address-data/></d:prop><c:filter/></c:addressbook-query>"#;
 
 /// `curl` sending one REPORT; prints the decoded size of the answer.
-fn curl_report(url: &str, body: &str, ca: &Path, compressed: bool) -> Result<std::process::Child> {
+pub(crate) fn curl_report(url: &str, body: &str, ca: &Path, compressed: bool) -> Result<std::process::Child> {
     let mut cmd = Command::new("curl");
     cmd.args(["-sS", "-o", "/dev/null", "-w", "%{size_download}", "--cacert"])
         .arg(ca)

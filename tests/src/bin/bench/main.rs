@@ -3,12 +3,13 @@
 //!
 //! ```text
 //!   args ─▶ Config ─▶ 1+2 dav ─▶ 3 imap ─▶ 4 latency ─▶ 5 replay ─▶ 6 footprint ─▶ 7 feed
-//!                     ─▶ 8 link ─▶ 9 big ─▶ 10 floors
+//!                     ─▶ 8 link ─▶ 9 big ─▶ 10 floors ─▶ 11 linkreplay + linkservers
 //!                       └────────────────── Results ──────────────────┘─▶ table (stdout) + JSON
 //! ```
 //!
 //! ```text
-//! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,link,big,floors]
+//! bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,link,big,floors,
+//!                          linkreplay,linkservers]
 //!       [--out FILE] [--idle-seconds N] [--latency-messages N] [--replay-ops N]
 //!       [--feed-sizes N,N,..] [--rtt-ms N] [--mbit N] [--big-scales F,F,..] [--floor-events N]
 //! ```
@@ -27,9 +28,12 @@ mod imap;
 mod latency;
 mod link;
 mod link_mail;
+mod link_replay;
+mod link_servers;
 mod proxy;
 mod replay;
 mod replay_floor;
+mod replay_script;
 mod results;
 mod seed;
 mod tools;
@@ -49,7 +53,7 @@ use crate::tools::{package_version, version_of};
 /// Bytes in a megabyte as the tables show them (MiB).
 pub const MB: f64 = 1024.0 * 1024.0;
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 11] = [
     "dav",
     "imap",
     "latency",
@@ -59,6 +63,8 @@ const SECTIONS: [&str; 9] = [
     "link",
     "big",
     "floors",
+    "linkreplay",
+    "linkservers",
 ];
 
 /// What to run and how big.
@@ -184,7 +190,8 @@ impl Config {
 }
 
 fn usage() -> String {
-    "usage: bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,link,big,floors]\n\
+    "usage: bench [--runs N] [--quick] [--only dav,imap,latency,replay,footprint,feed,link,big,floors,\n\
+     \x20            linkreplay,linkservers]\n\
      \x20            [--out FILE] [--idle-seconds N] [--latency-messages N] [--replay-ops N]\n\
      \x20            [--feed-sizes N,N,..] [--rtt-ms N] [--mbit N] [--big-scales F,F,..]\n\
      \x20            [--floor-events N]"
@@ -218,7 +225,7 @@ fn run(args: &[String]) -> Result<()> {
     let mut results = Results::default();
     describe(&cfg, &mut results);
     type Section = fn(&Config, &mut Results) -> Result<()>;
-    let sections: [(&str, Section); 9] = [
+    let sections: [(&str, Section); 11] = [
         ("dav", dav::run),
         ("imap", imap::run),
         ("latency", latency::run),
@@ -228,6 +235,8 @@ fn run(args: &[String]) -> Result<()> {
         ("link", link::run),
         ("big", big::run),
         ("floors", floors::run),
+        ("linkreplay", link_replay::run),
+        ("linkservers", link_servers::run),
     ];
     for (name, section) in sections {
         if !cfg.wants(name) {

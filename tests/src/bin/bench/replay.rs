@@ -59,7 +59,7 @@ pub enum Kind {
 }
 
 /// How many operations of each kind a batch of `n` has (the rest goes to flags).
-fn counts(n: usize) -> Vec<(Kind, usize)> {
+pub(crate) fn counts(n: usize) -> Vec<(Kind, usize)> {
     let mut out: Vec<(Kind, usize)> = MIX.iter().map(|(k, per)| (*k, n * per / 1000)).collect();
     let made: usize = out.iter().map(|(_, c)| c).sum();
     out[0].1 += n - made;
@@ -199,14 +199,14 @@ fn once(cfg: &Config, results: &mut Results) -> Result<(f64, f64)> {
 }
 
 /// The 1-minute load average, recorded beside the figures (the machine is shared).
-fn load_average() -> f64 {
+pub(crate) fn load_average() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
         .unwrap_or(f64::NAN)
 }
 
-fn pending_ops(d: &mut Driver) -> Result<u64> {
+pub(crate) fn pending_ops(d: &mut Driver) -> Result<u64> {
     let status = d.call("status", json!({}))?;
     status["accounts"][0]["pending_ops"]
         .as_u64()
@@ -214,7 +214,7 @@ fn pending_ops(d: &mut Driver) -> Result<u64> {
 }
 
 /// `op.failed` events seen so far.
-fn failures(d: &mut Driver) -> usize {
+pub(crate) fn failures(d: &mut Driver) -> usize {
     let mut n = 0;
     while let Ok((_, e)) = d.wait_event(Duration::from_millis(50), |e| topic(e) == "op.failed") {
         eprintln!("    op.failed: {e}");
@@ -224,7 +224,7 @@ fn failures(d: &mut Driver) -> usize {
 }
 
 /// Makes the batch of writes while the account is paused.
-fn journal(
+pub(crate) fn journal(
     d: &mut Driver,
     n: usize,
     calendar: &str,

@@ -94,6 +94,11 @@ impl Vdirsyncer {
 
     /// [`Vdirsyncer::new`] trusting the CA in the PEM file `ca` (`verify = …`) for an https `url`.
     pub fn verified(url: &str, user: &str, ca: Option<&Path>) -> Result<Vdirsyncer> {
+        Vdirsyncer::pairs(url, user, ca, &["caldav", "carddav"])
+    }
+
+    /// [`Vdirsyncer::verified`] with only the pairs of `kinds` (`caldav`, `carddav`).
+    pub fn pairs(url: &str, user: &str, ca: Option<&Path>, kinds: &[&str]) -> Result<Vdirsyncer> {
         let verify = ca
             .map(|ca| format!("verify = \"{}\"\n", ca.display()))
             .unwrap_or_default();
@@ -102,6 +107,9 @@ impl Vdirsyncer {
         let password = password_of(user);
         let mut config = format!("[general]\nstatus_path = \"{d}/status/\"\n");
         for (kind, ext) in [("caldav", ".ics"), ("carddav", ".vcf")] {
+            if !kinds.contains(&kind) {
+                continue;
+            }
             config.push_str(&format!(
                 "\n[pair {kind}]\na = \"{kind}_remote\"\nb = \"{kind}_local\"\n\
                  collections = [\"from a\"]\nconflict_resolution = \"a wins\"\n\
