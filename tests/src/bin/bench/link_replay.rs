@@ -1,15 +1,16 @@
-//! Benchmark 11 (issue 22): the replay of benchmark 5 where the 6-in-flight window and the IMAP
-//! batches should count, beside the plain script in its serial and pipelined forms
+//! Benchmarks 8d and 5b (issue 22): the replay of benchmark 5 where the 6-in-flight window and
+//! the IMAP batches should count, beside the plain script in its serial and pipelined forms
 //! (replay_script.rs), each pass on fresh servers, in the same run.
 //!
 //! ```text
-//!   11a. over the line: Dovecot (IMAPS) ◀─ link proxy (delay + rate) ─┐ opconnect: pause ─ n writes
-//!                       Radicale (TLS)  ◀─ link proxy (delay + rate) ─┤ ─ resume ═▶ pending 0
+//!   8d. over the line: Dovecot (IMAPS) ◀─ link proxy (delay + rate) ─┐ opconnect: pause ─ n writes
+//!                      Radicale (TLS)  ◀─ link proxy (delay + rate) ─┤ ─ resume ═▶ pending 0
 //!                                                                      ├ script, serial (window 1)
-//!                                                                      └ script, pipelined (6 + batches)
+//!                                                                      ├ script, pipelined (6 + batches)
+//!                                                                      └ vdirsyncer: DAV half only
 //!        counted: DAV requests from Radicale's log, IMAP commands from Dovecot's rawlog (TLS hides
 //!        both from the proxy); bytes and connections at the proxy
-//!   11b. Cyrus on loopback (IMAP + CalDAV/CardDAV, one server that writes in parallel) ◀─ counting
+//!   5b. Cyrus on loopback (IMAP + CalDAV/CardDAV, one server that writes in parallel) ◀─ counting
 //!        proxies ◀─ the same three passes
 //! ```
 //! No switch sets the agent's window (a user-facing option for a bench is not wanted), so the
@@ -33,11 +34,12 @@ use crate::link::ServerSide;
 use crate::proxy::{CountingProxy, Framer, Framing, Link};
 use crate::replay::{Kind, counts, failures, journal, load_average, pending_ops};
 use crate::replay_script::{self, Form, Target, read_items};
+use crate::replay_vdirsyncer;
 use crate::results::Results;
 use crate::{Config, production_settings, seed};
 
-pub const LINE: &str = "11a. replay over a realistic link";
-pub const CYRUS: &str = "11b. replay on Cyrus (loopback)";
+pub const LINE: &str = "8d. replay over a realistic link";
+pub const CYRUS: &str = "5b. replay on Cyrus (loopback)";
 
 const SERVICES: [(&str, &str); 3] = [("alice", "imap"), ("alice", "caldav"), ("alice", "carddav")];
 
@@ -46,6 +48,8 @@ const SERVICES: [(&str, &str); 3] = [("alice", "imap"), ("alice", "caldav"), ("a
 enum Who {
     Opconnect,
     Script(Form),
+    /// The DAV half only (replay_vdirsyncer.rs).
+    Vdirsyncer,
 }
 
 impl Who {
@@ -53,15 +57,24 @@ impl Who {
         match self {
             Who::Opconnect => "opconnect",
             Who::Script(f) => f.label(),
+            Who::Vdirsyncer => "vdirsyncer (DAV half only)",
         }
     }
 }
 
-const ALL: [Who; 3] = [
+const ALL: [Who; 4] = [
     Who::Opconnect,
     Who::Script(Form::Serial),
     Who::Script(Form::Pipelined),
+    Who::Vdirsyncer,
 ];
+
+/// A pass's time, and the time of its DAV half where it is known apart.
+#[derive(Debug, Clone, Copy, Default)]
+struct Took {
+    seconds: f64,
+    dav_seconds: f64,
+}
 
 /// Operations per pass: smaller than benchmark 5's 1,000, each serial one costing a round trip.
 fn ops(cfg: &Config) -> usize {
@@ -79,7 +92,7 @@ pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
     );
     for (section, on_line) in [(LINE, true), (CYRUS, false)] {
         for run in 0..cfg.runs {
-            let mut seconds = [0.0f64; 3];
+            let mut took = [Took::default(); 4];
             for k in 0..ALL.len() {
                 let i = (k + run) % ALL.len();
                 let stage = if on_line {
@@ -87,10 +100,34 @@ pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
                 } else {
                     cyrus_stage(&mix)?
                 };
-                seconds[i] = pass(&stage, ALL[i], &mix, section, results)
-                    .with_context(|| format!("{section}: {}", ALL[i].label()))?;
+                let done = pass(&stage, ALL[i], &mix, section, results);
+                took[i] = match done {
+                    // The peer failing is a result to report, not a reason to stop the section.
+                    Err(e) if ALL[i] == Who::Vdirsyncer => {
+                        eprintln!("    {section}: vdirsyncer: {e:#}");
+                        results.fact(&format!("{section} vdirsyncer failed"), json!(format!("{e:#}")));
+                        Took {
+                            seconds: f64::NAN,
+                            dav_seconds: f64::NAN,
+                        }
+                    }
+                    other => other.with_context(|| format!("{section}: {}", ALL[i].label()))?,
+                };
             }
-            let [ours, serial, pipelined] = seconds;
+            let [ours, serial, pipelined, vdir] = took.map(|t| t.seconds);
+            let (serial_dav, pipelined_dav) = (took[1].dav_seconds, took[2].dav_seconds);
+            results.record(
+                section,
+                "vdirsyncer ÷ serial script's DAV half",
+                "×",
+                vdir / serial_dav,
+            );
+            results.record(
+                section,
+                "vdirsyncer ÷ pipelined script's DAV half",
+                "×",
+                vdir / pipelined_dav,
+            );
             results.record(section, "opconnect time ÷ serial script's", "×", ours / serial);
             results.record(
                 section,
@@ -106,7 +143,7 @@ pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
             );
             results.record(section, "load average (1 min) at the end", "", load_average());
             eprintln!(
-                "==> {section} run {}/{}: opconnect {:.0} ops/s, script serial {:.0}, pipelined {:.0} (load {:.1})",
+                "==> {section} run {}/{}: opconnect {:.0} ops/s, script serial {:.0}, pipelined {:.0}; vdirsyncer {vdir:.1} s (load {:.1})",
                 run + 1,
                 cfg.runs,
                 n as f64 / ours,
@@ -154,6 +191,8 @@ enum Servers {
 struct Sent {
     imap: u64,
     dav: u64,
+    /// PUT and DELETE among `dav`.
+    dav_writes: u64,
     connections: u64,
     bytes: u64,
     methods: String,
@@ -187,16 +226,22 @@ impl Stage {
                 let imap = rawlog.take();
                 sent.imap = imap.values().sum();
                 sent.dav = s.requests;
+                sent.dav_writes = writes(&s.methods);
                 sent.methods = format!("IMAP: {}; DAV: {}", line(&imap), s.methods_line());
             }
             Servers::Cyrus { .. } => {
                 sent.imap = i.requests;
                 sent.dav = h.requests;
+                sent.dav_writes = writes(&h.methods);
                 sent.methods = format!("IMAP: {}; DAV: {}", i.methods_line(), h.methods_line());
             }
         }
         sent
     }
+}
+
+fn writes(methods: &std::collections::BTreeMap<String, u64>) -> u64 {
+    ["PUT", "DELETE"].iter().filter_map(|m| methods.get(*m)).sum()
 }
 
 fn line(m: &HashMap<String, u64>) -> String {
@@ -396,10 +441,40 @@ fn cyrus_stage(mix: &[(Kind, usize)]) -> Result<Stage> {
 }
 
 /// One pass by `who` on `stage`; records its figures and returns its time in s.
-fn pass(stage: &Stage, who: Who, mix: &[(Kind, usize)], section: &str, results: &mut Results) -> Result<f64> {
-    let n: usize = mix.iter().map(|(_, c)| c).sum();
+fn pass(
+    stage: &Stage,
+    who: Who,
+    mix: &[(Kind, usize)],
+    section: &str,
+    results: &mut Results,
+) -> Result<Took> {
+    let mut n: usize = mix.iter().map(|(_, c)| c).sum();
+    let mut dav_seconds = f64::NAN;
     let (seconds, sent) = match who {
         Who::Opconnect => opconnect(stage, n, section, results)?,
+        Who::Vdirsyncer => {
+            let url = stage.account.caldav.clone().context("the stage's DAV URL")?;
+            let mut mark = 0;
+            let script = &stage.script;
+            let run = replay_vdirsyncer::run(
+                &url,
+                script.ca.as_deref(),
+                &script.calendar,
+                &script.book,
+                mix,
+                || mark = stage.mark(),
+            )?;
+            let sent = stage.sent_since(mark);
+            ensure!(
+                sent.dav_writes == run.writes as u64,
+                "vdirsyncer made {} writes locally, the server saw {} ({})",
+                run.writes,
+                sent.dav_writes,
+                sent.methods
+            );
+            n = run.writes;
+            (run.seconds, sent)
+        }
         Who::Script(form) => {
             let mark = stage.mark();
             let run = replay_script::run(&stage.script, mix, form)?;
@@ -418,6 +493,7 @@ fn pass(stage: &Stage, who: Who, mix: &[(Kind, usize)], section: &str, results: 
                 sent.imap,
                 sent.methods
             );
+            dav_seconds = run.dav_seconds;
             (run.seconds, sent)
         }
     };
@@ -450,7 +526,7 @@ fn pass(stage: &Stage, who: Who, mix: &[(Kind, usize)], section: &str, results: 
         sent.bytes as f64 / 1024.0,
     );
     results.fact(&format!("{section} {label} requests"), json!(sent.methods));
-    Ok(seconds)
+    Ok(Took { seconds, dav_seconds })
 }
 
 /// The agent's replay: first sync, a baseline (pause + resume with nothing journaled), then

@@ -1,4 +1,4 @@
-//! Benchmark 11c (issue 22): Cyrus, DAViCal and Xandikos behind the line of benchmark 8, as
+//! Benchmark 8e (issue 22): Cyrus, DAViCal and Xandikos behind the line of benchmark 8, as
 //! Radicale is there: the first sync and a no-change poll of one calendar by opconnect and by
 //! vdirsyncer, beside the floor (one calendar-query carrying every event, by curl through the
 //! same line), in the same run.
@@ -29,7 +29,7 @@ use crate::results::Results;
 use crate::tools::Vdirsyncer;
 use crate::{Config, MB, production_settings, seed};
 
-pub const SECTION: &str = "11c. Cyrus, DAViCal, Xandikos over a realistic link";
+pub const SECTION: &str = "8e. Cyrus, DAViCal, Xandikos over a realistic link";
 
 /// Requests after a tool's last answer would still be logged within this quiet time.
 const QUIET: Duration = Duration::from_millis(400);

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!   args ─▶ Config ─▶ 1+2 dav ─▶ 3 imap ─▶ 4 latency ─▶ 5 replay ─▶ 6 footprint ─▶ 7 feed
-//!                     ─▶ 8 link ─▶ 9 big ─▶ 10 floors ─▶ 11 linkreplay + linkservers
+//!                     ─▶ 8 link ─▶ 9 big ─▶ 10 floors ─▶ linkreplay (8d, 5b) ─▶ linkservers (8e)
 //!                       └────────────────── Results ──────────────────┘─▶ table (stdout) + JSON
 //! ```
 //!
@@ -34,6 +34,7 @@ mod proxy;
 mod replay;
 mod replay_floor;
 mod replay_script;
+mod replay_vdirsyncer;
 mod results;
 mod seed;
 mod tools;

@@ -155,6 +155,11 @@ impl Vdirsyncer {
         run_measured(self.command(&["sync"]), b"", "vdirsyncer sync", &log)
     }
 
+    /// Where the tool keeps its local copy of the collections of `kind`, one folder each.
+    pub fn local_dir(&self, kind: &str) -> PathBuf {
+        self.dir.path().join("local").join(kind)
+    }
+
     /// Items the tool has stored locally for `kind` (`caldav`, `carddav`).
     pub fn local_items(&self, kind: &str) -> usize {
         let ext = if kind == "caldav" { "ics" } else { "vcf" };
