@@ -127,8 +127,16 @@ pub struct Inbox {
 }
 
 impl Inbox {
+    /// Queues `command`. A `Replay` joins one already waiting: the child reads the whole journal
+    /// when it takes that one, so each more would only repeat the poll round that follows it
+    /// (writes journaled while paused queued one per write: benchmark 5b, BENCHMARKS.md).
     pub fn push(&self, command: ChildCommand) {
-        self.queue.borrow_mut().push_back(command);
+        let mut queue = self.queue.borrow_mut();
+        let waiting = |c: &ChildCommand| matches!(c, ChildCommand::Replay);
+        if !(waiting(&command) && queue.iter().any(waiting)) {
+            queue.push_back(command);
+        }
+        drop(queue);
         self.signal.notify_one();
     }
 
@@ -232,5 +240,37 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "panic with a non-text payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(inbox: &Inbox) -> Vec<String> {
+        inbox
+            .queue
+            .borrow()
+            .iter()
+            .map(|c| match c {
+                ChildCommand::Replay => "replay".to_owned(),
+                ChildCommand::Watch(f) => format!("watch {f}"),
+                _ => "other".to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_waiting_replay_takes_in_the_next_ones() {
+        let inbox = Inbox::default();
+        inbox.push(ChildCommand::Replay);
+        inbox.push(ChildCommand::Replay);
+        inbox.push(ChildCommand::Watch("Archive".into()));
+        inbox.push(ChildCommand::Replay);
+        assert_eq!(kinds(&inbox), ["replay", "watch Archive"]);
+        // Once the child has taken it, a write journaled later queues a new one.
+        inbox.queue.borrow_mut().pop_front();
+        inbox.push(ChildCommand::Replay);
+        assert_eq!(kinds(&inbox), ["watch Archive", "replay"]);
     }
 }
