@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -31,7 +31,8 @@ use opconnect_tests::{
 
 use crate::driver::Driver;
 use crate::link::ServerSide;
-use crate::proxy::{CountingProxy, Framer, Framing, Link};
+use crate::proxy::{CountingProxy, Framing, Link};
+use crate::rawlog::Rawlog;
 use crate::replay::{Kind, counts, failures, journal, load_average, pending_ops};
 use crate::replay_script::{self, Form, Target, read_items};
 use crate::replay_vdirsyncer;
@@ -248,63 +249,6 @@ fn line(m: &HashMap<String, u64>) -> String {
     let mut v: Vec<_> = m.iter().map(|(k, n)| format!("{k} {n}")).collect();
     v.sort();
     v.join(", ")
-}
-
-/// IMAP commands read back from Dovecot's rawlog (`rawlog_dir`, the decrypted client side of
-/// each session after login), framed as the proxy frames them.
-struct Rawlog {
-    dir: tempfile::TempDir,
-    read: std::sync::Mutex<HashMap<PathBuf, (usize, Framer)>>,
-}
-
-impl Rawlog {
-    fn new() -> Result<Rawlog> {
-        let dir = opconnect_tests::process::short_tempdir("raw")?;
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777))?;
-        Ok(Rawlog {
-            dir,
-            read: Default::default(),
-        })
-    }
-
-    /// The commands since the last call, by name.
-    fn take(&self) -> HashMap<String, u64> {
-        let mut out = HashMap::new();
-        let mut read = self.read.lock().expect("rawlog");
-        let Ok(entries) = fs::read_dir(self.dir.path()) else {
-            return out;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.extension().is_none_or(|x| x != "in") {
-                continue;
-            }
-            let Ok(bytes) = fs::read(&path) else { continue };
-            let (done, framer) = read
-                .entry(path)
-                .or_insert_with(|| (0, Framer::new(Framing::Imap)));
-            let fresh = bytes.get(*done..).unwrap_or_default();
-            for name in framer.feed(&untimed(fresh)) {
-                *out.entry(name).or_default() += 1;
-            }
-            *done = bytes.len();
-        }
-        out
-    }
-}
-
-/// The client's bytes of a rawlog without the `SECONDS.MICROS ` Dovecot writes before each line.
-fn untimed(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    for line in bytes.split_inclusive(|&b| b == b'\n') {
-        let stamp = line
-            .iter()
-            .position(|&b| b == b' ')
-            .filter(|&i| i > 0 && line[..i].iter().all(|&b| b.is_ascii_digit() || b == b'.'));
-        out.extend_from_slice(stamp.map_or(line, |i| &line[i + 1..]));
-    }
-    out
 }
 
 /// Dovecot (IMAPS) and Radicale (TLS, with Dovecot's certificate so one CA serves the account)
@@ -597,14 +541,6 @@ mod tests {
             (inbox, events, contacts),
             (75 + 30 + 30 + 50, 15 + 15 + 50, 15 + 15 + 50)
         );
-    }
-
-    #[test]
-    fn rawlog_timestamps_are_taken_off_each_line() {
-        let raw = b"1733250000.123456 P1 APPEND Sent {7}\r\n1733250000.200000 ab\r\ncd\r\n";
-        assert_eq!(untimed(raw), b"P1 APPEND Sent {7}\r\nab\r\ncd\r\n");
-        let mut f = Framer::new(Framing::Imap);
-        assert_eq!(f.feed(&untimed(raw)), vec!["APPEND".to_string()]);
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod link_mail;
 mod link_replay;
 mod link_servers;
 mod proxy;
+mod rawlog;
 mod replay;
 mod replay_floor;
 mod replay_script;
