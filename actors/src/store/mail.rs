@@ -96,9 +96,10 @@ impl Store {
                     rec.total = old.total;
                     rec.unseen = old.unseen;
                     rec.rights = rec.rights.or(old.rights.clone());
-                    if rec != old {
-                        changes.updated.push(rec.path.clone());
+                    if rec == old {
+                        continue;
                     }
+                    changes.updated.push(rec.path.clone());
                 }
                 None => changes.added.push(rec.path.clone()),
             }
@@ -111,7 +112,12 @@ impl Store {
             self.clear_folder(&mut wtxn, account, &path)?;
             changes.removed.push(path);
         }
-        wtxn.commit()?;
+        // An unchanged list (every poll and `sync`) commits nothing, so nothing is synced to disk.
+        if changes.is_empty() {
+            wtxn.abort();
+        } else {
+            wtxn.commit()?;
+        }
         Ok(changes)
     }
 

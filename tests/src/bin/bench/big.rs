@@ -224,7 +224,15 @@ fn contacts(n: usize, cfg: &Config, results: &mut Results) -> Result<Figures> {
 
     // The round after the first sync lists the book from an empty token and compares it with
     // the mirror (the first sync was the query alone): its time and memory.
+    let cpu0 = d.cpu_seconds()?;
     let second = poll_after_changes(&mut d, "alice", &services)?;
+    let cpu = (d.cpu_seconds()? - cpu0) * 1000.0;
+    results.record(
+        SECTION,
+        &label("second round: the agent's CPU time (utime+stime)"),
+        "ms",
+        cpu,
+    );
     record_with_load(
         results,
         &label("second round: the listing from an empty token (sync → synced)"),
