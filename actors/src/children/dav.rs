@@ -551,12 +551,19 @@ impl Poller<'_> {
                 "events before the past_days window dropped from the mirror"
             );
         }
-        let in_window: Vec<(String, Option<String>)> = stored
-            .iter()
-            .filter(|(h, _)| !left.contains(h))
-            .cloned()
-            .collect();
-        let plan = sync::plan(&in_window, &listing);
+        // Copied only when the window dropped some (a copy of 20,000 etags was 3.7 MB of the heap).
+        let filtered: Vec<(String, Option<String>)>;
+        let in_window = if left.is_empty() {
+            &stored[..]
+        } else {
+            filtered = stored
+                .iter()
+                .filter(|(h, _)| !left.contains(h))
+                .cloned()
+                .collect();
+            &filtered[..]
+        };
+        let plan = sync::plan(in_window, &listing);
         let mut progress = self
             .env
             .dav_progress(self.service, "items")
