@@ -16,6 +16,7 @@ use url::Url;
 use crate::dav::DavClient;
 use crate::dav::client::ReportAnswer;
 use crate::dav::discovery::DavService;
+use crate::dav::listing::{self, Collect, Mirror};
 use crate::dav::xml::{Multistatus, NS_CALDAV, NS_CARDDAV, NS_DAV};
 use crate::error::ServiceError;
 
@@ -44,6 +45,9 @@ pub struct Listing {
     pub complete: bool,
     /// The token to store once the round is applied.
     pub token: Option<String>,
+    /// How many members the server named, whether kept in `present` or, when the listing was
+    /// compared with the mirror as it was read (`dav::listing`), dropped as unchanged.
+    pub members: usize,
 }
 
 /// What a round does to the mirror.
@@ -136,27 +140,16 @@ pub fn escape(s: &str) -> String {
 /// Reads a sync-collection answer (RFC 6578 §3.5): members with etags, removed members (404),
 /// and whether it was truncated (a 507 response for the collection itself, §3.6).
 pub fn read_sync_answer(ms: &Multistatus, collection: &Url) -> (Listing, bool) {
-    let mut listing = Listing {
+    let listing = Listing {
         token: ms.sync_token.clone(),
         ..Listing::default()
     };
-    let mut truncated = false;
+    let mut collect = Collect::new(collection, listing, None);
     for r in &ms.responses {
-        let Some(href) = path_of(collection, &r.href) else {
-            continue;
-        };
-        if href == normalize_href(collection.path()) {
-            truncated |= r.status == Some(507);
-            continue;
-        }
-        if r.status == Some(404) {
-            listing.removed.push(href);
-        } else if !is_collection(r) {
-            let etag = r.prop(NS_DAV, "getetag").map(|p| p.text.clone());
-            listing.present.push((href, etag));
-        }
+        collect.take(r);
     }
-    (listing, truncated)
+    let truncated = collect.truncated;
+    (collect.finish(), truncated)
 }
 
 pub fn is_collection(r: &crate::dav::xml::DavResponse) -> bool {
@@ -210,55 +203,63 @@ pub fn normalize_href(href: &str) -> String {
 }
 
 /// What changed since `token`: sync-collection when the collection offers a token, else a full
-/// etag listing. An invalid token restarts from scratch (a complete listing).
+/// etag listing. An invalid token restarts from scratch (a complete listing). With `stored` (the
+/// mirror's etags, which the plan will be made against), the answer is compared with them as it
+/// is read and only what differs is kept (`dav::listing`).
 pub async fn list_changes(
     client: &DavClient,
     collection: &Url,
     token: Option<&str>,
     server_has_tokens: bool,
+    stored: Option<&[(String, Option<String>)]>,
 ) -> Result<Listing, ServiceError> {
     if server_has_tokens {
+        let mut mirror = stored.map(Mirror::new);
         let mut token = token.map(str::to_owned);
-        let mut merged = Listing {
-            complete: token.is_none(),
+        let fresh = |complete| Listing {
+            complete,
             ..Listing::default()
         };
+        let mut collect = Collect::new(collection, fresh(token.is_none()), mirror.as_mut());
         for _ in 0..MAX_CONTINUATIONS {
             let body = sync_collection_body(token.as_deref());
-            match client.report(collection, "0", &body).await? {
-                ReportAnswer::Multistatus(ms) => {
-                    let (listing, truncated) = read_sync_answer(&ms, collection);
-                    merged.present.extend(listing.present);
-                    merged.removed.extend(listing.removed);
-                    merged.token = listing.token.or(merged.token);
-                    if !truncated {
-                        return Ok(merged);
+            collect.truncated = false;
+            match listing::request(client, "REPORT", collection, "0", &body, &mut collect).await? {
+                listing::Answer::Read(answered) => {
+                    collect.listing.token = answered.or(collect.listing.token.take());
+                    if !collect.truncated {
+                        return Ok(collect.finish());
                     }
-                    token = merged.token.clone();
+                    token = collect.listing.token.clone();
                 }
-                ReportAnswer::InvalidSyncToken if token.is_some() => {
+                listing::Answer::InvalidSyncToken if token.is_some() => {
                     tracing::info!(%collection, "sync-token no longer valid: full resync (RFC 6578 §3.2)");
                     token = None;
-                    merged = Listing {
-                        complete: true,
-                        ..Listing::default()
-                    };
+                    collect.restart(fresh(true));
                 }
-                ReportAnswer::InvalidSyncToken | ReportAnswer::Unsupported(_) => break,
+                listing::Answer::InvalidSyncToken | listing::Answer::Unsupported(_) => break,
             }
         }
     }
-    list_etags(client, collection).await
+    list_etags(client, collection, stored).await
 }
 
 /// The whole collection with its etags (PROPFIND Depth 1): the listing without tokens, and what
-/// a token's delta is checked against (`verify`).
-pub async fn list_etags(client: &DavClient, collection: &Url) -> Result<Listing, ServiceError> {
-    let (_, ms) = client.propfind(collection, "1", PROPFIND_ETAGS).await?;
-    let (mut listing, _) = read_sync_answer(&ms, collection);
-    listing.complete = true;
-    listing.token = None;
-    Ok(listing)
+/// a token's delta is checked against (`verify`). With `stored`, only what differs from it is
+/// kept, as in [`list_changes`].
+pub async fn list_etags(
+    client: &DavClient,
+    collection: &Url,
+    stored: Option<&[(String, Option<String>)]>,
+) -> Result<Listing, ServiceError> {
+    let mut mirror = stored.map(Mirror::new);
+    let listing = Listing {
+        complete: true,
+        ..Listing::default()
+    };
+    let mut collect = Collect::new(collection, listing, mirror.as_mut());
+    listing::request(client, "PROPFIND", collection, "1", PROPFIND_ETAGS, &mut collect).await?;
+    Ok(collect.finish())
 }
 
 /// One fetched member: its body (`None` when the server no longer has it) and etag.
@@ -323,6 +324,7 @@ mod tests {
             removed: vec![],
             complete: true,
             token: None,
+            members: 0,
         };
         let p = plan(&stored, &listing);
         assert_eq!(p.fetch, vec!["/c/2", "/c/4"]);
@@ -451,6 +453,7 @@ mod tests {
                 removed: (0..removed).map(|i| format!("/c/{i}")).collect(),
                 complete: keep % 2 == 0,
                 token: None,
+                members: 0,
             };
             let p = plan(&stored, &listing);
             proptest::prop_assert!(p.remove.len() + p.held.len() <= n * 2);

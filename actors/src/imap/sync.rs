@@ -12,8 +12,8 @@
 //! was expunged; the UID list is fetched only when something was.
 //!
 //! A round reads from the mirror only what it compares (issue 22, a folder of 100,000 messages):
-//! the count of old UIDs (keys alone), the flags of the messages the server reports changed, and
-//! the unseen count only when the server says something moved (UIDNEXT, EXISTS, HIGHESTMODSEQ).
+//! the count of old UIDs (keys alone) and the flags of the messages the server reports changed;
+//! the unseen count is kept by difference by the writes themselves (`store::mail`).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -180,23 +180,14 @@ pub async fn sync_folder(
     state.uidnext = Some(mailbox.uid_next.unwrap_or(highest_new).max(highest_new));
     state.highestmodseq = mailbox.highest_modseq;
     state.total = mailbox.exists;
-    // Counting reads every message: skipped when the server proves nothing moved since the
-    // count was taken (same UIDVALIDITY, nothing new or gone, HIGHESTMODSEQ unchanged).
-    let unmoved = condstore
-        && !outcome.reset
-        && folder.uidvalidity.is_some()
-        && new_uids.is_empty()
-        && outcome.changed == 0
-        && outcome.expunged == 0
-        && mailbox.exists == folder.total
-        && mailbox.highest_modseq.is_some()
-        && mailbox.highest_modseq == folder.highestmodseq;
-    if !unmoved {
-        state.unseen = store.unseen_count(account, path).map_err(db)?;
+    // Kept by difference by every write above (store::mail): a lookup, not a count.
+    state.unseen = store.unseen_count(account, path).map_err(db)?;
+    // A round that changed nothing writes nothing (no transaction to commit and sync to disk).
+    if state != *folder {
+        store
+            .apply_mail_batch(account, path, &[], &[], &[], Some(&state))
+            .map_err(db)?;
     }
-    store
-        .apply_mail_batch(account, path, &[], &[], &[], Some(&state))
-        .map_err(db)?;
     Ok((state, outcome))
 }
 

@@ -4,6 +4,7 @@
 use heed::RwTxn;
 
 use crate::journal::MailOp;
+use crate::store::counts::Moved;
 use crate::store::records::{FolderRecord, JournalEntry};
 use crate::store::{Store, StoreError, keys};
 
@@ -277,6 +278,8 @@ impl Store {
                 remove,
                 ..
             } => {
+                // The folder's kept counts move with the flags (store::mail).
+                let mut moved = Moved::default();
                 for uid in uids {
                     let key = keys::message(account, folder, *uid);
                     if let Some(mut rec) = self.mail_messages.get(wtxn, &key)? {
@@ -287,16 +290,17 @@ impl Store {
                                 rec.flags.push(flag.clone());
                             }
                         }
-                        self.mail_messages.put(wtxn, &key, &rec)?;
+                        moved += self.put_message(wtxn, account, folder, &rec)?;
                     }
                 }
+                self.adjust_counts(wtxn, account, folder, moved)?;
             }
             MailOp::Move { folder, uids, .. } | MailOp::Delete { folder, uids, .. } => {
+                let mut moved = Moved::default();
                 for uid in uids {
-                    let key = keys::message(account, folder, *uid);
-                    self.mail_messages.delete(wtxn, &key)?;
-                    self.mail_bodies.delete(wtxn, &key)?;
+                    moved += self.delete_message(wtxn, account, folder, *uid)?;
                 }
+                self.adjust_counts(wtxn, account, folder, moved)?;
             }
             MailOp::FolderCreate { path } => {
                 let key = keys::with_str(account, path);
@@ -361,6 +365,9 @@ impl Store {
         for mut rec in moving {
             let old = rec.path.clone();
             rec.path = format!("{to}{}", &old[from.len()..]);
+            // Re-keyed messages: both folders count again when next asked.
+            self.forget_counts(wtxn, account, &old)?;
+            self.forget_counts(wtxn, account, &rec.path)?;
             let mut messages = Vec::new();
             for item in self
                 .mail_messages

@@ -7,15 +7,16 @@ use std::ops::Bound;
 use heed::types::{DecodeIgnore, SerdeJson};
 use serde::Deserialize;
 
+use crate::store::counts::Moved;
 use crate::store::records::{FolderRecord, MessageRecord};
 use crate::store::{Store, StoreError, keys};
 
 /// The flags alone of a stored [`MessageRecord`]: reading them skips the other fields without
 /// allocating their strings (a folder of 100,000 messages is scanned on every flag comparison).
 #[derive(Deserialize)]
-struct FlagsOnly {
+pub(super) struct FlagsOnly {
     #[serde(default)]
-    flags: Vec<String>,
+    pub(super) flags: Vec<String>,
 }
 
 /// The UID at the end of a message key ([`keys::message`]).
@@ -27,7 +28,7 @@ fn uid_of(key: &[u8]) -> u32 {
         .unwrap_or(0)
 }
 
-fn is_unseen(flags: &[String]) -> bool {
+pub(super) fn is_unseen(flags: &[String]) -> bool {
     !flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen"))
 }
 
@@ -47,7 +48,7 @@ impl FolderChanges {
 
 /// The first key after every message key of a folder: its prefix ends in NUL, so the prefix
 /// with that byte raised to 1 sorts after all of them.
-fn folder_end(account: &str, folder: &str) -> Vec<u8> {
+pub(super) fn folder_end(account: &str, folder: &str) -> Vec<u8> {
     let mut end = keys::folder_prefix(account, folder);
     *end.last_mut().expect("a folder prefix is not empty") = 1;
     end
@@ -95,9 +96,10 @@ impl Store {
                     rec.total = old.total;
                     rec.unseen = old.unseen;
                     rec.rights = rec.rights.or(old.rights.clone());
-                    if rec != old {
-                        changes.updated.push(rec.path.clone());
+                    if rec == old {
+                        continue;
                     }
+                    changes.updated.push(rec.path.clone());
                 }
                 None => changes.added.push(rec.path.clone()),
             }
@@ -110,7 +112,12 @@ impl Store {
             self.clear_folder(&mut wtxn, account, &path)?;
             changes.removed.push(path);
         }
-        wtxn.commit()?;
+        // An unchanged list (every poll and `sync`) commits nothing, so nothing is synced to disk.
+        if changes.is_empty() {
+            wtxn.abort();
+        } else {
+            wtxn.commit()?;
+        }
         Ok(changes)
     }
 
@@ -201,25 +208,13 @@ impl Store {
         Ok(out)
     }
 
-    /// How many mirrored messages of a folder have a UID below `below`; keys only.
+    /// How many mirrored messages of a folder have a UID below `below`: the kept count less the
+    /// few at or above `below` (none, in a round: new messages are stored above UIDNEXT).
     pub fn message_count_below(&self, account: &str, folder: &str, below: u32) -> Result<u32, StoreError> {
+        let all = self.message_count(account, folder)?;
         let rtxn = self.env().read_txn()?;
-        let prefix = keys::folder_prefix(account, folder);
-        let end = keys::message(account, folder, below);
-        let range = (
-            Bound::Included(prefix.as_slice()),
-            Bound::Excluded(end.as_slice()),
-        );
-        let mut n = 0;
-        for item in self
-            .mail_messages
-            .remap_data_type::<DecodeIgnore>()
-            .range(&rtxn, &range)?
-        {
-            item?;
-            n += 1;
-        }
-        Ok(n)
+        let above = self.count_range(&rtxn, account, folder, below, u32::MAX)?;
+        Ok(all.saturating_sub(above))
     }
 
     /// Applies one batch of sync results in one transaction: new or replaced messages, flag
@@ -234,13 +229,14 @@ impl Store {
         folder_state: Option<&FolderRecord>,
     ) -> Result<(), StoreError> {
         let mut wtxn = self.env().write_txn()?;
+        let mut moved = Moved::default();
         for rec in upserts {
-            self.mail_messages
-                .put(&mut wtxn, &keys::message(account, folder, rec.uid), rec)?;
+            moved += self.put_message(&mut wtxn, account, folder, rec)?;
         }
         for (uid, flags, modseq) in flag_updates {
             let key = keys::message(account, folder, *uid);
             if let Some(mut rec) = self.mail_messages.get(&wtxn, &key)? {
+                moved.unseen += i64::from(is_unseen(flags)) - i64::from(is_unseen(&rec.flags));
                 rec.flags = flags.clone();
                 if modseq.is_some() {
                     rec.modseq = *modseq;
@@ -249,10 +245,9 @@ impl Store {
             }
         }
         for uid in removals {
-            let key = keys::message(account, folder, *uid);
-            self.mail_messages.delete(&mut wtxn, &key)?;
-            self.mail_bodies.delete(&mut wtxn, &key)?;
+            moved += self.delete_message(&mut wtxn, account, folder, *uid)?;
         }
+        self.adjust_counts(&mut wtxn, account, folder, moved)?;
         if let Some(state) = folder_state {
             self.mail_folders
                 .put(&mut wtxn, &keys::with_str(account, folder), state)?;
@@ -284,21 +279,7 @@ impl Store {
             self.mail_messages.delete(wtxn, &key)?;
             self.mail_bodies.delete(wtxn, &key)?;
         }
-        Ok(())
-    }
-
-    /// Count of mirrored messages without `\Seen`.
-    pub fn unseen_count(&self, account: &str, folder: &str) -> Result<u32, StoreError> {
-        let rtxn = self.env().read_txn()?;
-        let prefix = keys::folder_prefix(account, folder);
-        let mut n = 0;
-        let iter = self.mail_messages.prefix_iter(&rtxn, &prefix)?;
-        for item in iter.remap_data_type::<SerdeJson<FlagsOnly>>() {
-            if is_unseen(&item?.1.flags) {
-                n += 1;
-            }
-        }
-        Ok(n)
+        self.forget_counts(wtxn, account, folder)
     }
 
     pub fn body(&self, account: &str, folder: &str, uid: u32) -> Result<Option<Vec<u8>>, StoreError> {

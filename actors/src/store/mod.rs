@@ -14,6 +14,7 @@
 //! | `journal`         | account, op id (BE u64)          | [`records::JournalEntry`]  | writes, replay |
 //! | `conflicts`       | account, conflict id (BE u64)    | [`records::ConflictRecord`] | replay        |
 //! | `sync_state`      | account, scope                   | JSON                   | sync actors        |
+//! |   (`mail.unseen`, `mail.count`) | account, scope, folder | a folder's kept counts | [`counts`]     |
 //! | `dav_feeds`       | account, collection              | [`changes::FeedState`] | every item write   |
 //! | `dav_changes`     | account, collection, seq (BE)    | flag, item href        | every item write   |
 //! | `dav_change_index`| account, collection, item href   | seq (BE)               | every item write   |
@@ -21,6 +22,7 @@
 pub mod accounts;
 pub mod changes;
 pub mod conflicts;
+pub mod counts;
 pub mod dav;
 pub mod journal;
 pub mod keys;

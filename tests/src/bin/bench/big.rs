@@ -56,6 +56,10 @@ pub struct Figures {
     pub idle_requests: f64,
     pub page_ms: f64,
     pub feed_ms: f64,
+    /// Contacts only: VmHWM and RssAnon after the round after the first sync (the listing from
+    /// an empty token, compared with the mirror).
+    pub second_hwm_mb: f64,
+    pub second_anon_mb: f64,
 }
 
 pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
@@ -131,6 +135,14 @@ fn ratios(what: &str, figures: &[Figures], results: &mut Results) {
         ("peak RSS (VmHWM)", large.hwm_mb / small.hwm_mb),
         ("RSS after first sync", large.rss_mb / small.rss_mb),
         ("RssAnon after first sync", large.anon_mb / small.anon_mb),
+        (
+            "peak RSS after the second round",
+            large.second_hwm_mb / small.second_hwm_mb,
+        ),
+        (
+            "RssAnon after the second round",
+            large.second_anon_mb / small.second_anon_mb,
+        ),
         ("paged read", large.page_ms / small.page_ms),
         ("change-feed read", large.feed_ms / small.feed_ms),
     ];
@@ -209,6 +221,40 @@ fn contacts(n: usize, cfg: &Config, results: &mut Results) -> Result<Figures> {
     f.size = n;
     f.first_sync_s = first;
     f.floor_s = floor;
+
+    // The round after the first sync lists the book from an empty token and compares it with
+    // the mirror (the first sync was the query alone): its time and memory.
+    let cpu0 = d.cpu_seconds()?;
+    let second = poll_after_changes(&mut d, "alice", &services)?;
+    let cpu = (d.cpu_seconds()? - cpu0) * 1000.0;
+    results.record(
+        SECTION,
+        &label("second round: the agent's CPU time (utime+stime)"),
+        "ms",
+        cpu,
+    );
+    record_with_load(
+        results,
+        &label("second round: the listing from an empty token (sync → synced)"),
+        "s",
+        second,
+    );
+    let (_, hwm) = d.memory_kb()?;
+    let anon = d.status_kb("RssAnon")?;
+    f.second_hwm_mb = hwm as f64 / 1024.0;
+    f.second_anon_mb = anon as f64 / 1024.0;
+    results.record(
+        SECTION,
+        &label("peak RSS after the second round (VmHWM)"),
+        "MB",
+        f.second_hwm_mb,
+    );
+    results.record(
+        SECTION,
+        &label("RssAnon after the second round"),
+        "MB",
+        f.second_anon_mb,
+    );
 
     // Paged reads: the first page and the one after it.
     let page = json!({"account": "alice", "book": book, "limit": 200});
@@ -334,6 +380,8 @@ pub fn after_first_sync(
         idle_requests: requests as f64,
         page_ms: f64::NAN,
         feed_ms: f64::NAN,
+        second_hwm_mb: f64::NAN,
+        second_anon_mb: f64::NAN,
     })
 }
 

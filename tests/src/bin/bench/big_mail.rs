@@ -101,14 +101,22 @@ pub fn one_size(n: usize, cfg: &Config, results: &mut Results) -> Result<Figures
     f.page_ms = summarize(&deep).median;
 
     // A sync with nothing new: what every poll or wake-up costs.
-    let mut idle_sync = Vec::new();
-    for _ in 0..3 {
+    // Also the agent's CPU time per round (utime+stime, 10 ms ticks): less at the load's mercy.
+    let (mut idle_sync, mut idle_cpu) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let cpu0 = d.cpu_seconds()?;
         idle_sync.push(crate::big::poll_after_changes(&mut d, "alice", &services)? * 1000.0);
+        idle_cpu.push((d.cpu_seconds()? - cpu0) * 1000.0);
     }
     record_samples(
         results,
         &label("sync with nothing new (sync → synced)"),
         &idle_sync,
+    );
+    record_samples(
+        results,
+        &label("sync with nothing new: the agent's CPU time"),
+        &idle_cpu,
     );
     let floor_poll = no_change_floor(proxy.port(), n)?;
     record_samples(
