@@ -27,6 +27,7 @@ use serde_json::json;
 use tracing::Instrument;
 use url::Url;
 
+use crate::children::dav_first::{self, Pipeline};
 use crate::children::dav_others::{DelegatedHome, delegated_homes, search_directories};
 use crate::children::{AccountEnv, dav_replay, freebusy};
 use crate::dav::discovery::{self, CollectionInfo, DavService};
@@ -697,8 +698,9 @@ impl Poller<'_> {
         Ok(())
     }
 
-    /// The first pull of an empty collection in one streaming request, written in batches as it
-    /// arrives (`dav::stream`); `None` when the server refused it.
+    /// The first pull of an empty collection in one streaming request, parsed and written in
+    /// batches on other threads as it arrives (`dav::stream`, `dav_first`); `None` when the server
+    /// refused it.
     async fn first_pull(
         &self,
         url: &Url,
@@ -706,33 +708,28 @@ impl Poller<'_> {
         changes: &mut Changes,
         written: &mut dyn FnMut(u64),
     ) -> Result<Option<FirstPull>, ServiceError> {
-        let (store, account) = (&self.env.store, self.account());
-        stream::first_pull(self.client, url, self.service, |batch| {
-            let put: Vec<ItemRecord> = batch
-                .into_iter()
-                .map(|f| self.item_record(&info.href, f))
-                .collect();
-            changes.added += put.len();
-            written(changes.added as u64);
-            store
-                .apply_dav_items(account, &info.href, &put, &[])
-                .map_err(store_err)
-        })
-        .await
+        let calendar = self.service == DavService::CalDav;
+        let (batches, mut done, pipeline) =
+            Pipeline::start(self.env.store.clone(), self.account(), &info.href, calendar);
+        let progress = async {
+            while let Some(n) = done.recv().await {
+                changes.added += n;
+                written(changes.added as u64);
+            }
+        };
+        // `progress` ends when the writer does, which is once the pull has dropped `batches`.
+        let (read, ()) = futures::future::join(
+            stream::first_pull(self.client, url, self.service, batches),
+            progress,
+        )
+        .await;
+        // A failed write is the cause of a pull that stopped sending.
+        pipeline.finish().await?;
+        read
     }
 
     /// The mirror record of one fetched item: its bytes as sent, and its fields or its error.
     fn item_record(&self, collection: &str, f: Fetched) -> ItemRecord {
-        let record = ItemRecord::parsed(
-            collection,
-            &f.href,
-            f.etag,
-            f.body.unwrap_or_default(),
-            self.service == DavService::CalDav,
-        );
-        if let Some(error) = &record.error {
-            tracing::warn!(href = %record.href, %error, "item kept with its error (invariant 4)");
-        }
-        record
+        dav_first::record(collection, f, self.service == DavService::CalDav)
     }
 }

@@ -3,6 +3,7 @@
 
 mod dav;
 mod dav_conflict;
+mod dav_first;
 mod dav_others;
 pub mod dav_replay;
 pub mod freebusy;

@@ -11,7 +11,7 @@
 //! ```text
 //!   REPORT ──207──► chunks ──► quick-xml (async) ──► xml::Builder ──► DavResponse
 //!      │                 └ bytes since the last response > MAX_ITEM: refused
-//!      │                                   ├─ data ──► batch (BATCH items or BATCH_BYTES) ──► write
+//!      │                                   ├─ data ──► batch (BATCH items or BATCH_BYTES) ──► channel
 //!      │                                   ├─ no data ──► missing (the caller multigets them)
 //!      │                                   └─ the collection with 507 ──► truncated (RFC 6578 §3.6)
 //!      └─ refused (400/403/405/409/415/501/507) ──► None: the caller lists and multigets
@@ -20,12 +20,18 @@
 //! bytes (the limit a whole multiget answer had), counted both as text kept and as bytes read
 //! since the last complete response, so neither the parser's buffer nor a response grows past
 //! it; nesting and property counts keep the limits of [`xml`].
+//!
+//! Batches go out on a bounded channel: the caller parses and stores them on other threads while
+//! this task reads on (`children::dav_first`), and a full channel holds the reading back, so
+//! memory stays a few batches whatever the speed of either side. A closed channel (its reader
+//! failed) ends the pull with [`WRITER_STOPPED`]; the caller has the reader's own error.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use quick_xml::NsReader;
 use tokio::io::AsyncBufRead;
+use tokio::sync::mpsc::Sender;
 use tokio_util::io::StreamReader;
 use url::Url;
 
@@ -42,6 +48,9 @@ pub const MAX_ITEM: usize = MAX_BODY;
 pub const BATCH: usize = 500;
 /// … or fewer, once their bodies reach this many bytes.
 pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// The error of a pull whose batches' receiver went away: the receiver knows why.
+pub const WRITER_STOPPED: &str = "the receiver of the streamed batches stopped";
 
 /// What one streamed first pull did.
 #[derive(Debug, Default, PartialEq)]
@@ -73,14 +82,15 @@ pub fn body(service: DavService) -> String {
     )
 }
 
-/// Pulls `collection` whole in one request, handing each batch to `write` as it is read.
-/// `Ok(None)`: the server refused the request, nothing was written.
+/// Pulls `collection` whole in one request, sending each batch on `batches` as it is read.
+/// `Ok(None)`: the server refused the request, nothing was sent.
 pub async fn first_pull(
     client: &DavClient,
     collection: &Url,
     service: DavService,
-    write: impl FnMut(Vec<Fetched>) -> Result<(), ServiceError>,
+    batches: Sender<Vec<Fetched>>,
 ) -> Result<Option<FirstPull>, ServiceError> {
+    let sent = std::time::Instant::now();
     let (url, resp) = match client.report_streamed(collection, "1", &body(service)).await? {
         Ok(answer) => answer,
         Err(status) => {
@@ -121,7 +131,13 @@ pub async fn first_pull(
         })
     };
     let reader = StreamReader::new(Box::pin(chunks));
-    let read = read_answer(reader, collection, service, MAX_ITEM, &since, write).await;
+    let answered = sent.elapsed();
+    let read = read_answer(reader, collection, service, MAX_ITEM, &since, &batches).await;
+    tracing::info!(
+        answered_s = answered.as_secs_f64(),
+        read_s = (sent.elapsed() - answered).as_secs_f64(),
+        "streaming first pull: the answer's headers after answered_s, its body read in read_s"
+    );
     match read {
         // A network failure or the item limit, seen by the chunk source, is the real cause.
         Err(e) => Err(failed.lock().ok().and_then(|mut f| f.take()).unwrap_or(e)),
@@ -144,8 +160,14 @@ pub async fn read_answer<R: AsyncBufRead + Unpin>(
     service: DavService,
     max_item: usize,
     since: &AtomicUsize,
-    mut write: impl FnMut(Vec<Fetched>) -> Result<(), ServiceError>,
+    batches: &Sender<Vec<Fetched>>,
 ) -> Result<FirstPull, ServiceError> {
+    let send = |batch| async move {
+        batches
+            .send(batch)
+            .await
+            .map_err(|_| ServiceError::Config(WRITER_STOPPED.into()))
+    };
     let (data_ns, data_name) = match service {
         DavService::CalDav => (NS_CALDAV, "calendar-data"),
         DavService::CardDav => (NS_CARDDAV, "address-data"),
@@ -201,7 +223,7 @@ pub async fn read_answer<R: AsyncBufRead + Unpin>(
                 });
                 if batch.len() >= BATCH || batch_bytes >= BATCH_BYTES {
                     out.written += batch.len();
-                    write(std::mem::take(&mut batch))?;
+                    send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).await?;
                     batch_bytes = 0;
                 }
             }
@@ -213,7 +235,7 @@ pub async fn read_answer<R: AsyncBufRead + Unpin>(
         .map_err(|e| ServiceError::Protocol(e.to_string()))?;
     if !batch.is_empty() {
         out.written += batch.len();
-        write(batch)?;
+        send(batch).await?;
     }
     Ok(out)
 }
@@ -228,7 +250,7 @@ mod tests {
     const LIMIT: usize = 4096;
 
     async fn read(body: &str) -> Result<(FirstPull, Vec<Vec<Fetched>>), ServiceError> {
-        let mut batches = Vec::new();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
         let since = AtomicUsize::new(0);
         let collection = Url::parse(CAL).unwrap();
         let out = read_answer(
@@ -237,12 +259,14 @@ mod tests {
             DavService::CalDav,
             LIMIT,
             &since,
-            |b| {
-                batches.push(b);
-                Ok(())
-            },
+            &tx,
         )
         .await?;
+        drop(tx);
+        let mut batches = Vec::new();
+        while let Some(b) = rx.recv().await {
+            batches.push(b);
+        }
         Ok((out, batches))
     }
 
@@ -288,6 +312,29 @@ mod tests {
         assert_eq!(first.href, "/alice/cal/0.ics");
         assert_eq!(first.etag.as_deref(), Some("\"e0\""));
         assert_eq!(first.body.as_deref(), Some("BEGIN:VCALENDAR\r\n0&"));
+    }
+
+    #[tokio::test]
+    async fn a_receiver_gone_stops_the_read() {
+        let members: String = (0..BATCH + 1)
+            .map(|i| member(i, "<c:calendar-data>BEGIN:VCALENDAR</c:calendar-data>"))
+            .collect();
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        drop(rx);
+        let collection = Url::parse(CAL).unwrap();
+        let body = answer(&members, "");
+        let since = AtomicUsize::new(0);
+        let e = read_answer(
+            body.as_bytes(),
+            &collection,
+            DavService::CalDav,
+            LIMIT,
+            &since,
+            &tx,
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains(WRITER_STOPPED), "{e}");
     }
 
     #[tokio::test]

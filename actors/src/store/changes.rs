@@ -118,6 +118,27 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::feed_note`] for several items of one collection, reading and writing the feed's
+    /// state once (a batch of a first pull: 500 items, issue 22).
+    pub(crate) fn feed_note_all<'h>(
+        &self,
+        wtxn: &mut RwTxn<'_>,
+        account: &str,
+        collection: &str,
+        changes: impl IntoIterator<Item = (&'h str, bool)>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.feed_state_in(wtxn, account, collection)?;
+        let before = state;
+        for (href, removed) in changes {
+            self.feed_append(wtxn, account, collection, href, removed, &mut state)?;
+        }
+        if state != before {
+            self.dav_feeds
+                .put(wtxn, &keys::with_str(account, collection), &state)?;
+        }
+        Ok(())
+    }
+
     fn feed_append(
         &self,
         wtxn: &mut RwTxn<'_>,

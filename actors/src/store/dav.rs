@@ -204,18 +204,27 @@ impl Store {
         remove: &[String],
     ) -> Result<(), StoreError> {
         let mut wtxn = self.env().write_txn()?;
+        // The feed's entries first, in the items' order: a feed started here counts the items
+        // mirrored before it, not this batch twice. Its state is read and written once.
+        if !put.is_empty() {
+            let puts = put.iter().map(|item| (item.href.as_str(), false));
+            self.feed_note_all(&mut wtxn, account, collection, puts)?;
+        }
         for item in put {
             self.dav_items
                 .put(&mut wtxn, &item_key(account, collection, &item.href), item)?;
-            self.feed_note(&mut wtxn, account, collection, &item.href, false)?;
         }
+        let mut removed = Vec::new();
         for href in remove {
             if self
                 .dav_items
                 .delete(&mut wtxn, &item_key(account, collection, href))?
             {
-                self.feed_note(&mut wtxn, account, collection, href, true)?;
+                removed.push((href.as_str(), true));
             }
+        }
+        if !removed.is_empty() {
+            self.feed_note_all(&mut wtxn, account, collection, removed)?;
         }
         wtxn.commit()?;
         Ok(())
