@@ -45,6 +45,20 @@ fn run_as() -> &'static str {
     }
 }
 
+/// The start of every config here: a private instance in `d` listening on `ports`, with the event
+/// MPM, run as [`run_as`].
+fn head(d: &Path, ports: &[u16]) -> String {
+    let d = d.display();
+    let listen: String = ports.iter().map(|p| format!("Listen 127.0.0.1:{p}\n")).collect();
+    format!(
+        "# Private test instance written by opconnect-tests.\n\
+         ServerRoot {d}\nServerName localhost\n{listen}PidFile {d}/httpd.pid\n\
+         ErrorLog {d}/error.log\nLogLevel warn\n{run_as}\
+         LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n",
+        run_as = run_as(),
+    )
+}
+
 /// Writes `DIR/httpd.conf`, runs Apache in the foreground on it, and waits until every one of
 /// `listening` accepts; a failed start carries Apache's error log.
 fn serve(bin: &Path, d: &Path, config: &str, listening: &[u16]) -> Result<Spawned> {
@@ -91,12 +105,8 @@ impl DigestFront {
         }
         fs::write(d.join("digest.users"), users)?;
         let port = ports::free_port()?;
-        let run_as = run_as();
         let config = format!(
-            "# Private test instance written by opconnect-tests.\n\
-             ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:{port}\nPidFile {d}/httpd.pid\n\
-             ErrorLog {d}/error.log\nLogLevel warn\n{run_as}\
-             LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n\
+            "{head}\
              LoadModule authn_core_module {MODULES}/mod_authn_core.so\n\
              LoadModule authn_file_module {MODULES}/mod_authn_file.so\n\
              LoadModule auth_digest_module {MODULES}/mod_auth_digest.so\n\
@@ -112,6 +122,7 @@ impl DigestFront {
                ProxyPass http://127.0.0.1:{radicale}/\n  ProxyPassReverse http://127.0.0.1:{radicale}/\n\
              </Location>\n",
             d = d.display(),
+            head = head(d, &[port]),
             radicale = radicale.port(),
         );
         let child = serve(&bin, d, &config, &[port])?;
@@ -153,12 +164,8 @@ impl DeflateFront {
         let dir = process::short_tempdir("apz")?;
         let d = dir.path();
         let (port, inner) = (ports::free_port()?, ports::free_port()?);
-        let run_as = run_as();
         let config = format!(
-            "# Private test instance written by opconnect-tests.\n\
-             ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:{port}\nListen 127.0.0.1:{inner}\n\
-             PidFile {d}/httpd.pid\nErrorLog {d}/error.log\nLogLevel warn\n{run_as}\
-             LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n\
+            "{head}\
              LoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
              LoadModule headers_module {MODULES}/mod_headers.so\n\
              LoadModule filter_module {MODULES}/mod_filter.so\n\
@@ -174,6 +181,7 @@ impl DeflateFront {
                ProxyPass / http://127.0.0.1:{radicale}/\n  ProxyPassReverse / http://127.0.0.1:{radicale}/\n\
              </VirtualHost>\n",
             d = d.display(),
+            head = head(d, &[port, inner]),
             radicale = radicale.port(),
         );
         let child = serve(&bin, d, &config, &[port, inner])?;
@@ -221,12 +229,8 @@ impl TlsFront {
         let d = dir.path();
         crate::tls::make_server_cert(d)?;
         let port = ports::free_port()?;
-        let run_as = run_as();
         let config = format!(
-            "# Private test instance written by opconnect-tests.\n\
-             ServerRoot {d}\nServerName localhost\nListen 127.0.0.1:{port}\nPidFile {d}/httpd.pid\n\
-             ErrorLog {d}/error.log\nLogLevel warn\n{run_as}\
-             LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n\
+            "{head}\
              LoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
              LoadModule headers_module {MODULES}/mod_headers.so\n\
              LoadModule socache_shmcb_module {MODULES}/mod_socache_shmcb.so\n\
@@ -240,6 +244,7 @@ impl TlsFront {
                ProxyPass / http://127.0.0.1:{target}/\n  ProxyPassReverse / http://127.0.0.1:{target}/\n\
              </VirtualHost>\n",
             d = d.display(),
+            head = head(d, &[port]),
         );
         let child = serve(&bin, d, &config, &[port])?;
         Ok(TlsFront {

@@ -23,16 +23,15 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use quick_xml::NsReader;
 use reqwest::{Method, StatusCode};
 use tokio::io::AsyncBufRead;
-use tokio_util::io::StreamReader;
 use url::Url;
 
 use crate::dav::DavClient;
-use crate::dav::client::{MAX_BODY, check_status, classify_reqwest, read_body};
+use crate::dav::client::{MAX_BODY, check_status, read_body};
+use crate::dav::stream::chunked;
 use crate::dav::sync::{Listing, is_collection, normalize_href, path_of};
 use crate::dav::xml::{self, Builder, DavResponse, Fed, NS_DAV};
 use crate::error::ServiceError;
@@ -187,49 +186,9 @@ pub async fn request(
             "{url}: {method} answered {status} instead of 207 Multi-Status"
         )));
     }
-    let since = Arc::new(AtomicUsize::new(0));
-    let failed: Arc<Mutex<Option<ServiceError>>> = Arc::default();
-    let chunks = {
-        let (since, failed, url) = (since.clone(), failed.clone(), url.clone());
-        futures::stream::unfold(Some(resp), move |resp| {
-            let (since, failed, url) = (since.clone(), failed.clone(), url.clone());
-            async move {
-                let mut resp = resp?;
-                let refuse = |e: ServiceError| {
-                    let message = e.to_string();
-                    if let Ok(mut slot) = failed.lock() {
-                        *slot = Some(e);
-                    }
-                    Some((Err(std::io::Error::other(message)), None))
-                };
-                match resp.chunk().await {
-                    Ok(Some(chunk)) => {
-                        if since.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len() > MAX_BODY {
-                            return refuse(ServiceError::Protocol(format!(
-                                "{url}: one response of the listing is larger than {} MiB; refused",
-                                MAX_BODY >> 20
-                            )));
-                        }
-                        Some((Ok(chunk), Some(resp)))
-                    }
-                    Ok(None) => None,
-                    Err(e) => refuse(classify_reqwest(&url, e)),
-                }
-            }
-        })
-    };
-    let reader = StreamReader::new(Box::pin(chunks));
-    match read(reader, MAX_BODY, &since, collect).await {
-        // A network failure or the size limit, seen by the chunk source, is the real cause.
-        Err(e) => Err(failed.lock().ok().and_then(|mut f| f.take()).unwrap_or(e)),
-        Ok(token) => Ok(Answer::Read(token)),
-    }
-    .map_err(|e| match e {
-        ServiceError::Protocol(m) if !m.contains(url.as_str()) => {
-            ServiceError::Protocol(format!("{url}: {m}"))
-        }
-        other => other,
-    })
+    let (reader, since, failed) = chunked(resp, &url, MAX_BODY, "listing");
+    let token = read(reader, MAX_BODY, &since, collect).await;
+    token.map(Answer::Read).map_err(|e| failed.cause(e, &url))
 }
 
 /// Reads a multistatus answer from `reader` into `collect` as it arrives; the body's

@@ -26,8 +26,8 @@
 //! memory stays a few batches whatever the speed of either side. A closed channel (its reader
 //! failed) ends the pull with [`WRITER_STOPPED`]; the caller has the reader's own error.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use quick_xml::NsReader;
 use tokio::io::AsyncBufRead;
@@ -98,39 +98,7 @@ pub async fn first_pull(
             return Ok(None);
         }
     };
-    // Bytes read since the last complete response; the chunk source refuses past MAX_ITEM.
-    let since = Arc::new(AtomicUsize::new(0));
-    let failed: Arc<std::sync::Mutex<Option<ServiceError>>> = Arc::default();
-    let chunks = {
-        let (since, failed, url) = (since.clone(), failed.clone(), url.clone());
-        futures::stream::unfold(Some(resp), move |resp| {
-            let (since, failed, url) = (since.clone(), failed.clone(), url.clone());
-            async move {
-                let mut resp = resp?;
-                let refuse = |e: ServiceError| {
-                    let message = e.to_string();
-                    if let Ok(mut slot) = failed.lock() {
-                        *slot = Some(e);
-                    }
-                    Some((Err(std::io::Error::other(message)), None))
-                };
-                match resp.chunk().await {
-                    Ok(Some(chunk)) => {
-                        if since.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len() > MAX_ITEM {
-                            return refuse(ServiceError::Protocol(format!(
-                                "{url}: one response of the answer is larger than {} MiB; refused",
-                                MAX_ITEM >> 20
-                            )));
-                        }
-                        Some((Ok(chunk), Some(resp)))
-                    }
-                    Ok(None) => None,
-                    Err(e) => refuse(classify_reqwest(&url, e)),
-                }
-            }
-        })
-    };
-    let reader = StreamReader::new(Box::pin(chunks));
+    let (reader, since, failed) = chunked(resp, &url, MAX_ITEM, "answer");
     let answered = sent.elapsed();
     let read = read_answer(reader, collection, service, MAX_ITEM, &since, &batches).await;
     tracing::info!(
@@ -138,17 +106,69 @@ pub async fn first_pull(
         read_s = (sent.elapsed() - answered).as_secs_f64(),
         "streaming first pull: the answer's headers after answered_s, its body read in read_s"
     );
-    match read {
-        // A network failure or the item limit, seen by the chunk source, is the real cause.
-        Err(e) => Err(failed.lock().ok().and_then(|mut f| f.take()).unwrap_or(e)),
-        Ok(out) => Ok(Some(out)),
-    }
-    .map_err(|e| match e {
-        ServiceError::Protocol(m) if !m.contains(url.as_str()) => {
-            ServiceError::Protocol(format!("{url}: {m}"))
+    read.map(Some).map_err(|e| failed.cause(e, &url))
+}
+
+/// Where a streamed read failed first: the chunk source's own error (a network failure or the
+/// size limit), kept because the XML reader above it sees only an I/O error.
+#[derive(Clone, Default)]
+pub(crate) struct Failed(Arc<Mutex<Option<ServiceError>>>);
+
+impl Failed {
+    /// The real cause of `e`, named by `url`.
+    pub(crate) fn cause(&self, e: ServiceError, url: &Url) -> ServiceError {
+        match self.0.lock().ok().and_then(|mut f| f.take()).unwrap_or(e) {
+            ServiceError::Protocol(m) if !m.contains(url.as_str()) => {
+                ServiceError::Protocol(format!("{url}: {m}"))
+            }
+            other => other,
         }
-        other => other,
-    })
+    }
+
+    fn keep(&self, e: ServiceError) -> std::io::Error {
+        let message = e.to_string();
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(e);
+        }
+        std::io::Error::other(message)
+    }
+}
+
+/// The body of `resp` as a buffered reader over its chunks, refused once more than `limit` bytes
+/// arrive since the last complete response: the counter returned, which the multistatus reader
+/// resets at each response. `what` names the answer in that error ("answer", "listing").
+pub(crate) fn chunked(
+    resp: reqwest::Response,
+    url: &Url,
+    limit: usize,
+    what: &'static str,
+) -> (impl AsyncBufRead + Unpin, Arc<AtomicUsize>, Failed) {
+    let since = Arc::new(AtomicUsize::new(0));
+    let failed = Failed::default();
+    let chunks = {
+        let (since, failed, url) = (since.clone(), failed.clone(), url.clone());
+        futures::stream::unfold(Some(resp), move |resp| {
+            let (since, failed, url) = (since.clone(), failed.clone(), url.clone());
+            async move {
+                let mut resp = resp?;
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if since.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len() > limit {
+                            let e = ServiceError::Protocol(format!(
+                                "{url}: one response of the {what} is larger than {} MiB; refused",
+                                limit >> 20
+                            ));
+                            return Some((Err(failed.keep(e)), None));
+                        }
+                        Some((Ok(chunk), Some(resp)))
+                    }
+                    Ok(None) => None,
+                    Err(e) => Some((Err(failed.keep(classify_reqwest(&url, e))), None)),
+                }
+            }
+        })
+    };
+    (StreamReader::new(Box::pin(chunks)), since, failed)
 }
 
 /// Reads a multistatus answer from `reader` as it arrives: see the module's drawing. One

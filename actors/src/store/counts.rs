@@ -221,23 +221,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::records::FolderRecord;
-
-    fn folder(path: &str) -> FolderRecord {
-        FolderRecord {
-            path: path.into(),
-            namespace: "personal".into(),
-            ..FolderRecord::default()
-        }
-    }
-
-    fn msg(uid: u32, flags: &[&str]) -> MessageRecord {
-        MessageRecord {
-            uid,
-            flags: flags.iter().map(|f| f.to_string()).collect(),
-            ..MessageRecord::default()
-        }
-    }
+    use crate::store::mail::tests::{folder, msg};
 
     #[test]
     fn the_kept_unseen_count_equals_a_recount_after_mixed_writes() {

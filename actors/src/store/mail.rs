@@ -300,10 +300,10 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn folder(path: &str) -> FolderRecord {
+    pub(crate) fn folder(path: &str) -> FolderRecord {
         FolderRecord {
             path: path.into(),
             namespace: "personal".into(),
@@ -311,7 +311,7 @@ mod tests {
         }
     }
 
-    fn msg(uid: u32, flags: &[&str]) -> MessageRecord {
+    pub(crate) fn msg(uid: u32, flags: &[&str]) -> MessageRecord {
         MessageRecord {
             uid,
             flags: flags.iter().map(|f| f.to_string()).collect(),
