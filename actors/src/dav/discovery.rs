@@ -89,16 +89,21 @@ pub const PROPFIND_COLLECTIONS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 pub const PROPFIND_COLLECTIONS_SYNC_TOKEN: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:ic="http://apple.com/ns/ical/"><d:prop><d:resourcetype/><d:displayname/><ic:calendar-color/><c:supported-calendar-component-set/><d:current-user-privilege-set/><d:sync-token/><d:owner/><d:getlastmodified/></d:prop></d:propfind>"#;
 
-/// The same listing without sync-token and ctag, for a home none of whose collections is
-/// mirrored yet (nothing to compare them with) or whose collections are polled by their stamp
+/// The same listing without sync-token and ctag, for a home whose collections are polled by their stamp
 /// (`marker`): `getlastmodified` (RFC 4918 §15.7) is the stamp, `supported-report-set` (RFC 3253
 /// §3.1.5) tells whether a collection's next round can use sync-collection.
 pub const PROPFIND_STAMPS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:ic="http://apple.com/ns/ical/"><d:prop><d:resourcetype/><d:displayname/><ic:calendar-color/><c:supported-calendar-component-set/><d:current-user-privilege-set/><d:owner/><d:supported-report-set/><d:getlastmodified/></d:prop></d:propfind>"#;
 
+/// The same listing without any marker, for a home none of whose collections is mirrored yet
+/// ([`HomeListing::Bare`]).
+pub const PROPFIND_BARE: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:ic="http://apple.com/ns/ical/"><d:prop><d:resourcetype/><d:displayname/><ic:calendar-color/><c:supported-calendar-component-set/><d:current-user-privilege-set/><d:owner/><d:supported-report-set/></d:prop></d:propfind>"#;
+
 /// The body of a home listing of `kind`.
 pub fn listing_body(kind: HomeListing) -> &'static str {
     match kind {
+        HomeListing::Bare => PROPFIND_BARE,
         HomeListing::Stamps => PROPFIND_STAMPS,
         HomeListing::SyncTokens => PROPFIND_COLLECTIONS_SYNC_TOKEN,
         HomeListing::All => PROPFIND_COLLECTIONS,
@@ -403,6 +408,18 @@ mod tests {
         let home = Url::parse("https://dav.example.org/").unwrap();
         let books = collections(&ms, &home, DavService::CardDav);
         assert!(books[0].read_only && books[0].directory);
+    }
+
+    /// A first round asks no marker (each costs Radicale a pass over its items) but still
+    /// whether sync-collection works; the later listings ask what their collections compare.
+    #[test]
+    fn a_first_round_asks_no_marker() {
+        let markers = ["getlastmodified", "sync-token", "getctag"];
+        let bare = listing_body(HomeListing::Bare);
+        assert!(markers.iter().all(|m| !bare.contains(m)), "{bare}");
+        assert!(bare.contains("supported-report-set"));
+        assert!(listing_body(HomeListing::Stamps).contains("getlastmodified"));
+        assert!(listing_body(HomeListing::All).contains("getctag"));
     }
 
     /// Radicale 3.1.8's answer to a listing without markers (PROPFIND_STAMPS less its stamp): no change markers, and the reports

@@ -101,8 +101,12 @@ pub fn is_radicale_token(token: &str) -> bool {
 /// Which listing a home is asked, by the markers of the collections mirrored from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HomeListing {
+    /// No marker at all: a first round, with nothing mirrored to compare. Even the stamp costs
+    /// Radicale a stat of every item file (0.1–0.2 s at 20,000–50,000 events), and the round
+    /// after a first pull lists the collection in full whatever the stamp said.
+    Bare,
     /// No sync-token, no ctag: each costs Radicale a read of every item. Asked when every
-    /// collection is polled by stamp or not known yet (a first round: nothing to compare).
+    /// collection is polled by stamp or not known yet.
     Stamps,
     /// The sync-token only: every collection has one.
     SyncTokens,
@@ -112,7 +116,9 @@ pub enum HomeListing {
 
 /// The listing for a home whose mirrored collections are `stored`.
 pub fn home_listing(stored: &[CollectionRecord]) -> HomeListing {
-    if stored
+    if stored.is_empty() {
+        HomeListing::Bare
+    } else if stored
         .iter()
         .all(|c| matches!(Marker::of(c), Marker::Stamp | Marker::Unknown))
     {
@@ -239,7 +245,7 @@ mod tests {
         let unknown = record(None, None, None);
         let token = record(Some("sync-token"), Some("t"), None);
         let ctag = record(Some("ctag"), None, Some("c"));
-        assert_eq!(home_listing(&[]), HomeListing::Stamps);
+        assert_eq!(home_listing(&[]), HomeListing::Bare);
         assert_eq!(
             home_listing(&[stamp.clone(), unknown.clone()]),
             HomeListing::Stamps
