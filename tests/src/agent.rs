@@ -208,6 +208,22 @@ impl Agent {
         fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// The agent's log once it holds `needle`, waiting up to `timeout` (lines written by other
+    /// threads, such as the tray's, may come after the event a test waited for).
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return Ok(log);
+            }
+            if Instant::now() >= deadline {
+                bail!("the agent's log has no {needle:?} after {timeout:?}:\n{log}");
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Replaces the config file (for tests of reloading or of `account add`).
     pub fn write_config(&self, config_toml: &str) -> Result<()> {
         fs::write(self.config_path(), config_toml).context("writing config.toml")

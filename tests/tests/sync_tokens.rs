@@ -60,14 +60,9 @@ fn a_token_that_misses_changes_is_caught_and_listings_take_over() -> Result<()> 
     )?;
     // The first sync is one query; the round after it takes the token (a listing from an empty
     // token, which the front leaves whole). Only then can a delta lie.
-    let began = Instant::now();
-    while !agent.log().contains("change marker chosen") {
-        ensure!(
-            began.elapsed() < Duration::from_secs(20),
-            "the token was never taken"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    agent
+        .wait_for_log("change marker chosen", Duration::from_secs(20))
+        .context("the token was never taken")?;
     let mut events = agent.watch(&["dav.token_untrusted"])?;
 
     // A change the token reports, and one it leaves out.
