@@ -22,18 +22,17 @@
 //! ([`xml::MAX_PROPS`] bounds the members of one answer) hold as for a whole body.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 
-use quick_xml::NsReader;
 use reqwest::{Method, StatusCode};
 use tokio::io::AsyncBufRead;
 use url::Url;
 
 use crate::dav::DavClient;
 use crate::dav::client::{MAX_BODY, check_status, read_body};
-use crate::dav::stream::chunked;
+use crate::dav::stream::{Responses, chunked};
 use crate::dav::sync::{Listing, is_collection, normalize_href, path_of};
-use crate::dav::xml::{self, Builder, DavResponse, Fed, NS_DAV};
+use crate::dav::xml::{self, DavResponse, NS_DAV};
 use crate::error::ServiceError;
 
 /// The mirror's `(href, etag)` of one collection, each marked once a listing names it.
@@ -200,30 +199,11 @@ pub async fn read<R: AsyncBufRead + Unpin>(
     since: &AtomicUsize,
     collect: &mut Collect<'_, '_>,
 ) -> Result<Option<String>, ServiceError> {
-    let mut reader = NsReader::from_reader(reader);
-    reader.config_mut().trim_text(false);
-    let mut builder = Builder::new(max_item);
-    let mut buf = Vec::new();
-    loop {
-        let position = reader.buffer_position();
-        let fed = match reader.read_resolved_event_into_async(&mut buf).await {
-            Ok((ns, event)) => builder.feed(ns, event),
-            Err(e) => Err(xml::XmlError(format!("after byte {position}: {e}"))),
-        }
-        .map_err(|e| ServiceError::Protocol(e.to_string()))?;
-        buf.clear();
-        match fed {
-            Fed::More => {}
-            Fed::End => break,
-            Fed::Response(r) => {
-                since.store(0, Ordering::Relaxed);
-                collect.take(&r);
-            }
-        }
+    let mut responses = Responses::new(reader, max_item, since);
+    while let Some(r) = responses.next().await? {
+        collect.take(&r);
     }
-    builder
-        .finish()
-        .map_err(|e| ServiceError::Protocol(e.to_string()))
+    responses.finish()
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ use crate::dav::DavClient;
 use crate::dav::client::{MAX_BODY, classify_reqwest};
 use crate::dav::discovery::DavService;
 use crate::dav::sync::{Fetched, is_collection, normalize_href, path_of};
-use crate::dav::xml::{self, Builder, Fed, NS_CALDAV, NS_CARDDAV, NS_DAV};
+use crate::dav::xml::{self, Builder, DavResponse, Fed, NS_CALDAV, NS_CARDDAV, NS_DAV};
 use crate::error::ServiceError;
 
 /// The most one response of a streamed answer may hold.
@@ -107,6 +107,58 @@ pub async fn first_pull(
         "streaming first pull: the answer's headers after answered_s, its body read in read_s"
     );
     read.map(Some).map_err(|e| failed.cause(e, &url))
+}
+
+/// A multistatus body read as it arrives, one whole `DAV:response` at a time; each resets
+/// `since`, the bytes counted by [`chunked`] since the last complete response.
+pub(crate) struct Responses<'a, R> {
+    reader: NsReader<R>,
+    builder: Builder,
+    buf: Vec<u8>,
+    since: &'a AtomicUsize,
+}
+
+impl<'a, R: AsyncBufRead + Unpin> Responses<'a, R> {
+    /// One response may keep `max_item` bytes of text.
+    pub(crate) fn new(reader: R, max_item: usize, since: &'a AtomicUsize) -> Self {
+        let mut reader = NsReader::from_reader(reader);
+        reader.config_mut().trim_text(false);
+        let builder = Builder::new(max_item);
+        Responses {
+            reader,
+            builder,
+            buf: Vec::new(),
+            since,
+        }
+    }
+
+    /// The next whole response; `None` at the end of the body.
+    pub(crate) async fn next(&mut self) -> Result<Option<DavResponse>, ServiceError> {
+        loop {
+            let position = self.reader.buffer_position();
+            let fed = match self.reader.read_resolved_event_into_async(&mut self.buf).await {
+                Ok((ns, event)) => self.builder.feed(ns, event),
+                Err(e) => Err(xml::XmlError(format!("after byte {position}: {e}"))),
+            }
+            .map_err(|e| ServiceError::Protocol(e.to_string()))?;
+            self.buf.clear();
+            match fed {
+                Fed::More => {}
+                Fed::End => return Ok(None),
+                Fed::Response(r) => {
+                    self.since.store(0, Ordering::Relaxed);
+                    return Ok(Some(r));
+                }
+            }
+        }
+    }
+
+    /// The body's sync-token, once it was read to its end; an error if it was no multistatus.
+    pub(crate) fn finish(self) -> Result<Option<String>, ServiceError> {
+        self.builder
+            .finish()
+            .map_err(|e| ServiceError::Protocol(e.to_string()))
+    }
 }
 
 /// Where a streamed read failed first: the chunk source's own error (a network failure or the
@@ -192,30 +244,11 @@ pub async fn read_answer<R: AsyncBufRead + Unpin>(
         DavService::CalDav => (NS_CALDAV, "calendar-data"),
         DavService::CardDav => (NS_CARDDAV, "address-data"),
     };
-    let mut reader = NsReader::from_reader(reader);
-    reader.config_mut().trim_text(false);
-    let mut builder = Builder::new(max_item);
+    let mut responses = Responses::new(reader, max_item, since);
     let mut out = FirstPull::default();
     let (mut batch, mut batch_bytes) = (Vec::new(), 0usize);
     let self_href = normalize_href(collection.path());
-    let mut buf = Vec::new();
-    loop {
-        let position = reader.buffer_position();
-        let fed = match reader.read_resolved_event_into_async(&mut buf).await {
-            Ok((ns, event)) => builder.feed(ns, event),
-            Err(e) => Err(xml::XmlError(format!("after byte {position}: {e}"))),
-        };
-        let fed = match fed {
-            Ok(fed) => fed,
-            Err(e) => return Err(ServiceError::Protocol(e.to_string())),
-        };
-        buf.clear();
-        let mut r = match fed {
-            Fed::More => continue,
-            Fed::End => break,
-            Fed::Response(r) => r,
-        };
-        since.store(0, Ordering::Relaxed);
+    while let Some(mut r) = responses.next().await? {
         let Some(href) = path_of(collection, &r.href) else {
             continue;
         };
@@ -250,9 +283,7 @@ pub async fn read_answer<R: AsyncBufRead + Unpin>(
             None => out.missing.push(href),
         }
     }
-    builder
-        .finish()
-        .map_err(|e| ServiceError::Protocol(e.to_string()))?;
+    responses.finish()?;
     if !batch.is_empty() {
         out.written += batch.len();
         send(batch).await?;
