@@ -116,14 +116,7 @@ fn server_ms(radicale: &Radicale, mark: usize) -> f64 {
         .lines()
         .skip(mark)
         .filter(|l| l.contains(" response status for '"))
-        .filter_map(|l| {
-            l.split(" seconds: ")
-                .next()?
-                .rsplit(" in ")
-                .next()?
-                .parse::<f64>()
-                .ok()
-        })
+        .filter_map(crate::link::answer_seconds)
         .sum::<f64>()
         * 1000.0
 }

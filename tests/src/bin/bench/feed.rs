@@ -1,12 +1,13 @@
 //! Benchmark 7 (issue 16, issue 22): reads of a mirrored calendar as it grows — the change feed
 //! after ten server-side changes (`items.changes` from the cursor held before them) and a paged
-//! `calendar.items` — plus, at each size, the first sync beside its floor: one REPORT carrying
-//! every event, timed alone against the same server in the same run.
+//! `calendar.items` — plus, at each size, `--runs` first syncs beside their floor: one REPORT
+//! carrying every event, timed alone against the same server in the same run (`feed_first`).
 //!
 //! ```text
 //!   for n in sizes:  seed n events (files) ─▶ Radicale ─┬─ floor: calendar-query REPORT alone
 //!                                                       │         sync-collection + calendar-data
 //!                    opconnect (caldav only) first sync ┘─▶ cursor C (last calendar.changed)
+//!                    (floor + first sync) × runs; the last run's agent goes on
 //!                    10 PUTs by another client ─▶ `sync` ─▶ no-change polls × 5 (Radicale's time
 //!                                                          from its log) ─▶ items.changes × reps
 //!                                                          calendar.items {limit: 200} × reps
@@ -17,15 +18,15 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use opconnect_tests::config::render_config;
-use opconnect_tests::http::HttpRequest;
-use opconnect_tests::{AccountSpec, DavServer, Radicale, password_of};
+use opconnect_tests::http::{HttpRequest, HttpResponse};
+use opconnect_tests::{DavServer, Radicale, password_of};
 
-use crate::driver::{Driver, topic};
+use crate::driver::Driver;
+use crate::link::answer_seconds;
 use crate::results::Results;
-use crate::{Config, MB, production_settings, seed};
+use crate::{Config, MB, seed};
 
 pub const SECTION: &str = "7. reads as the calendar grows";
 
@@ -39,7 +40,7 @@ const PAGE: u64 = 200;
 pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
     let mut per_size: Vec<(usize, f64, f64)> = Vec::new();
     for &n in &cfg.feed_sizes {
-        let (feed, page) = one_size(n, results).with_context(|| format!("{n} events"))?;
+        let (feed, page) = one_size(n, cfg.runs, results).with_context(|| format!("{n} events"))?;
         per_size.push((n, feed, page));
     }
     if let (Some(small), Some(large)) = (per_size.first(), per_size.last())
@@ -74,7 +75,7 @@ pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
 }
 
 /// One calendar of `n` events; returns the medians (ms) of the change-feed and page reads.
-fn one_size(n: usize, results: &mut Results) -> Result<(f64, f64)> {
+fn one_size(n: usize, runs: usize, results: &mut Results) -> Result<(f64, f64)> {
     let radicale = Radicale::start()?;
     let began = Instant::now();
     let (calendar, _, bytes) = seed::seed_dav(&radicale, "alice", n, 0)?;
@@ -85,157 +86,9 @@ fn one_size(n: usize, results: &mut Results) -> Result<(f64, f64)> {
     );
     let label = |what: &str| format!("{what}, {n} events");
 
-    // The floor: one request carrying every event, each asked twice (the second is recorded,
-    // so both see the server as warm as the agent will).
-    // The agent asks for gzip (README "Compressed answers"), which Radicale then compresses
-    // whole before sending: the same query asking for it is timed too (its bytes not inflated).
-    for (name, body, encoding) in [
-        ("calendar-query REPORT", CALENDAR_QUERY, "identity"),
-        (
-            "calendar-query REPORT asking gzip (as the agent)",
-            CALENDAR_QUERY,
-            "gzip, deflate",
-        ),
-        (
-            "sync-collection REPORT with calendar-data",
-            SYNC_WITH_DATA,
-            "identity",
-        ),
-    ] {
-        let mut took = Duration::ZERO;
-        for _ in 0..2 {
-            let t = Instant::now();
-            let r = HttpRequest::new("REPORT", &calendar)
-                .auth("alice", password_of("alice"))
-                .header("Depth", "1")
-                .header("Content-Type", "application/xml; charset=utf-8")
-                .header("Accept-Encoding", encoding)
-                .body(body.as_bytes())
-                .send_within(radicale.port(), Duration::from_secs(300))?;
-            took = t.elapsed();
-            ensure!(r.status == 207, "{name}: HTTP {}", r.status);
-            if encoding == "identity" {
-                let got = r.text().matches("BEGIN:VEVENT").count();
-                ensure!(got >= n, "{name} carried {got} events, expected {n}");
-            } else {
-                ensure!(
-                    r.header("Content-Encoding") == Some("gzip"),
-                    "{name}: not compressed"
-                );
-            }
-        }
-        results.record(
-            SECTION,
-            &label(&format!("floor: {name}")),
-            "s",
-            took.as_secs_f64(),
-        );
-    }
-
-    let mut account = AccountSpec::for_user("alice");
-    account.caldav = Some(radicale.url());
-    let mut settings = production_settings();
-    settings.dav_poll_interval = "1h".into();
-    let mark = radicale.log().lines().count();
-    let mut d = Driver::launch(&render_config(&settings, &[account]))?;
+    let first = crate::feed_first::first_syncs(&radicale, &calendar, n, runs, results)?;
+    let (mut d, cursor) = (first.driver, first.cursor);
     let services = [("alice", "caldav")];
-    let done = d.wait_synced(&services, Duration::from_secs(1800))?;
-    let first = (done - d.started).as_secs_f64();
-    results.record(SECTION, &label("opconnect first sync"), "s", first);
-    // The agent's own share (user + system CPU from its start to `synced`, read just after it):
-    // Radicale builds its answer whole before sending it, so this work comes after its time.
-    results.record(
-        SECTION,
-        &label("opconnect CPU to first sync"),
-        "s",
-        d.cpu_seconds()?,
-    );
-    // Radicale's own time for the agent's query, from its log: what the first sync waits on.
-    let log = radicale.log();
-    let served: Vec<&str> = log
-        .lines()
-        .skip(mark)
-        .filter(|l| l.contains(" request for '") || l.contains(" response status for '"))
-        .collect();
-    if std::env::var_os("BENCH_FEED_TRACE").is_some() {
-        for l in &served {
-            eprintln!("    {}", l.chars().take(200).collect::<String>());
-        }
-    }
-    let query = served
-        .iter()
-        .filter(|l| l.contains("REPORT response status for '"))
-        .filter_map(|l| {
-            l.split(" seconds: ")
-                .next()?
-                .rsplit(" in ")
-                .next()?
-                .parse::<f64>()
-                .ok()
-        })
-        .fold(0.0, f64::max);
-    results.record(
-        SECTION,
-        &label("  Radicale's time for the agent's query"),
-        "s",
-        query,
-    );
-    results.record(
-        SECTION,
-        &label("load average (1 min) at the first sync"),
-        "",
-        crate::big::load_average(),
-    );
-    let floor = results
-        .metrics
-        .iter()
-        .find(|m| m.name == label("floor: calendar-query REPORT"))
-        .and_then(|m| m.samples.last().copied())
-        .unwrap_or(f64::NAN);
-    results.record(
-        SECTION,
-        &label("first sync ÷ calendar-query alone"),
-        "×",
-        first / floor,
-    );
-    let gzip_floor = results
-        .metrics
-        .iter()
-        .find(|m| m.name == label("floor: calendar-query REPORT asking gzip (as the agent)"))
-        .and_then(|m| m.samples.last().copied())
-        .unwrap_or(f64::NAN);
-    results.record(
-        SECTION,
-        &label("first sync ÷ the query asking gzip alone"),
-        "×",
-        first / gzip_floor,
-    );
-    let changed: Vec<&Value> = d
-        .seen
-        .iter()
-        .map(|(_, e)| e)
-        .filter(|e| topic(e) == "calendar.changed" && e["calendar"] == calendar.as_str())
-        .collect();
-    let added: u64 = changed.iter().filter_map(|e| e["added"].as_u64()).sum();
-    ensure!(
-        added == n as u64,
-        "opconnect mirrored {added} events, expected {n}"
-    );
-    let cursor = changed
-        .last()
-        .and_then(|e| e["cursor"].as_str())
-        .context("no cursor in calendar.changed")?
-        .to_string();
-    let (rss, anon) = (d.status_kb("VmRSS")?, d.status_kb("RssAnon")?);
-    let (_, hwm) = d.memory_kb()?;
-    results.record(
-        SECTION,
-        &label("peak RSS during first sync (VmHWM)"),
-        "MB",
-        hwm as f64 / 1024.0,
-    );
-    results.record(SECTION, &label("RSS after first sync"), "MB", rss as f64 / 1024.0);
-    results.record(SECTION, &label("  of which RssAnon"), "MB", anon as f64 / 1024.0);
 
     // Ten changes by another client, spread over the calendar, then one poll.
     for k in 0..CHANGES {
@@ -299,9 +152,7 @@ fn one_size(n: usize, results: &mut Results) -> Result<(f64, f64)> {
         }
     }
     let (f, p) = (median(&feed), median(&page));
-    eprintln!(
-        "==> reads: {n} events: first sync {first:.2} s (floor {floor:.2} s), items.changes {f:.2} ms, page {p:.2} ms"
-    );
+    eprintln!("==> reads: {n} events: items.changes {f:.2} ms, page {p:.2} ms");
     Ok((f, p))
 }
 
@@ -363,14 +214,7 @@ fn no_change_polls(
         let server: f64 = lines
             .iter()
             .filter(|l| l.contains(" response status for '"))
-            .filter_map(|l| {
-                l.split(" seconds: ")
-                    .next()?
-                    .rsplit(" in ")
-                    .next()?
-                    .parse::<f64>()
-                    .ok()
-            })
+            .filter_map(|l| answer_seconds(l))
             .sum();
         ensure!(
             requests.iter().all(|r| r.starts_with("PROPFIND")),
@@ -391,19 +235,22 @@ fn no_change_polls(
 /// A home listing (PROPFIND Depth 1 with `body`) sent straight to Radicale, twice: the
 /// second's time.
 pub fn time_listing(radicale: &Radicale, home: &str, body: &str) -> Result<Duration> {
-    let mut took = Duration::ZERO;
-    for _ in 0..2 {
-        let t = Instant::now();
-        let r = HttpRequest::new("PROPFIND", home)
-            .auth("alice", password_of("alice"))
-            .header("Depth", "1")
-            .header("Content-Type", "application/xml; charset=utf-8")
-            .body(body.as_bytes())
-            .send_within(radicale.port(), Duration::from_secs(300))?;
-        took = t.elapsed();
-        ensure!(r.status == 207, "PROPFIND {home}: HTTP {}", r.status);
-    }
+    let (took, r) = twice(radicale, HttpRequest::new("PROPFIND", home).body(body.as_bytes()))?;
+    ensure!(r.status == 207, "PROPFIND {home}: HTTP {}", r.status);
     Ok(took)
+}
+
+/// `request` (Depth 1, XML, as alice) sent straight to Radicale twice, so that the second
+/// sees the server as warm as the agent will: its time and its answer.
+pub fn twice(radicale: &Radicale, request: HttpRequest) -> Result<(Duration, HttpResponse)> {
+    let request = request
+        .auth("alice", password_of("alice"))
+        .header("Depth", "1")
+        .header("Content-Type", "application/xml; charset=utf-8");
+    request.send_within(radicale.port(), Duration::from_secs(300))?;
+    let t = Instant::now();
+    let answer = request.send_within(radicale.port(), Duration::from_secs(300))?;
+    Ok((t.elapsed(), answer))
 }
 
 /// No-change polls timed at each size.
@@ -420,11 +267,3 @@ const LISTING_STAMP: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 fn median(samples: &[f64]) -> f64 {
     crate::results::summarize(samples).median
 }
-
-/// Every event of the calendar with its data (RFC 4791 §7.8).
-const CALENDAR_QUERY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop><C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>"#;
-
-/// An initial sync-collection asking for the data too (RFC 6578 §3.2, RFC 4791 §9.6).
-const SYNC_WITH_DATA: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<D:sync-collection xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:sync-token/><D:sync-level>1</D:sync-level><D:prop><D:getetag/><C:calendar-data/></D:prop></D:sync-collection>"#;

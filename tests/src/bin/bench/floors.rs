@@ -21,6 +21,7 @@ use opconnect_tests::http::HttpRequest;
 use opconnect_tests::xandikos::Xandikos;
 use opconnect_tests::{AccountSpec, Cyrus, DavServer, Davical, Radicale, password_of};
 
+use crate::big::CALENDAR_QUERY;
 use crate::driver::{Driver, topic};
 use crate::results::Results;
 use crate::{Config, production_settings, seed};
@@ -207,10 +208,6 @@ fn measure(t: &Target, n: usize, results: &mut Results) -> Result<()> {
     Ok(())
 }
 
-/// Every event of the calendar with its data (RFC 4791 §7.8).
-const CALENDAR_QUERY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop><C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>"#;
-
 /// An initial sync-collection asking for the data too (RFC 6578 §3.2, RFC 4791 §9.6).
-const SYNC_WITH_DATA: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+pub(crate) const SYNC_WITH_DATA: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <D:sync-collection xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:sync-token/><D:sync-level>1</D:sync-level><D:prop><D:getetag/><C:calendar-data/></D:prop></D:sync-collection>"#;

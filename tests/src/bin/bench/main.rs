@@ -22,6 +22,7 @@ mod big_seed;
 mod dav;
 mod driver;
 mod feed;
+mod feed_first;
 mod floors;
 mod footprint;
 mod imap;
