@@ -7,7 +7,8 @@
 //!                      Radicale (TLS)  ◀─ link proxy (delay + rate) ─┤ ─ resume ═▶ pending 0
 //!                                                                      ├ script, serial (window 1)
 //!                                                                      ├ script, pipelined (6 + batches)
-//!                                                                      └ vdirsyncer: DAV half only
+//!                                                                      ├ vdirsyncer: DAV half only
+//!                                                                      └ mbsync: IMAP half only
 //!        counted: DAV requests from Radicale's log, IMAP commands from Dovecot's rawlog (TLS hides
 //!        both from the proxy); bytes and connections at the proxy
 //!   5b. Cyrus on loopback (IMAP + CalDAV/CardDAV, one server that writes in parallel) ◀─ counting
@@ -34,6 +35,7 @@ use crate::link::ServerSide;
 use crate::proxy::{CountingProxy, Framing, Link};
 use crate::rawlog::Rawlog;
 use crate::replay::{Kind, counts, failures, journal, load_average, pending_ops};
+use crate::replay_mbsync;
 use crate::replay_script::{self, Form, Target, read_items};
 use crate::replay_vdirsyncer;
 use crate::results::Results;
@@ -51,6 +53,8 @@ enum Who {
     Script(Form),
     /// The DAV half only (replay_vdirsyncer.rs).
     Vdirsyncer,
+    /// The IMAP half only (replay_mbsync.rs).
+    Mbsync,
 }
 
 impl Who {
@@ -59,15 +63,17 @@ impl Who {
             Who::Opconnect => "opconnect",
             Who::Script(f) => f.label(),
             Who::Vdirsyncer => "vdirsyncer (DAV half only)",
+            Who::Mbsync => "mbsync (IMAP half only)",
         }
     }
 }
 
-const ALL: [Who; 4] = [
+const ALL: [Who; 5] = [
     Who::Opconnect,
     Who::Script(Form::Serial),
     Who::Script(Form::Pipelined),
     Who::Vdirsyncer,
+    Who::Mbsync,
 ];
 
 /// A pass's time, and the time of its DAV half where it is known apart.
@@ -93,7 +99,7 @@ pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
     );
     for (section, on_line) in [(LINE, true), (CYRUS, false)] {
         for run in 0..cfg.runs {
-            let mut took = [Took::default(); 4];
+            let mut took = [Took::default(); 5];
             for k in 0..ALL.len() {
                 let i = (k + run) % ALL.len();
                 let stage = if on_line {
@@ -103,10 +109,11 @@ pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
                 };
                 let done = pass(&stage, ALL[i], &mix, section, results);
                 took[i] = match done {
-                    // The peer failing is a result to report, not a reason to stop the section.
-                    Err(e) if ALL[i] == Who::Vdirsyncer => {
-                        eprintln!("    {section}: vdirsyncer: {e:#}");
-                        results.fact(&format!("{section} vdirsyncer failed"), json!(format!("{e:#}")));
+                    // A peer failing is a result to report, not a reason to stop the section.
+                    Err(e) if matches!(ALL[i], Who::Vdirsyncer | Who::Mbsync) => {
+                        let peer = ALL[i].label();
+                        eprintln!("    {section}: {peer}: {e:#}");
+                        results.fact(&format!("{section} {peer} failed"), json!(format!("{e:#}")));
                         Took {
                             seconds: f64::NAN,
                             dav_seconds: f64::NAN,
@@ -115,8 +122,15 @@ pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
                     other => other.with_context(|| format!("{section}: {}", ALL[i].label()))?,
                 };
             }
-            let [ours, serial, pipelined, vdir] = took.map(|t| t.seconds);
+            let [ours, serial, pipelined, vdir, mbsync] = took.map(|t| t.seconds);
             let (serial_dav, pipelined_dav) = (took[1].dav_seconds, took[2].dav_seconds);
+            // The serial script writes IMAP first, then DAV: its IMAP half is the rest.
+            results.record(
+                section,
+                "mbsync ÷ serial script's IMAP half",
+                "×",
+                mbsync / (serial - serial_dav),
+            );
             results.record(
                 section,
                 "vdirsyncer ÷ serial script's DAV half",
@@ -144,7 +158,7 @@ pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
             );
             results.record(section, "load average (1 min) at the end", "", load_average());
             eprintln!(
-                "==> {section} run {}/{}: opconnect {:.0} ops/s, script serial {:.0}, pipelined {:.0}; vdirsyncer {vdir:.1} s (load {:.1})",
+                "==> {section} run {}/{}: opconnect {:.0} ops/s, script serial {:.0}, pipelined {:.0}; vdirsyncer {vdir:.1} s, mbsync {mbsync:.1} s (load {:.1})",
                 run + 1,
                 cfg.runs,
                 n as f64 / ours,
@@ -419,6 +433,24 @@ fn pass(
             n = run.writes;
             (run.seconds, sent)
         }
+        Who::Mbsync => {
+            let mut mark = 0;
+            let script = &stage.script;
+            let run = replay_mbsync::run(script.imap_port, script.ca.as_deref(), mix, || {
+                mark = stage.mark()
+            })?;
+            let sent = stage.sent_since(mark);
+            ensure!(
+                sent.dav == 0 && sent.imap >= 1,
+                "mbsync's push: {} IMAP commands, {} DAV requests ({})",
+                sent.imap,
+                sent.dav,
+                sent.methods
+            );
+            check_mail_pushed(stage, mix)?;
+            n = run.writes;
+            (run.seconds, sent)
+        }
         Who::Script(form) => {
             let mark = stage.mark();
             let run = replay_script::run(&stage.script, mix, form)?;
@@ -471,6 +503,39 @@ fn pass(
     );
     results.fact(&format!("{section} {label} requests"), json!(sent.methods));
     Ok(Took { seconds, dav_seconds })
+}
+
+/// The server holds what the mail half of `mix` made: the moved and deleted messages gone from
+/// INBOX, the moved ones in Archive, the appended ones in Sent, and `\Flagged` on the flagged.
+fn check_mail_pushed(stage: &Stage, mix: &[(Kind, usize)]) -> Result<()> {
+    let wanted = |k: Kind| mix.iter().find(|(c, _)| *c == k).map_or(0, |(_, c)| *c);
+    let t = &stage.script;
+    let mut p = match &t.ca {
+        Some(ca) => ImapProbe::connect_tls(t.imap_port, ca)?,
+        None => ImapProbe::connect(t.imap_port)?,
+    };
+    p.login("alice", password_of("alice"))?;
+    let gone = wanted(Kind::Move) + wanted(Kind::DeleteMail);
+    p.select("INBOX")?;
+    let inbox = p.uid_search("ALL")?.len();
+    let flagged = p.uid_search("FLAGGED")?.len();
+    p.select("Archive")?;
+    let archive = p.uid_search("ALL")?.len();
+    p.select("Sent")?;
+    let sent = p.uid_search("ALL")?.len();
+    ensure!(
+        inbox == t.uids.len() - gone
+            && flagged >= wanted(Kind::Flag)
+            && archive >= wanted(Kind::Move)
+            && sent >= wanted(Kind::Append),
+        "after mbsync's push the server has INBOX {inbox} ({flagged} flagged), Archive {archive}, \
+         Sent {sent}; expected INBOX {}, {} flagged, {} moved, {} appended",
+        t.uids.len() - gone,
+        wanted(Kind::Flag),
+        wanted(Kind::Move),
+        wanted(Kind::Append)
+    );
+    Ok(())
 }
 
 /// The agent's replay: first sync, a baseline (pause + resume with nothing journaled), then

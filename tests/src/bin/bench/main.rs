@@ -35,6 +35,7 @@ mod proxy;
 mod rawlog;
 mod replay;
 mod replay_floor;
+mod replay_mbsync;
 mod replay_script;
 mod replay_vdirsyncer;
 mod results;

@@ -275,7 +275,7 @@ fn dav_writes(t: &Target, counts: &[(Kind, usize)], dir: &Path) -> Result<Vec<Da
 }
 
 /// A message appended by the script (its Message-ID differs from the agent's).
-fn appended(k: usize) -> String {
+pub(crate) fn appended(k: usize) -> String {
     format!(
         "From: alice@localhost\r\nTo: bob@localhost\r\nSubject: offline {k}\r\n\
          Message-ID: <script-{k}-{}@localhost>\r\n\r\nwritten offline\r\n",

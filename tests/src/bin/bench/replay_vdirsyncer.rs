@@ -1,6 +1,6 @@
 //! vdirsyncer as the peer of benchmarks 8d and 5b: the DAV half of the replay's mix made as local
 //! edits in its storage, then sent by one `vdirsyncer sync` (what a vdirsyncer user does after
-//! working offline). It has no mail side; mbsync is not run (see BENCHMARKS.md, 8d).
+//! working offline). It has no mail side: mbsync is the mail-side peer (replay_mbsync.rs).
 //!
 //! ```text
 //!   vdirsyncer discover + sync (untimed) ─▶ local folder per collection

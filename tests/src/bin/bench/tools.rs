@@ -216,6 +216,22 @@ impl Mbsync {
         run_measured(cmd, b"", "mbsync", &self.dir.path().join("mbsync.log"))
     }
 
+    /// The Maildir root: one folder per mailbox (`INBOX`, `Archive`, …).
+    pub fn mail_dir(&self) -> PathBuf {
+        self.dir.path().join("mail")
+    }
+
+    /// From now on `sync` sends local changes to the server (new messages, flags, deletions,
+    /// then EXPUNGE there) instead of pulling: a user's `mbsync -a` after working offline.
+    pub fn push_from_now(&self) -> Result<()> {
+        let path = self.dir.path().join("mbsyncrc");
+        let config = fs::read_to_string(&path)?;
+        let pushed = config.replace("Sync Pull\nExpunge None\n", "Sync Push\nExpunge Far\n");
+        anyhow::ensure!(pushed != config, "mbsyncrc: no `Sync Pull` to turn into a push");
+        fs::write(path, pushed)?;
+        Ok(())
+    }
+
     /// Messages mbsync has stored locally (files in every cur/ and new/).
     pub fn local_messages(&self) -> usize {
         count_files(&self.dir.path().join("mail"), &|p| {
