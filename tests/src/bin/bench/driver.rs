@@ -166,6 +166,37 @@ impl Driver {
     }
 }
 
+/// Resident kB of the mapped files of `pid`, by what they are: the agent's binary, the LMDB
+/// mirror (`data.mdb`), and everything else (shared libraries, locale files), from
+/// `/proc/PID/smaps` (proc(5)).
+pub fn mapped_kb(pid: u32) -> Result<(u64, u64, u64)> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))?;
+    Ok(mapped_by_file(&smaps))
+}
+
+fn mapped_by_file(smaps: &str) -> (u64, u64, u64) {
+    let (mut binary, mut mirror, mut other) = (0, 0, 0);
+    let mut path = "";
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        // A mapping's header: `start-end perms offset dev inode [path]`.
+        if first.contains('-') && !first.ends_with(':') {
+            path = words.nth(4).unwrap_or("");
+        } else if first == "Rss:" && path.starts_with('/') {
+            let kb: u64 = words.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            if path.ends_with("/data.mdb") {
+                mirror += kb;
+            } else if path.rsplit('/').next() == Some("opconnect") {
+                binary += kb;
+            } else {
+                other += kb;
+            }
+        }
+    }
+    (binary, mirror, other)
+}
+
 /// utime + stime of `pid` in seconds (proc(5): fields 14 and 15, in clock ticks).
 pub fn cpu_seconds(pid: u32) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -213,4 +244,27 @@ fn str_of(e: &Value, key: &str) -> String {
 fn tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_memory_is_split_by_file() {
+        let smaps = "\
+55d0-55e0 r-xp 00000000 08:01 123 /usr/bin/opconnect
+Size:                 64 kB
+Rss:                  40 kB
+7f00-7f10 rw-s 00000000 08:01 456 /tmp/x/.local/share/opconnect/data.mdb
+Rss:                 100 kB
+7f20-7f30 r-xp 00000000 08:01 789 /usr/lib/x86_64-linux-gnu/libc.so.6
+Rss:                   8 kB
+7f40-7f50 rw-p 00000000 00:00 0
+Rss:                 500 kB
+7ffc-7ffd rw-p 00000000 00:00 0 [stack]
+Rss:                  12 kB
+";
+        assert_eq!(mapped_by_file(smaps), (40, 100, 8));
+    }
 }

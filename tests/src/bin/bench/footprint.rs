@@ -85,6 +85,14 @@ pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
         let file = d.status_kb("RssFile")? as f64 / 1024.0;
         results.record(SECTION, "  of which heap and stacks (RssAnon)", "MB", anon);
         results.record(SECTION, "  of which mapped files (RssFile)", "MB", file);
+        let (binary, mirror, other) = crate::driver::mapped_kb(d.pid())?;
+        for (what, kb) in [
+            ("the agent's binary", binary),
+            ("the LMDB mirror", mirror),
+            ("shared libraries and other files", other),
+        ] {
+            results.record(SECTION, &format!("    mapped: {what}"), "MB", kb as f64 / 1024.0);
+        }
         results.record(
             SECTION,
             "peak RSS while syncing 3 accounts (VmHWM)",
