@@ -18,11 +18,12 @@
 //!                                                       one transaction per group of batches
 //! ```
 //! Memory: at most IN_FLIGHT batches queued, one being parsed, one parsed waiting and one
-//! transaction's budget being written, whatever the speed of the server or of the disk (a full channel holds
-//! the reading back). A failed write stops the writer; the parser's next hand-over fails, it stops, the
-//! reader's next send fails and the pull ends: [`Pipeline::finish`] returns the write's error,
-//! naming the collection. Each transaction holds whole batches, so the mirror holds whole
-//! batches only; a collection without its record is listed and completed by the next round.
+//! transaction's budget being written, whatever the speed of the server or of the disk (a full
+//! channel holds the reading back). A failed write stops the writer; the parser's next hand-over
+//! fails, it stops, the reader's next send fails and the pull ends: [`Pipeline::finish`] returns
+//! the write's error, naming the collection. Each transaction holds whole batches, so the mirror
+//! holds whole batches only; a collection without its record is listed and completed by the
+//! next round.
 
 use std::time::{Duration, Instant};
 
