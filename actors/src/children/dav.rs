@@ -395,6 +395,20 @@ impl Poller<'_> {
         Ok(left)
     }
 
+    /// Hrefs with a write still in the journal (not yet answered by the server).
+    fn journaled(&self) -> Result<HashSet<String>, ServiceError> {
+        let pending = self
+            .env
+            .store
+            .journal_pending(Some(self.account()))
+            .map_err(store_err)?;
+        Ok(pending
+            .into_iter()
+            .filter_map(|e| serde_json::from_value::<crate::journal::DavOp>(e.op).ok())
+            .map(|op| op.href().to_owned())
+            .collect())
+    }
+
     /// What changed in `info`: the window's listing, else the token's delta (checked against an
     /// etag listing when `check`), else an etag listing. Also says since when the collection's
     /// token is not believed. With `trim`, the listing holds only what differs from `stored`
@@ -564,7 +578,20 @@ impl Poller<'_> {
                 .collect();
             &filtered[..]
         };
-        let plan = sync::plan(in_window, &listing);
+        let mut plan = sync::plan(in_window, &listing);
+        // What the journal has yet to write is in the mirror before it is on the server: a listing
+        // taken meanwhile lacks it, and that is no removal (the add-in would delete the item in
+        // Outlook). Removals and the guard are judged without those items; fetches as before.
+        let journaled = self.journaled()?;
+        if in_window.iter().any(|(h, _)| journaled.contains(h.as_str())) {
+            let settled: Vec<(String, Option<String>)> = in_window
+                .iter()
+                .filter(|(h, _)| !journaled.contains(h.as_str()))
+                .cloned()
+                .collect();
+            let judged = sync::plan(&settled, &listing);
+            (plan.remove, plan.held) = (judged.remove, judged.held);
+        }
         let mut progress = self
             .env
             .dav_progress(self.service, "items")
