@@ -578,20 +578,7 @@ impl Poller<'_> {
                 .collect();
             &filtered[..]
         };
-        let mut plan = sync::plan(in_window, &listing);
-        // What the journal has yet to write is in the mirror before it is on the server: a listing
-        // taken meanwhile lacks it, and that is no removal (the add-in would delete the item in
-        // Outlook). Removals and the guard are judged without those items; fetches as before.
-        let journaled = self.journaled()?;
-        if in_window.iter().any(|(h, _)| journaled.contains(h.as_str())) {
-            let settled: Vec<(String, Option<String>)> = in_window
-                .iter()
-                .filter(|(h, _)| !journaled.contains(h.as_str()))
-                .cloned()
-                .collect();
-            let judged = sync::plan(&settled, &listing);
-            (plan.remove, plan.held) = (judged.remove, judged.held);
-        }
+        let plan = sync::plan(in_window, &listing, &self.journaled()?);
         let mut progress = self
             .env
             .dav_progress(self.service, "items")

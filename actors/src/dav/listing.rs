@@ -293,8 +293,8 @@ mod tests {
             complete: true,
             ..whole
         };
-        let mut a = crate::dav::sync::plan(&stored, &listing);
-        let mut b = crate::dav::sync::plan(&stored, &whole);
+        let mut a = crate::dav::sync::plan(&stored, &listing, &Default::default());
+        let mut b = crate::dav::sync::plan(&stored, &whole, &Default::default());
         a.fetch.sort();
         b.fetch.sort();
         assert_eq!(a, b);

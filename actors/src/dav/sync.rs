@@ -11,6 +11,8 @@
 //!   no token support ──PROPFIND Depth 1 getetag──► full listing ──────────────┘
 //! ```
 
+use std::collections::{HashMap, HashSet};
+
 use url::Url;
 
 use crate::dav::DavClient;
@@ -61,9 +63,11 @@ pub struct Plan {
     pub held: Vec<String>,
 }
 
-/// Decides a round. `stored` is every mirrored `(href, etag)` of the collection.
-pub fn plan(stored: &[(String, Option<String>)], listing: &Listing) -> Plan {
-    use std::collections::{HashMap, HashSet};
+/// Decides a round. `stored` is every mirrored `(href, etag)` of the collection; `unsent` the
+/// hrefs with a write still in the journal. Those are in the mirror before they are on the
+/// server, so a listing that lacks them removes nothing, and the guard does not count them
+/// (else the add-in would delete such an item in Outlook and pull it back once sent).
+pub fn plan(stored: &[(String, Option<String>)], listing: &Listing, unsent: &HashSet<String>) -> Plan {
     let known: HashMap<&str, Option<&str>> = stored.iter().map(|(h, e)| (h.as_str(), e.as_deref())).collect();
     let fetch = listing
         .present
@@ -74,22 +78,27 @@ pub fn plan(stored: &[(String, Option<String>)], listing: &Listing) -> Plan {
         })
         .map(|(h, _)| h.clone())
         .collect();
+    let settled: Vec<&str> = stored
+        .iter()
+        .map(|(h, _)| h.as_str())
+        .filter(|h| !unsent.contains(*h))
+        .collect();
     let mut remove: Vec<String> = listing
         .removed
         .iter()
-        .filter(|h| known.contains_key(h.as_str()))
+        .filter(|h| known.contains_key(h.as_str()) && !unsent.contains(*h))
         .cloned()
         .collect();
     if listing.complete {
         let present: HashSet<&str> = listing.present.iter().map(|(h, _)| h.as_str()).collect();
         remove.extend(
-            stored
+            settled
                 .iter()
-                .filter(|(h, _)| !present.contains(h.as_str()) && !listing.removed.contains(h))
-                .map(|(h, _)| h.clone()),
+                .filter(|h| !present.contains(*h) && !listing.removed.iter().any(|r| r == *h))
+                .map(|h| h.to_string()),
         );
     }
-    if stored.len() >= GUARD_MIN_ITEMS && remove.len() as f64 > stored.len() as f64 * GUARD_MAX_SHARE {
+    if settled.len() >= GUARD_MIN_ITEMS && remove.len() as f64 > settled.len() as f64 * GUARD_MAX_SHARE {
         return Plan {
             fetch,
             remove: Vec::new(),
@@ -326,7 +335,7 @@ mod tests {
             token: None,
             members: 0,
         };
-        let p = plan(&stored, &listing);
+        let p = plan(&stored, &listing, &HashSet::new());
         assert_eq!(p.fetch, vec!["/c/2", "/c/4"]);
         assert_eq!(p.remove, vec!["/c/3"]);
         assert!(p.held.is_empty());
@@ -341,7 +350,7 @@ mod tests {
             complete: true,
             ..Listing::default()
         };
-        let p = plan(&stored, &empty);
+        let p = plan(&stored, &empty, &HashSet::new());
         assert!(p.remove.is_empty());
         assert_eq!(p.held.len(), 20);
         // Losing a few is normal.
@@ -349,10 +358,39 @@ mod tests {
             removed: vec!["/c/1".into(), "/c/2".into()],
             ..Listing::default()
         };
-        assert_eq!(plan(&stored, &some).remove.len(), 2);
+        assert_eq!(plan(&stored, &some, &HashSet::new()).remove.len(), 2);
         // A small collection may empty out.
         let small: Vec<_> = stored[..5].to_vec();
-        assert_eq!(plan(&small, &empty).remove.len(), 5);
+        assert_eq!(plan(&small, &empty, &HashSet::new()).remove.len(), 5);
+    }
+
+    #[test]
+    fn unsent_items_are_neither_removed_nor_counted_by_the_guard() {
+        let stored = s(&[("/c/1", Some("a")), ("/c/2", Some("b")), ("/c/new", None)]);
+        let unsent: HashSet<String> = ["/c/new".to_owned()].into();
+        let listing = Listing {
+            present: s(&[("/c/1", Some("a")), ("/c/2", Some("b"))]),
+            complete: true,
+            ..Listing::default()
+        };
+        assert!(plan(&stored, &listing, &unsent).remove.is_empty());
+        let gone = Listing {
+            removed: vec!["/c/new".into(), "/c/1".into()],
+            ..Listing::default()
+        };
+        assert_eq!(plan(&stored, &gone, &unsent).remove, vec!["/c/1"]);
+        // 10 mirrored, 8 of them still unsent: losing 2 of the 2 settled is a small collection
+        // emptying out, not a mass deletion of 10.
+        let many: Vec<_> = (0..10)
+            .map(|i| (format!("/c/{i}"), Some("e".to_owned())))
+            .collect();
+        let unsent: HashSet<String> = (2..10).map(|i| format!("/c/{i}")).collect();
+        let empty = Listing {
+            complete: true,
+            ..Listing::default()
+        };
+        let p = plan(&many, &empty, &unsent);
+        assert_eq!((p.remove.len(), p.held.len()), (2, 0));
     }
 
     const SYNC: &str = include_str!("../../tests/fixtures/radicale/sync-collection.xml");
@@ -455,7 +493,7 @@ mod tests {
                 token: None,
                 members: 0,
             };
-            let p = plan(&stored, &listing);
+            let p = plan(&stored, &listing, &HashSet::new());
             proptest::prop_assert!(p.remove.len() + p.held.len() <= n * 2);
             if n >= GUARD_MIN_ITEMS {
                 proptest::prop_assert!(p.remove.len() as f64 <= n as f64 * GUARD_MAX_SHARE);

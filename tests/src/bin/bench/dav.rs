@@ -115,7 +115,6 @@ fn server_ms(radicale: &Radicale, mark: usize) -> f64 {
         .log()
         .lines()
         .skip(mark)
-        .filter(|l| l.contains(" response status for '"))
         .filter_map(crate::link::answer_seconds)
         .sum::<f64>()
         * 1000.0

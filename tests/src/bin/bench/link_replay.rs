@@ -34,7 +34,7 @@ use crate::driver::Driver;
 use crate::link::ServerSide;
 use crate::proxy::{CountingProxy, Framing, Link};
 use crate::rawlog::Rawlog;
-use crate::replay::{Kind, counts, failures, journal, load_average, pending_ops};
+use crate::replay::{Kind, count_of, counts, failures, journal, load_average, pending_ops};
 use crate::replay_mbsync;
 use crate::replay_script::{self, Form, Target, read_items};
 use crate::replay_vdirsyncer;
@@ -508,7 +508,7 @@ fn pass(
 /// The server holds what the mail half of `mix` made: the moved and deleted messages gone from
 /// INBOX, the moved ones in Archive, the appended ones in Sent, and `\Flagged` on the flagged.
 fn check_mail_pushed(stage: &Stage, mix: &[(Kind, usize)]) -> Result<()> {
-    let wanted = |k: Kind| mix.iter().find(|(c, _)| *c == k).map_or(0, |(_, c)| *c);
+    let wanted = |kind: Kind| count_of(mix, kind);
     let t = &stage.script;
     let mut p = match &t.ca {
         Some(ca) => ImapProbe::connect_tls(t.imap_port, ca)?,

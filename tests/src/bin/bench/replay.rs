@@ -66,6 +66,30 @@ pub(crate) fn counts(n: usize) -> Vec<(Kind, usize)> {
     out
 }
 
+/// How many operations of `kind` the mix has.
+pub(crate) fn count_of(mix: &[(Kind, usize)], kind: Kind) -> usize {
+    mix.iter().find(|(k, _)| *k == kind).map_or(0, |(_, c)| *c)
+}
+
+/// The messages the mail half of `mix` writes to, taken from `messages` (oldest first) in the
+/// order every writer of the bench takes them: `(flagged, moved, deleted)`.
+pub(crate) fn mail_targets<T>(
+    mut messages: impl Iterator<Item = T>,
+    mix: &[(Kind, usize)],
+) -> Result<(Vec<T>, Vec<T>, Vec<T>)> {
+    let mut take = |kind: Kind| -> Result<Vec<T>> {
+        let n = count_of(mix, kind);
+        let v: Vec<T> = messages.by_ref().take(n).collect();
+        ensure!(
+            v.len() == n,
+            "too few messages for the mix ({kind:?}: {} of {n})",
+            v.len()
+        );
+        Ok(v)
+    };
+    Ok((take(Kind::Flag)?, take(Kind::Move)?, take(Kind::DeleteMail)?))
+}
+
 pub fn run(cfg: &Config, results: &mut Results) -> Result<()> {
     let mix: Vec<String> = counts(cfg.replay_ops)
         .iter()

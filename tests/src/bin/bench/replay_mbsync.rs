@@ -15,9 +15,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result};
 
-use crate::replay::Kind;
+use crate::replay::{Kind, count_of, mail_targets};
 use crate::replay_script::appended;
 use crate::tools::Mbsync;
 
@@ -87,18 +87,8 @@ fn by_uid(folder: &Path) -> Result<Vec<(u32, PathBuf)>> {
 /// Makes the mail writes of `mix` in mbsync's Maildir, on the lowest UIDs in the order the
 /// script takes them (flags, moves, deletes); returns how many.
 fn edit(mail: &Path, mix: &[(Kind, usize)]) -> Result<usize> {
-    let wanted = |k: Kind| mix.iter().find(|(c, _)| *c == k).map_or(0, |(_, c)| *c);
-    let mut inbox = by_uid(&mail.join("INBOX"))?.into_iter();
-    let mut take = |n: usize| -> Result<Vec<PathBuf>> {
-        let v: Vec<PathBuf> = inbox.by_ref().take(n).map(|(_, p)| p).collect();
-        ensure!(v.len() == n, "mbsync stored too few messages");
-        Ok(v)
-    };
-    let (flags, moves, deletes) = (
-        take(wanted(Kind::Flag))?,
-        take(wanted(Kind::Move))?,
-        take(wanted(Kind::DeleteMail))?,
-    );
+    let inbox = by_uid(&mail.join("INBOX"))?.into_iter().map(|(_, path)| path);
+    let (flags, moves, deletes) = mail_targets(inbox, mix).context("mbsync's INBOX")?;
     let cur = |folder: &str| mail.join(folder).join("cur");
     for path in &flags {
         let name = file_name(path);
@@ -120,7 +110,7 @@ fn edit(mail: &Path, mix: &[(Kind, usize)]) -> Result<usize> {
     for path in &deletes {
         fs::remove_file(path)?;
     }
-    let appends = wanted(Kind::Append);
+    let appends = count_of(mix, Kind::Append);
     for k in 0..appends {
         let name = format!("{}.{}_{k}.bench:2,S", 1_700_000_000 + k, std::process::id());
         fs::write(cur("Sent").join(name), appended(k))?;

@@ -21,7 +21,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use opconnect_tests::{ImapProbe, password_of};
 
-use crate::replay::Kind;
+use crate::replay::{Kind, mail_targets};
 use crate::seed;
 
 /// The script's two forms.
@@ -309,17 +309,7 @@ pub fn run(t: &Target, counts: &[(Kind, usize)], form: Form) -> Result<ScriptRun
         Form::Serial => &[],
         Form::Pipelined => &["-Z", "--parallel-max", "6", "--parallel-immediate"],
     };
-    let mut uid = t.uids.iter().copied();
-    let mut take = |n: usize| -> Result<Vec<u32>> {
-        let v: Vec<u32> = uid.by_ref().take(n).collect();
-        ensure!(v.len() == n, "seeded too few messages");
-        Ok(v)
-    };
-    let (flags, moves, deletes) = (
-        take(wanted(Kind::Flag))?,
-        take(wanted(Kind::Move))?,
-        take(wanted(Kind::DeleteMail))?,
-    );
+    let (flags, moves, deletes) = mail_targets(t.uids.iter().copied(), counts).context("the seeded INBOX")?;
     let appends: Vec<String> = (0..wanted(Kind::Append)).map(appended).collect();
 
     let t0 = Instant::now();
